@@ -1,0 +1,523 @@
+//! Analysis: the graph a workflow's nodes form, its errors, and a plan of sequential and
+//! parallel steps that starts every node as soon as its own inputs exist.
+
+use std::collections::HashMap;
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::Path;
+
+use crate::errors::Errors;
+use crate::parse::{NodeSig, WorkflowSig};
+use crate::types;
+
+/// A listed node with its signature.
+pub struct NodeEntry<'a> {
+    pub path: &'a Path,
+    pub sig: &'a NodeSig,
+    /// The node's name in messages and metadata.
+    pub name: String,
+}
+
+/// Where a value comes from.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Src {
+    Input(usize),
+    Node(usize),
+}
+
+/// The checked graph.
+pub struct Graph {
+    /// For each node, for each parameter, its provider.
+    pub deps: Vec<Vec<Src>>,
+    /// For each node, the nodes that consume its output (each once, in list order).
+    pub consumers: Vec<Vec<usize>>,
+    /// The node providing the workflow's output.
+    pub output: Option<usize>,
+    /// The nodes in a topological order (ties broken by list order).
+    pub topo: Vec<usize>,
+}
+
+/// Builds the graph and reports every error in it.
+pub fn build(
+    wf_name: &str,
+    wf: &WorkflowSig,
+    nodes: &[NodeEntry<'_>],
+    errors: &mut Errors,
+) -> Option<Graph> {
+    let before = errors.len();
+    let describe = |src: Src| match src {
+        Src::Input(i) => format!("input `{}`", wf.inputs[i].ident),
+        Src::Node(i) => format!("node `{}`", nodes[i].name),
+    };
+
+    // Providers, in order: inputs, then nodes as listed.
+    let mut providers: HashMap<String, Src> = HashMap::new();
+    let mut provided: Vec<(String, String, Src)> = Vec::new();
+    let mut offer = |key: String, display: String, src: Src, span: Span, errors: &mut Errors| {
+        if let Some(&first) = providers.get(&key) {
+            errors.at(
+                span,
+                format!(
+                    "two providers of `{display}` in workflow `{wf_name}`: {} and {}\n\
+                     each type needs exactly one provider, so a consumer's `&{display}` has one meaning; \
+                     wrap one of them in a newtype (`struct Other{display}({display})`), or list only one",
+                    describe(first),
+                    describe(src),
+                ),
+            );
+        } else {
+            providers.insert(key, src);
+            provided.push((display, describe(src), src));
+        }
+    };
+    for (i, input) in wf.inputs.iter().enumerate() {
+        offer(
+            input.key.clone(),
+            types::display(&input.inner),
+            Src::Input(i),
+            input.ty.span(),
+            errors,
+        );
+    }
+    for (i, node) in nodes.iter().enumerate() {
+        if let Some(out) = &node.sig.output {
+            offer(
+                types::key(out),
+                types::display(out),
+                Src::Node(i),
+                node.path.span(),
+                errors,
+            );
+        }
+    }
+    let provided_list = || {
+        if provided.is_empty() {
+            "nothing".to_string()
+        } else {
+            provided
+                .iter()
+                .map(|(ty, who, _)| format!("`{ty}` ({who})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    };
+
+    // Edges.
+    let n = nodes.len();
+    let mut deps: Vec<Vec<Option<Src>>> = Vec::with_capacity(n);
+    for node in nodes {
+        let mut node_deps = Vec::new();
+        for param in &node.sig.params {
+            let src = providers.get(&param.key).copied();
+            if src.is_none() {
+                let ty = types::display(&param.inner);
+                errors.spanned(
+                    &param.ty,
+                    format!(
+                        "no provider for `{ty}` in workflow `{wf_name}`: parameter `{}` of node `{}` needs a `{ty}`\n\
+                         the workflow provides: {}\n\
+                         list a node that returns `{ty}` in `#[workflow(...)]`, or add a workflow input of type `{ty}`",
+                        param.name,
+                        node.name,
+                        provided_list(),
+                    ),
+                );
+            }
+            node_deps.push(src);
+        }
+        deps.push(node_deps);
+    }
+
+    // Output.
+    let mut output = None;
+    if let Some(out) = &wf.output {
+        let display = types::display(out);
+        match providers.get(&types::key(out)) {
+            Some(Src::Node(i)) => output = Some(*i),
+            other => {
+                let also = match other {
+                    Some(Src::Input(i)) => format!(
+                        " (input `{}` has that type, but the output must come from a node)",
+                        wf.inputs[*i].ident
+                    ),
+                    _ => String::new(),
+                };
+                let hint = match types::result_ok_type(out) {
+                    Some(_) => format!(
+                        "\nthe declared return type is the success value: the generated function returns `Result<{display}, flow_runtime::Error>` by itself; declare `-> T` with the `T` a node provides"
+                    ),
+                    None => String::new(),
+                };
+                errors.spanned(
+                    out,
+                    format!(
+                        "no node of workflow `{wf_name}` returns `{display}`, the workflow's output{also}\n\
+                         the workflow provides: {}{hint}",
+                        provided_list(),
+                    ),
+                );
+            }
+        }
+    }
+
+    // Consumers and a topological order.
+    let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
+    let mut indegree = vec![0usize; n];
+    for (c, node_deps) in deps.iter().enumerate() {
+        let mut from: Vec<usize> = node_deps
+            .iter()
+            .filter_map(|d| match d {
+                Some(Src::Node(p)) => Some(*p),
+                _ => None,
+            })
+            .collect();
+        from.sort_unstable();
+        from.dedup();
+        for p in from {
+            consumers[p].push(c);
+            indegree[c] += 1;
+        }
+    }
+    let mut topo = Vec::with_capacity(n);
+    let mut ready: std::collections::BTreeSet<usize> =
+        (0..n).filter(|&i| indegree[i] == 0).collect();
+    while let Some(i) = ready.pop_first() {
+        topo.push(i);
+        for &c in &consumers[i] {
+            indegree[c] -= 1;
+            if indegree[c] == 0 {
+                ready.insert(c);
+            }
+        }
+    }
+    if topo.len() < n {
+        report_cycles(wf_name, nodes, &deps, &consumers, &indegree, errors);
+    }
+
+    if errors.len() > before {
+        return None;
+    }
+    Some(Graph {
+        deps: deps
+            .into_iter()
+            .map(|d| d.into_iter().map(|s| s.expect("checked above")).collect())
+            .collect(),
+        consumers,
+        output,
+        topo,
+    })
+}
+
+/// Reports one cycle per strongly connected set of nodes left after the topological sort.
+fn report_cycles(
+    wf_name: &str,
+    nodes: &[NodeEntry<'_>],
+    deps: &[Vec<Option<Src>>],
+    consumers: &[Vec<usize>],
+    indegree: &[usize],
+    errors: &mut Errors,
+) {
+    let mut reported = vec![false; nodes.len()];
+    for start in 0..nodes.len() {
+        if indegree[start] == 0 || reported[start] {
+            continue;
+        }
+        // Find a shortest cycle through `start` (breadth-first over consumers).
+        let mut prev: Vec<Option<usize>> = vec![None; nodes.len()];
+        let mut queue = std::collections::VecDeque::from([start]);
+        let mut seen = vec![false; nodes.len()];
+        let mut last = None;
+        'search: while let Some(v) = queue.pop_front() {
+            for &c in &consumers[v] {
+                if indegree[c] == 0 {
+                    continue;
+                }
+                if c == start {
+                    last = Some(v);
+                    break 'search;
+                }
+                if !seen[c] {
+                    seen[c] = true;
+                    prev[c] = Some(v);
+                    queue.push_back(c);
+                }
+            }
+        }
+        let Some(last) = last else { continue };
+        let mut cycle = vec![last];
+        while let Some(p) = prev[*cycle.last().expect("non-empty")] {
+            cycle.push(p);
+        }
+        if *cycle.last().expect("non-empty") != start {
+            cycle.push(start);
+        }
+        cycle.reverse(); // start, ..., last: each consumes the previous one's output.
+        for &v in &cycle {
+            reported[v] = true;
+        }
+        let name = |i: usize| format!("`{}`", nodes[i].name);
+        let takes = |consumer: usize, producer: usize| -> (String, Option<&syn::Type>) {
+            let sig = nodes[consumer].sig;
+            let idx = deps[consumer]
+                .iter()
+                .position(|d| *d == Some(Src::Node(producer)))
+                .expect("edge exists");
+            let param = &sig.params[idx];
+            (
+                format!(
+                    "{} takes `&{}` from {}",
+                    name(consumer),
+                    types::display(&param.inner),
+                    name(producer)
+                ),
+                Some(&param.ty),
+            )
+        };
+        let (message, span_ty) = if cycle.len() == 1 {
+            let (_, ty) = takes(start, start);
+            (
+                format!(
+                    "dependency cycle in workflow `{wf_name}`: node {} takes `&{}`, which only it provides",
+                    name(start),
+                    nodes[start]
+                        .sig
+                        .output
+                        .as_ref()
+                        .map(types::display)
+                        .unwrap_or_default(),
+                ),
+                ty,
+            )
+        } else {
+            let mut path: Vec<String> = cycle.iter().map(|&i| name(i)).collect();
+            path.push(name(start));
+            let mut steps = Vec::new();
+            for w in cycle.windows(2) {
+                steps.push(takes(w[1], w[0]).0);
+            }
+            let (closing, ty) = takes(start, last);
+            steps.push(closing);
+            (
+                format!(
+                    "dependency cycle in workflow `{wf_name}`: {}\n{}; a node cannot depend, directly or not, on its own output",
+                    path.join(" → "),
+                    steps.join(", "),
+                ),
+                ty,
+            )
+        };
+        match span_ty {
+            Some(ty) => errors.spanned(ty, message),
+            None => errors.spanned(nodes[start].path, message),
+        }
+    }
+}
+
+/// How the generated code runs a set of nodes.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Plan {
+    /// One node.
+    Node(usize),
+    /// Each part after the previous one; every node of a part depends on every node of the
+    /// parts before it, so waiting for the whole previous part delays nothing.
+    Seq(Vec<Plan>),
+    /// Parts with no edges between them, joined.
+    Par(Vec<Plan>),
+    /// A connected set with no series-parallel shape: every node is its own future in one
+    /// join and waits for exactly its inputs.
+    Dataflow(Vec<usize>),
+}
+
+type Bits = Vec<u64>;
+
+fn bit(bits: &Bits, i: usize) -> bool {
+    bits[i / 64] >> (i % 64) & 1 == 1
+}
+
+fn set_bit(bits: &mut Bits, i: usize) {
+    bits[i / 64] |= 1 << (i % 64);
+}
+
+/// Decomposes the graph into a plan that never makes a node wait for anything but its own
+/// inputs.
+pub fn plan(graph: &Graph) -> Plan {
+    let n = graph.topo.len();
+    let words = n.div_ceil(64).max(1);
+    // ancestors[i]: every node i depends on, directly or not.
+    let mut ancestors: Vec<Bits> = vec![vec![0; words]; n];
+    for &i in &graph.topo {
+        let mut acc = vec![0; words];
+        for d in &graph.deps[i] {
+            if let Src::Node(p) = *d {
+                set_bit(&mut acc, p);
+                for (a, b) in acc.iter_mut().zip(&ancestors[p]) {
+                    *a |= *b;
+                }
+            }
+        }
+        ancestors[i] = acc;
+    }
+    let ctx = Ctx {
+        graph,
+        ancestors,
+        words,
+    };
+    if n == 0 {
+        return Plan::Seq(Vec::new());
+    }
+    ctx.decompose(graph.topo.clone())
+}
+
+struct Ctx<'a> {
+    graph: &'a Graph,
+    ancestors: Vec<Bits>,
+    words: usize,
+}
+
+impl Ctx<'_> {
+    /// `set` is in topological order.
+    fn decompose(&self, set: Vec<usize>) -> Plan {
+        if set.len() == 1 {
+            return Plan::Node(set[0]);
+        }
+        let components = self.components(&set);
+        if components.len() > 1 {
+            return Plan::Par(components.into_iter().map(|c| self.decompose(c)).collect());
+        }
+        // Series split: the shortest prefix A (in topological order) such that every node
+        // after it depends on every node in it.
+        let len = set.len();
+        let mut suffix: Vec<Bits> = vec![vec![!0; self.words]; len + 1];
+        for k in (0..len).rev() {
+            let mut s = suffix[k + 1].clone();
+            for (a, b) in s.iter_mut().zip(&self.ancestors[set[k]]) {
+                *a &= *b;
+            }
+            suffix[k] = s;
+        }
+        for k in 1..len {
+            if set[..k].iter().all(|&x| bit(&suffix[k], x)) {
+                let mut parts = Vec::new();
+                for part in [set[..k].to_vec(), set[k..].to_vec()] {
+                    match self.decompose(part) {
+                        Plan::Seq(inner) => parts.extend(inner),
+                        other => parts.push(other),
+                    }
+                }
+                return Plan::Seq(parts);
+            }
+        }
+        Plan::Dataflow(set)
+    }
+
+    /// The weakly connected components of `set` under the edges inside it, each in
+    /// topological order, ordered by their first node.
+    fn components(&self, set: &[usize]) -> Vec<Vec<usize>> {
+        let n = self.graph.topo.len();
+        let mut member = vec![false; n];
+        for &i in set {
+            member[i] = true;
+        }
+        let mut parent: Vec<usize> = (0..n).collect();
+        fn find(parent: &mut [usize], mut x: usize) -> usize {
+            while parent[x] != x {
+                parent[x] = parent[parent[x]];
+                x = parent[x];
+            }
+            x
+        }
+        for &i in set {
+            for d in &self.graph.deps[i] {
+                if let Src::Node(p) = *d {
+                    if member[p] {
+                        let (a, b) = (find(&mut parent, i), find(&mut parent, p));
+                        parent[a] = b;
+                    }
+                }
+            }
+        }
+        let mut groups: Vec<(usize, Vec<usize>)> = Vec::new();
+        for &i in set {
+            let root = find(&mut parent, i);
+            match groups.iter_mut().find(|(r, _)| *r == root) {
+                Some((_, g)) => g.push(i),
+                None => groups.push((root, vec![i])),
+            }
+        }
+        groups.into_iter().map(|(_, g)| g).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A graph from `deps[i]` = the nodes node `i` depends on.
+    fn graph(deps: &[&[usize]]) -> Graph {
+        let n = deps.len();
+        let mut consumers = vec![Vec::new(); n];
+        for (c, ds) in deps.iter().enumerate() {
+            for &p in *ds {
+                consumers[p].push(c);
+            }
+        }
+        // Test graphs are listed in a topological order.
+        Graph {
+            deps: deps
+                .iter()
+                .map(|ds| ds.iter().map(|&p| Src::Node(p)).collect())
+                .collect(),
+            consumers,
+            output: None,
+            topo: (0..n).collect(),
+        }
+    }
+
+    use Plan::*;
+
+    #[test]
+    fn diamond_is_seq_par_seq() {
+        let g = graph(&[&[], &[0], &[0], &[1, 2]]);
+        assert_eq!(plan(&g), Seq(vec![Node(0), Par(vec![Node(1), Node(2)]), Node(3)]));
+    }
+
+    #[test]
+    fn chain_is_one_seq() {
+        let g = graph(&[&[], &[0], &[1], &[2]]);
+        assert_eq!(plan(&g), Seq(vec![Node(0), Node(1), Node(2), Node(3)]));
+    }
+
+    #[test]
+    fn skewed_branches_do_not_wait_for_each_other() {
+        // root -> {fast -> after_fast, slow}
+        let g = graph(&[&[], &[0], &[1], &[0]]);
+        assert_eq!(
+            plan(&g),
+            Seq(vec![Node(0), Par(vec![Seq(vec![Node(1), Node(2)]), Node(3)])])
+        );
+    }
+
+    #[test]
+    fn complete_bipartite_stages_split_in_series() {
+        // {0, 1} -> {2, 3}, each of 2 and 3 needs both.
+        let g = graph(&[&[], &[], &[0, 1], &[0, 1]]);
+        assert_eq!(
+            plan(&g),
+            Seq(vec![Par(vec![Node(0), Node(1)]), Par(vec![Node(2), Node(3)])])
+        );
+    }
+
+    #[test]
+    fn n_shape_falls_back_to_dataflow() {
+        // 2 needs 0; 3 needs 0 and 1; 4 needs 1.
+        let g = graph(&[&[], &[], &[0], &[0, 1], &[1]]);
+        assert_eq!(plan(&g), Dataflow(vec![0, 1, 2, 3, 4]));
+    }
+
+    #[test]
+    fn independent_roots_are_joined() {
+        let g = graph(&[&[], &[], &[]]);
+        assert_eq!(plan(&g), Par(vec![Node(0), Node(1), Node(2)]));
+    }
+}

@@ -1,0 +1,117 @@
+//! The procedural macros of `flow`: [`macro@node`] and [`macro@workflow`].
+//!
+//! Depend on `flow-runtime`, which re-exports both and holds everything the generated code
+//! calls. The crate is split as parse → analyse → generate: [`parse`] reads the attributes
+//! and signatures into small structures that keep the user's tokens, [`analyse`] builds and
+//! checks the graph and plans its joins, and [`generate`] writes the code. Errors are
+//! collected in [`errors::Errors`] and reported together, each at the tokens it is about.
+
+use proc_macro::TokenStream;
+
+mod analyse;
+mod errors;
+mod generate;
+mod parse;
+mod types;
+
+/// Marks an `async fn` as a workflow step.
+///
+/// ```ignore
+/// #[node]
+/// async fn fetch(req: &Request) -> Result<Items, FetchError> { /* ... */ }
+/// ```
+///
+/// Each parameter is a shared reference `&T` to a value the workflow provides: a workflow
+/// input of type `T`, or the output of the one node that returns `T` or `Result<T, E>`. The
+/// node provides its return type (`Items` above) to the nodes that take `&Items`. A node
+/// returning `()` or `Result<(), E>` provides nothing and runs for its effects.
+/// `E` must convert into `Box<dyn std::error::Error + Send + Sync>`: any
+/// `E: std::error::Error + Send + Sync + 'static`, `String`, or `anyhow::Error`.
+///
+/// The function is left as written, so it stays callable and testable on its own. Beside it
+/// the macro emits, under the same name:
+///
+/// - a hidden `macro_rules!` that hands the node's signature to `#[workflow]` (macros live in
+///   their own namespace, so `use path::fetch;` imports it with the function);
+/// - a hidden type-namespace item whose `INFO` constant is the node's
+///   [`NodeInfo`](../flow_runtime/struct.NodeInfo.html);
+/// - a registry entry, so `flow_runtime::registry::nodes()` lists the node.
+///
+/// A node can be defined in any module or crate and listed in any number of workflows.
+///
+/// # Options
+///
+/// - `name = "..."`: the node's name in errors, graphs and the registry (the function's name
+///   by default).
+///
+/// # Errors
+///
+/// Compile errors, at the offending tokens: a function that is not `async`, takes `self`, is
+/// generic, has a pattern parameter or a parameter that is not a shared reference, returns a
+/// borrowed or `impl Trait` type, or an unknown or malformed option.
+#[proc_macro_attribute]
+pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
+    generate::node(args.into(), item.into()).into()
+}
+
+/// Gathers nodes into a workflow whose edges come from the nodes' parameter types.
+///
+/// ```ignore
+/// #[workflow(fetch, jira, slack, merge)]
+/// pub async fn enrich(req: Request) -> Report;
+/// ```
+///
+/// The attribute goes on a body-less `async fn` declaration. Its parameters are the
+/// workflow's inputs (by value, `T`, or by reference, `&T`; either provides `T`), and its
+/// return type names the output, which exactly one listed node must provide. The macro
+/// replaces the declaration with a function of the same name and inputs returning
+/// `Result<Report, flow_runtime::Error>`, plus `enrich::graph()`, the static
+/// [`WorkflowGraph`](../flow_runtime/struct.WorkflowGraph.html), and a registry entry.
+///
+/// # What the body does
+///
+/// Every node runs exactly once, as soon as its own inputs exist. The graph is split at
+/// compile time into sequences and joins: a node that every later node depends on runs
+/// before them, and parts with no edges between them are joined in the caller's task.
+/// A diamond `fetch → {jira, slack} → merge` expands to code of this shape:
+///
+/// ```ignore
+/// let __i0 = &req;
+/// let items = fallible(fetch(__i0).await, "enrich", fetch::INFO)?;
+/// let ((jira_out,), (slack_out,)) = try_join(
+///     async { Ok((jira(&items).await,)) },
+///     async { Ok((slack(&items).await,)) },
+/// ).await?;
+/// let report = merge(&items, &jira_out, &slack_out).await;
+/// Ok(report)
+/// ```
+///
+/// where `try_join` is a join written out inline. Graphs that are not series-parallel get one
+/// join in which each node waits for exactly its own inputs. There is no spawning, boxing or
+/// per-node allocation. The first error ends the run: nodes not started never start, and
+/// in-flight ones are dropped.
+///
+/// # Options
+///
+/// - `name = "..."`: the workflow's name in errors, graphs and the registry (the function's
+///   name by default).
+///
+/// # Errors
+///
+/// Compile errors, each at the tokens it is about: a parameter type nothing provides (at the
+/// parameter, listing what the workflow provides); two providers of one type; a dependency
+/// cycle (naming its nodes in order); an output no node provides; a listed name that is not
+/// a node; a node listed twice; a declaration that is not a body-less `async fn`; an unknown
+/// or malformed option. The function is still emitted with its declared signature, so the
+/// rest of the crate compiles without follow-on errors.
+#[proc_macro_attribute]
+pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
+    generate::workflow(args.into(), item.into()).into()
+}
+
+/// The end of a workflow's signature-gathering chain. Not a public API.
+#[doc(hidden)]
+#[proc_macro]
+pub fn __workflow(input: TokenStream) -> TokenStream {
+    generate::expand(input.into()).into()
+}

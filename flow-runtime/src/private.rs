@@ -1,0 +1,173 @@
+//! Items the generated code names as `::flow_runtime::__private::...`. Not a public API:
+//! anything here may change in any release.
+
+use core::cell::OnceCell;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+pub use crate::registry::{NodeRegistration, WorkflowRegistration};
+pub use core;
+pub use inventory;
+
+use crate::{BoxError, Error, NodeInfo};
+
+/// The error types a node may return: anything that converts into [`BoxError`], which
+/// covers every `E: std::error::Error + Send + Sync + 'static`, and also `String`,
+/// `&'static str` and error types such as `anyhow::Error`.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be the error type of a node",
+    label = "this node's error type does not convert into `Box<dyn std::error::Error + Send + Sync>`",
+    note = "a node returning `Result<T, E>` needs `E: std::error::Error + Send + Sync + 'static` (or another type that converts into `Box<dyn Error + Send + Sync>`, such as `String` or `anyhow::Error`)"
+)]
+pub trait IntoNodeError {
+    /// Boxes the error.
+    fn into_node_error(self) -> BoxError;
+}
+
+impl<E: Into<BoxError>> IntoNodeError for E {
+    #[inline]
+    fn into_node_error(self) -> BoxError {
+        self.into()
+    }
+}
+
+/// Implemented by the `Result` types a fallible node may return.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a `Result` whose error a node can report",
+    label = "a node whose return type is named `Result` must return `std::result::Result<T, E>` with `E: std::error::Error + Send + Sync + 'static`",
+    note = "a node returning `Result<T, E>` needs `E: std::error::Error + Send + Sync + 'static` (or another type that converts into `Box<dyn Error + Send + Sync>`, such as `String` or `anyhow::Error`)"
+)]
+pub trait Fallible {}
+
+impl<T, E: IntoNodeError> Fallible for Result<T, E> {}
+
+/// Compile-time check that a node's return type is a `Result` it can report.
+pub const fn assert_fallible<R: Fallible>() {}
+
+/// Turns a fallible node's result into the workflow's.
+#[inline(always)]
+pub fn fallible<T, E: IntoNodeError>(
+    result: Result<T, E>,
+    workflow: &'static str,
+    node: &'static NodeInfo,
+) -> Result<T, Error> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(e) => Err(Error::node_failed(workflow, node, e.into_node_error())),
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// One future of a generated fail-fast join, and then its output.
+    #[project = BranchProj]
+    #[project_replace = BranchOwn]
+    pub enum Branch<F, T> {
+        Running { #[pin] future: F },
+        Done { value: T },
+        Taken,
+    }
+}
+
+impl<F, T> Branch<F, T>
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    /// Wraps a future that is not polled yet.
+    #[inline(always)]
+    pub fn new(future: F) -> Self {
+        Branch::Running { future }
+    }
+
+    /// Polls the future if it is still running. Sets `*pending` when it is not finished and
+    /// `*progress` when it finished in this call; returns its error if it failed.
+    #[inline(always)]
+    pub fn poll_branch(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        pending: &mut bool,
+        progress: &mut bool,
+    ) -> Result<(), Error> {
+        if let BranchProj::Running { future } = self.as_mut().project() {
+            match future.poll(cx) {
+                Poll::Pending => *pending = true,
+                Poll::Ready(Ok(value)) => {
+                    self.project_replace(Branch::Done { value });
+                    *progress = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    self.project_replace(Branch::Taken);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the output out once the join has finished.
+    #[inline(always)]
+    pub fn take(self: Pin<&mut Self>) -> T {
+        match self.project_replace(Branch::Taken) {
+            BranchOwn::Done { value } => value,
+            _ => unreachable!("flow: a join branch was taken before it finished"),
+        }
+    }
+}
+
+/// What the poll function of a generated join returns after polling every branch.
+#[inline(always)]
+pub fn join_status(pending: bool) -> Poll<Result<(), Error>> {
+    if pending {
+        Poll::Pending
+    } else {
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The output of a node that nodes of the same dataflow join wait for.
+///
+/// Every future of a dataflow join runs in the join's own task, and the join polls all of
+/// them again whenever one finishes, so waiting needs no waker.
+pub struct Slot<T>(OnceCell<T>);
+
+impl<T> Slot<T> {
+    /// An empty slot.
+    #[inline(always)]
+    pub const fn new() -> Self {
+        Slot(OnceCell::new())
+    }
+
+    /// Stores the node's output.
+    #[inline(always)]
+    pub fn set(&self, value: T) {
+        if self.0.set(value).is_err() {
+            unreachable!("flow: a node's output was stored twice");
+        }
+    }
+
+    /// Waits until the output is stored.
+    #[inline(always)]
+    pub fn wait(&self) -> impl Future<Output = &T> + '_ {
+        core::future::poll_fn(move |_| match self.0.get() {
+            Some(value) => Poll::Ready(value),
+            None => Poll::Pending,
+        })
+    }
+
+    /// Moves the output out once the join has finished.
+    #[inline(always)]
+    pub fn into_value(self) -> T {
+        match self.0.into_inner() {
+            Some(value) => value,
+            None => unreachable!("flow: a node's output was read before it was stored"),
+        }
+    }
+}
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+pub use flow_macros::__workflow as workflow;

@@ -1,0 +1,53 @@
+//! Every node and workflow linked into the program, collected with [`inventory`].
+//!
+//! ```
+//! use flow_runtime::{node, registry, workflow};
+//! pub struct Celsius(f64);
+//! pub struct Fahrenheit(f64);
+//! #[node]
+//! async fn convert(c: &Celsius) -> Fahrenheit { Fahrenheit(c.0 * 1.8 + 32.0) }
+//! #[workflow(convert)]
+//! async fn to_fahrenheit(c: Celsius) -> Fahrenheit;
+//!
+//! let node = registry::node("convert").unwrap();
+//! assert_eq!(node.inputs()[0].ty(), "Celsius");
+//! assert_eq!(node.output(), Some("Fahrenheit"));
+//! let wf = registry::workflow("to_fahrenheit").unwrap();
+//! assert_eq!(wf.nodes()[0].name(), "convert");
+//! assert!(registry::workflows().any(|w| std::ptr::eq(w, to_fahrenheit::graph())));
+//! ```
+
+use crate::{NodeInfo, WorkflowGraph};
+
+#[doc(hidden)]
+pub struct NodeRegistration(pub &'static NodeInfo);
+
+#[doc(hidden)]
+pub struct WorkflowRegistration(pub fn() -> &'static WorkflowGraph);
+
+inventory::collect!(NodeRegistration);
+inventory::collect!(WorkflowRegistration);
+
+/// Every `#[node]` function linked into the program, in no particular order.
+pub fn nodes() -> impl Iterator<Item = &'static NodeInfo> {
+    inventory::iter::<NodeRegistration>.into_iter().map(|r| r.0)
+}
+
+/// Every `#[workflow]` linked into the program, in no particular order.
+pub fn workflows() -> impl Iterator<Item = &'static WorkflowGraph> {
+    inventory::iter::<WorkflowRegistration>
+        .into_iter()
+        .map(|r| (r.0)())
+}
+
+/// The node called `name`. When several nodes share the name (in different modules), the
+/// first found; use [`nodes`] and filter on [`NodeInfo::module_path`] to choose.
+pub fn node(name: &str) -> Option<&'static NodeInfo> {
+    nodes().find(|n| n.name() == name)
+}
+
+/// The workflow called `name`. When several workflows share the name (in different modules),
+/// the first found; use [`workflows`] and filter on [`WorkflowGraph::module_path`] to choose.
+pub fn workflow(name: &str) -> Option<&'static WorkflowGraph> {
+    workflows().find(|w| w.name() == name)
+}

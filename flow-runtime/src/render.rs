@@ -1,0 +1,147 @@
+//! Mermaid and Graphviz DOT renderings of a [`WorkflowGraph`].
+
+use std::fmt::Write as _;
+
+use crate::{Source, WorkflowGraph};
+
+impl WorkflowGraph {
+    /// The graph as a Mermaid flowchart: workflow inputs as parallelograms, nodes as boxes,
+    /// the output as a stadium, and every edge labelled with the type it carries.
+    ///
+    /// ```
+    /// use flow_runtime::{node, workflow};
+    /// pub struct Text(String);
+    /// pub struct Words(usize);
+    /// #[node]
+    /// async fn count(text: &Text) -> Words { Words(text.0.split_whitespace().count()) }
+    /// #[workflow(count)]
+    /// async fn word_count(text: Text) -> Words;
+    ///
+    /// assert_eq!(
+    ///     word_count::graph().to_mermaid(),
+    ///     "flowchart LR\n\
+    ///      \x20   in0[/\"text: Text\"/]\n\
+    ///      \x20   n0[\"count\"]\n\
+    ///      \x20   out([\"Words\"])\n\
+    ///      \x20   in0 -- \"Text\" --> n0\n\
+    ///      \x20   n0 -- \"Words\" --> out\n"
+    /// );
+    /// ```
+    pub fn to_mermaid(&self) -> String {
+        let mut s = String::from("flowchart LR\n");
+        for (i, input) in self.inputs().iter().enumerate() {
+            let label = format!("{}: {}", input.name(), input.ty());
+            let _ = writeln!(s, "    in{i}[/\"{}\"/]", mermaid_escape(&label));
+        }
+        for (i, node) in self.nodes().iter().enumerate() {
+            let _ = writeln!(s, "    n{i}[\"{}\"]", mermaid_escape(node.name()));
+        }
+        if let Some(out) = self.output() {
+            let _ = writeln!(s, "    out([\"{}\"])", mermaid_escape(out));
+        }
+        for edge in self.edges() {
+            let from = endpoint(edge.from());
+            let ty = mermaid_escape(self.edge_type(edge));
+            let _ = writeln!(s, "    {from} -- \"{ty}\" --> n{}", edge.to());
+        }
+        if let (Some(out), Some(node)) = (self.output(), self.output_node()) {
+            let _ = writeln!(s, "    n{node} -- \"{}\" --> out", mermaid_escape(out));
+        }
+        s
+    }
+
+    /// The graph in Graphviz DOT: render it with `dot -Tsvg`.
+    ///
+    /// ```
+    /// use flow_runtime::{node, workflow};
+    /// pub struct Text(String);
+    /// pub struct Words(usize);
+    /// #[node]
+    /// async fn count(text: &Text) -> Words { Words(text.0.split_whitespace().count()) }
+    /// #[workflow(count)]
+    /// async fn word_count(text: Text) -> Words;
+    ///
+    /// let dot = word_count::graph().to_dot();
+    /// assert!(dot.starts_with("digraph \"word_count\" {\n"));
+    /// assert!(dot.contains("    in0 -> n0 [label=\"Text\"];\n"));
+    /// assert!(dot.contains("    n0 -> out [label=\"Words\"];\n"));
+    /// ```
+    pub fn to_dot(&self) -> String {
+        let mut s = format!("digraph \"{}\" {{\n", dot_escape(self.name()));
+        s.push_str("    rankdir=LR;\n    node [shape=box, fontname=\"Helvetica\"];\n");
+        s.push_str("    edge [fontname=\"Helvetica\", fontsize=10];\n");
+        for (i, input) in self.inputs().iter().enumerate() {
+            let label = format!("{}: {}", input.name(), input.ty());
+            let _ = writeln!(
+                s,
+                "    in{i} [label=\"{}\", shape=parallelogram];",
+                dot_escape(&label)
+            );
+        }
+        for (i, node) in self.nodes().iter().enumerate() {
+            let _ = writeln!(s, "    n{i} [label=\"{}\"];", dot_escape(node.name()));
+        }
+        if let Some(out) = self.output() {
+            let _ = writeln!(
+                s,
+                "    out [label=\"{}\", shape=oval];",
+                dot_escape(out)
+            );
+        }
+        for edge in self.edges() {
+            let from = endpoint(edge.from());
+            let ty = dot_escape(self.edge_type(edge));
+            let _ = writeln!(s, "    {from} -> n{} [label=\"{ty}\"];", edge.to());
+        }
+        if let (Some(out), Some(node)) = (self.output(), self.output_node()) {
+            let _ = writeln!(s, "    n{node} -> out [label=\"{}\"];", dot_escape(out));
+        }
+        s.push_str("}\n");
+        s
+    }
+}
+
+fn endpoint(source: Source) -> String {
+    match source {
+        Source::Input(i) => format!("in{i}"),
+        Source::Node(i) => format!("n{i}"),
+    }
+}
+
+fn mermaid_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '#' => out.push_str("#35;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+fn dot_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escapes() {
+        assert_eq!(mermaid_escape("Vec<\"a\">#"), "Vec#lt;#quot;a#quot;#gt;#35;");
+        assert_eq!(dot_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
+}
