@@ -116,6 +116,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 
         #[doc(hidden)]
         #[macro_export]
+        #[allow(non_local_definitions)]
         macro_rules! #macro_name {
             ( [ ( $($next:tt)* ) $($rest:tt)* ] ( $($final:tt)* ) $($acc:tt)* ) => {
                 $($next)* ! ( [ $($rest)* ] ( $($final)* ) $($acc)* #packet )

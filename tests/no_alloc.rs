@@ -1,0 +1,121 @@
+//! The generated code allocates nothing per run: no spawn, no boxing, no per-node heap.
+//! A counting global allocator watches whole runs of workflows whose nodes allocate nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::task::{Context, Poll, Waker};
+
+use flow_runtime::{node, workflow};
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+}
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs a future that finishes without waiting, counting allocations on this thread.
+fn allocations_of<F: Future>(future: F) -> (F::Output, usize) {
+    let before = ALLOCATIONS.with(Cell::get);
+    let mut future = pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    let Poll::Ready(output) = future.as_mut().poll(&mut cx) else {
+        panic!("the workflow should finish in one poll");
+    };
+    let after = ALLOCATIONS.with(Cell::get);
+    (output, after - before)
+}
+
+pub struct In(pub u64);
+pub struct A(pub u64);
+pub struct B(pub u64);
+pub struct C(pub u64);
+pub struct D(pub u64);
+pub struct E(pub u64);
+pub struct Out(pub u64);
+
+#[node]
+async fn a(i: &In) -> A {
+    A(i.0 + 1)
+}
+#[node]
+async fn b(a: &A) -> Result<B, std::io::Error> {
+    Ok(B(a.0 * 2))
+}
+#[node]
+async fn c(a: &A) -> C {
+    C(a.0 * 3)
+}
+#[node]
+async fn d(b: &B, c: &C) -> D {
+    D(b.0 + c.0)
+}
+
+/// Sequence and parallel joins.
+#[workflow(a, b, c, d)]
+async fn diamond(i: In) -> D;
+
+#[node]
+async fn root2(i: &In) -> B {
+    B(i.0 * 5)
+}
+#[node]
+async fn e(a: &A, b: &B) -> E {
+    E(a.0 + b.0)
+}
+#[node]
+async fn c2(a: &A) -> C {
+    C(a.0 + 100)
+}
+#[node]
+async fn d2(b: &B) -> D {
+    D(b.0 + 1000)
+}
+#[node]
+async fn out(c: &C, d: &D, e: &E) -> Out {
+    Out(c.0 + d.0 + e.0)
+}
+
+/// An N-shaped graph: the dataflow join with slots.
+#[workflow(a, root2, c2, e, d2, out)]
+async fn n_shape(i: In) -> Out;
+
+#[test]
+fn runs_allocate_nothing() {
+    let (d, allocs) = allocations_of(diamond(In(1)));
+    assert_eq!(d.unwrap().0, 4 + 6);
+    assert_eq!(allocs, 0, "diamond allocated");
+
+    let (o, allocs) = allocations_of(n_shape(In(1)));
+    // a = 2, b = 5, c = 102, d = 1005, e = 7
+    assert_eq!(o.unwrap().0, 102 + 1005 + 7);
+    assert_eq!(allocs, 0, "n_shape allocated");
+}
+
+#[test]
+fn only_the_error_path_allocates() {
+    // Reporting an error boxes it once: proves the counter counts.
+    #[node]
+    async fn fails(_i: &In) -> Result<A, std::io::Error> {
+        Err(std::io::ErrorKind::NotFound.into())
+    }
+    #[workflow(fails)]
+    async fn failing(i: In) -> A;
+    let (r, allocs) = allocations_of(failing(In(0)));
+    assert!(r.is_err());
+    assert!(allocs >= 1);
+}

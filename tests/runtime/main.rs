@@ -1,0 +1,7 @@
+//! Integration tests of the runtime contract of generated workflows.
+
+mod common;
+mod errors;
+mod metadata;
+mod modules;
+mod scheduling;
