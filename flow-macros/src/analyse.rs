@@ -4,8 +4,8 @@
 use std::collections::HashMap;
 
 use proc_macro2::Span;
-use syn::spanned::Spanned;
 use syn::Path;
+use syn::spanned::Spanned;
 
 use crate::errors::Errors;
 use crate::parse::{NodeSig, WorkflowSig};
@@ -429,11 +429,11 @@ impl Ctx<'_> {
         }
         for &i in set {
             for d in &self.graph.deps[i] {
-                if let Src::Node(p) = *d {
-                    if member[p] {
-                        let (a, b) = (find(&mut parent, i), find(&mut parent, p));
-                        parent[a] = b;
-                    }
+                if let Src::Node(p) = *d
+                    && member[p]
+                {
+                    let (a, b) = (find(&mut parent, i), find(&mut parent, p));
+                    parent[a] = b;
                 }
             }
         }
@@ -479,7 +479,10 @@ mod tests {
     #[test]
     fn diamond_is_seq_par_seq() {
         let g = graph(&[&[], &[0], &[0], &[1, 2]]);
-        assert_eq!(plan(&g), Seq(vec![Node(0), Par(vec![Node(1), Node(2)]), Node(3)]));
+        assert_eq!(
+            plan(&g),
+            Seq(vec![Node(0), Par(vec![Node(1), Node(2)]), Node(3)])
+        );
     }
 
     #[test]
@@ -494,7 +497,10 @@ mod tests {
         let g = graph(&[&[], &[0], &[1], &[0]]);
         assert_eq!(
             plan(&g),
-            Seq(vec![Node(0), Par(vec![Seq(vec![Node(1), Node(2)]), Node(3)])])
+            Seq(vec![
+                Node(0),
+                Par(vec![Seq(vec![Node(1), Node(2)]), Node(3)])
+            ])
         );
     }
 
@@ -504,7 +510,10 @@ mod tests {
         let g = graph(&[&[], &[], &[0, 1], &[0, 1]]);
         assert_eq!(
             plan(&g),
-            Seq(vec![Par(vec![Node(0), Node(1)]), Par(vec![Node(2), Node(3)])])
+            Seq(vec![
+                Par(vec![Node(0), Node(1)]),
+                Par(vec![Node(2), Node(3)])
+            ])
         );
     }
 

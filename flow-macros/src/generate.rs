@@ -4,7 +4,7 @@
 use std::hash::{DefaultHasher, Hash, Hasher};
 
 use proc_macro2::{Span, TokenStream};
-use quote::{format_ident, quote, quote_spanned, ToTokens};
+use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
 use syn::{Ident, LitStr, ReturnType, Signature};
@@ -44,7 +44,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
         let fn_sig = &func.sig;
         quote!([ { #args } #fn_sig ])
     } else {
-        quote!([ poisoned ])
+        quote!([poisoned])
     };
 
     let twin = match &sig {
@@ -251,7 +251,10 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 /// What a node's callback macro hands over: its options and signature, or a marker that
 /// `#[node]` already reported errors for it.
 enum Packet {
-    Node { args: TokenStream, sig: Signature },
+    Node {
+        args: TokenStream,
+        sig: Box<Signature>,
+    },
     Poisoned,
 }
 
@@ -267,7 +270,7 @@ impl Parse for Packet {
         syn::braced!(args in content);
         Ok(Packet::Node {
             args: args.parse()?,
-            sig: content.parse()?,
+            sig: Box::new(content.parse()?),
         })
     }
 }
@@ -463,11 +466,7 @@ impl Body<'_> {
         let inputs = self.wf.inputs.iter().enumerate().map(|(i, input)| {
             let var = input_var(i);
             let ident = &input.ident;
-            let used = self
-                .graph
-                .deps
-                .iter()
-                .any(|d| d.contains(&Src::Input(i)));
+            let used = self.graph.deps.iter().any(|d| d.contains(&Src::Input(i)));
             match (used, input.by_ref) {
                 (false, _) => quote!(let _ = &#ident;),
                 (true, true) => quote!(let #var = #ident;),
@@ -563,8 +562,7 @@ impl Body<'_> {
                 let mut patterns = Vec::new();
                 for branch in branches {
                     let set = nodes_of(branch);
-                    let exports: Vec<Ident> =
-                        self.exports(&set).into_iter().map(out_var).collect();
+                    let exports: Vec<Ident> = self.exports(&set).into_iter().map(out_var).collect();
                     let stmts = self.stmts(branch);
                     futures.push(quote! {
                         async {
@@ -607,16 +605,16 @@ impl Body<'_> {
                         let mut waits = Vec::new();
                         let mut local_deps = Vec::new();
                         for src in &self.graph.deps[i] {
-                            if let Src::Node(p) = *src {
-                                if set.contains(&p) && !local_deps.contains(&p) {
-                                    local_deps.push(p);
-                                    let (r, s) = (ref_var(p), slot_var(p));
-                                    waits.push(quote!(let #r = #s.wait().await;));
-                                }
+                            if let Src::Node(p) = *src
+                                && set.contains(&p)
+                                && !local_deps.contains(&p)
+                            {
+                                local_deps.push(p);
+                                let (r, s) = (ref_var(p), slot_var(p));
+                                waits.push(quote!(let #r = #s.wait().await;));
                             }
                         }
-                        let call =
-                            self.call(i, &|p| local_deps.contains(&p).then(|| ref_var(p)));
+                        let call = self.call(i, &|p| local_deps.contains(&p).then(|| ref_var(p)));
                         let store = if slotted.contains(&i) {
                             let s = slot_var(i);
                             quote!(#s.set(#call);)

@@ -57,14 +57,21 @@ fn parse_metas(args: TokenStream, attr: &str, errors: &mut Errors) -> Vec<Meta> 
             } else {
                 "`key = value` options, separated by commas"
             };
-            errors.at(e.span(), format!("malformed `#[{attr}]` arguments: {e}; expected {what}"));
+            errors.at(
+                e.span(),
+                format!("malformed `#[{attr}]` arguments: {e}; expected {what}"),
+            );
             Vec::new()
         }
     }
 }
 
 fn string_option(meta: &Meta, slot: &mut Option<LitStr>, attr: &str, errors: &mut Errors) {
-    let name = meta.path().get_ident().map(Ident::to_string).unwrap_or_default();
+    let name = meta
+        .path()
+        .get_ident()
+        .map(Ident::to_string)
+        .unwrap_or_default();
     let value = match meta {
         Meta::NameValue(nv) => match &nv.value {
             Expr::Lit(syn::ExprLit {
@@ -93,11 +100,7 @@ fn string_option(meta: &Meta, slot: &mut Option<LitStr>, attr: &str, errors: &mu
 }
 
 fn unknown_option(meta: &Meta, attr: &str, valid: &[OptionSpec], errors: &mut Errors) {
-    let shown = meta
-        .path()
-        .to_token_stream()
-        .to_string()
-        .replace(' ', "");
+    let shown = meta.path().to_token_stream().to_string().replace(' ', "");
     errors.spanned(
         meta.path(),
         format!(
@@ -131,7 +134,9 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
                 if seen.contains(&text) {
                     errors.spanned(
                         path,
-                        format!("node `{text}` is listed twice; a node runs once per run, list it once"),
+                        format!(
+                            "node `{text}` is listed twice; a node runs once per run, list it once"
+                        ),
                     );
                     continue;
                 }
@@ -275,13 +280,13 @@ impl NodeSig {
                 }
             }
         };
-        if let Some(out) = &output {
-            if let Some(problem) = unowned(out) {
-                errors.spanned(
-                    out,
-                    format!("node `{name}` must return an owned value that other nodes can borrow, not {problem}"),
-                );
-            }
+        if let Some(out) = &output
+            && let Some(problem) = unowned(out)
+        {
+            errors.spanned(
+                out,
+                format!("node `{name}` must return an owned value that other nodes can borrow, not {problem}"),
+            );
         }
         (errors.len() == before).then(|| NodeSig {
             ident: sig.ident.clone(),
@@ -310,7 +315,8 @@ fn unowned(ty: &Type) -> Option<&'static str> {
     struct Finder(Option<&'static str>);
     impl<'a> syn::visit::Visit<'a> for Finder {
         fn visit_type_impl_trait(&mut self, _: &'a syn::TypeImplTrait) {
-            self.0.get_or_insert("`impl Trait`: its type has no name the workflow can use");
+            self.0
+                .get_or_insert("`impl Trait`: its type has no name the workflow can use");
         }
         fn visit_type_reference(&mut self, r: &'a syn::TypeReference) {
             if r.lifetime.as_ref().is_none_or(|l| l.ident != "static") {
@@ -397,7 +403,9 @@ impl WorkflowSig {
         if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
             errors.spanned(
                 &sig.generics,
-                format!("workflow `{name}` cannot be generic: its graph is checked for exact types"),
+                format!(
+                    "workflow `{name}` cannot be generic: its graph is checked for exact types"
+                ),
             );
         }
         if let Some(v) = &sig.variadic {
@@ -407,7 +415,12 @@ impl WorkflowSig {
         for arg in &sig.inputs {
             let pat_type = match arg {
                 FnArg::Receiver(r) => {
-                    errors.spanned(r, format!("workflow `{name}` cannot take `self`: its parameters are its inputs"));
+                    errors.spanned(
+                        r,
+                        format!(
+                            "workflow `{name}` cannot take `self`: its parameters are its inputs"
+                        ),
+                    );
                     continue;
                 }
                 FnArg::Typed(t) => t,

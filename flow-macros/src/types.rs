@@ -146,9 +146,8 @@ fn compact(tokens: proc_macro2::TokenStream) -> String {
             let prev = if i > 0 { chars[i - 1] } else { ' ' };
             let next = chars.get(i + 1).copied().unwrap_or(' ');
             let word = |ch: char| ch.is_alphanumeric() || ch == '_' || ch == '\'' || ch == '"';
-            if word(prev) && word(next) {
-                out.push(' ');
-            } else if next == '=' || prev == '=' || prev == ',' || prev == ';' {
+            let spaced = next == '=' || prev == '=' || prev == ',' || prev == ';';
+            if (word(prev) && word(next)) || spaced {
                 out.push(' ');
             }
             continue;
@@ -211,21 +210,36 @@ mod tests {
         assert_eq!(key(&ty("(A,)")), "(A,)");
         assert_eq!(key(&ty("[u8; 4]")), "[u8; 4]");
         assert_eq!(key(&ty("&'static [u8]")), "&[u8]");
-        assert_eq!(key(&ty("HashMap<String, Vec<x::Y>>")), "HashMap<String, Vec<Y>>");
+        assert_eq!(
+            key(&ty("HashMap<String, Vec<x::Y>>")),
+            "HashMap<String, Vec<Y>>"
+        );
     }
 
     #[test]
     fn display_keeps_paths() {
-        assert_eq!(display(&ty("crate :: model :: Items")), "crate::model::Items");
+        assert_eq!(
+            display(&ty("crate :: model :: Items")),
+            "crate::model::Items"
+        );
         assert_eq!(display(&ty("::std::vec::Vec<u8>")), "::std::vec::Vec<u8>");
         assert_eq!(display(&ty("Cow<'static, str>")), "Cow<'static, str>");
-        assert_eq!(display(&ty("Box<dyn Fn(u8) -> u8 + Send>")), "Box<dyn Fn(u8) -> u8 + Send>");
+        assert_eq!(
+            display(&ty("Box<dyn Fn(u8) -> u8 + Send>")),
+            "Box<dyn Fn(u8) -> u8 + Send>"
+        );
     }
 
     #[test]
     fn results() {
-        assert_eq!(key(result_ok_type(&ty("Result<Items, E>")).unwrap().unwrap()), "Items");
-        assert_eq!(key(result_ok_type(&ty("std::io::Result<u8>")).unwrap().unwrap()), "u8");
+        assert_eq!(
+            key(result_ok_type(&ty("Result<Items, E>")).unwrap().unwrap()),
+            "Items"
+        );
+        assert_eq!(
+            key(result_ok_type(&ty("std::io::Result<u8>")).unwrap().unwrap()),
+            "u8"
+        );
         assert!(result_ok_type(&ty("Option<u8>")).is_none());
         assert!(result_ok_type(&ty("Result")).unwrap().is_none());
         assert!(is_unit(&ty("()")));

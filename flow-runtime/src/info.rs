@@ -38,7 +38,12 @@ pub struct Location {
 
 impl Location {
     #[doc(hidden)]
-    pub const fn __new(module_path: &'static str, file: &'static str, line: u32, column: u32) -> Self {
+    pub const fn __new(
+        module_path: &'static str,
+        file: &'static str,
+        line: u32,
+        column: u32,
+    ) -> Self {
         Location {
             module_path,
             file,

@@ -82,11 +82,7 @@ impl WorkflowGraph {
             let _ = writeln!(s, "    n{i} [label=\"{}\"];", dot_escape(node.name()));
         }
         if let Some(out) = self.output() {
-            let _ = writeln!(
-                s,
-                "    out [label=\"{}\", shape=oval];",
-                dot_escape(out)
-            );
+            let _ = writeln!(s, "    out [label=\"{}\", shape=oval];", dot_escape(out));
         }
         for edge in self.edges() {
             let from = endpoint(edge.from());
@@ -141,7 +137,10 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(mermaid_escape("Vec<\"a\">#"), "Vec#lt;#quot;a#quot;#gt;#35;");
+        assert_eq!(
+            mermaid_escape("Vec<\"a\">#"),
+            "Vec#lt;#quot;a#quot;#gt;#35;"
+        );
         assert_eq!(dot_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }

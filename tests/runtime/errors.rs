@@ -78,7 +78,10 @@ mod fail_fast {
         assert_eq!(err.kind(), ErrorKind::NodeFailed);
         assert_eq!(err.node_name(), Some("b"));
         assert_eq!(err.workflow(), "race_to_fail");
-        assert_eq!(err.to_string(), "node `b` of workflow `race_to_fail` failed");
+        assert_eq!(
+            err.to_string(),
+            "node `b` of workflow `race_to_fail` failed"
+        );
         let cause = err.source().expect("the cause is kept");
         assert_eq!(cause.downcast_ref::<Boom>(), Some(&Boom("b")));
         assert_eq!(probe.log.count("a", "start"), 1);
@@ -179,12 +182,19 @@ mod error_types {
 
         let err = error_types(In(2)).await.err().unwrap();
         assert_eq!(err.node_name(), Some("boxed"));
-        assert_eq!(err.source().unwrap().downcast_ref::<Boom>(), Some(&Boom("boxed")));
+        assert_eq!(
+            err.source().unwrap().downcast_ref::<Boom>(),
+            Some(&Boom("boxed"))
+        );
 
         let err = error_types(In(3)).await.err().unwrap();
         assert_eq!(err.node_name(), Some("finish-line"));
         assert_eq!(err.node().unwrap().fn_name(), "finish");
-        let io = err.into_source().unwrap().downcast::<std::io::Error>().unwrap();
+        let io = err
+            .into_source()
+            .unwrap()
+            .downcast::<std::io::Error>()
+            .unwrap();
         assert_eq!(io.to_string(), "io");
     }
 }

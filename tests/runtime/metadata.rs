@@ -45,7 +45,10 @@ fn graph_lists_nodes_edges_inputs_and_output() {
     let names: Vec<_> = g.nodes().iter().map(|n| n.name()).collect();
     assert_eq!(names, ["fetch", "jira", "slack", "merge"]);
     assert_eq!(g.inputs().len(), 1);
-    assert_eq!((g.inputs()[0].name(), g.inputs()[0].ty()), ("req", "Request"));
+    assert_eq!(
+        (g.inputs()[0].name(), g.inputs()[0].ty()),
+        ("req", "Request")
+    );
     assert_eq!(g.output(), Some("Report"));
     assert_eq!(g.output_node(), Some(3));
     let edges: Vec<_> = g
@@ -132,8 +135,17 @@ fn registry_lists_linked_nodes_and_workflows() {
     assert!(registry::workflows().any(|w| std::ptr::eq(w, enrich::graph())));
     // Workflows from every module of the test binary, and nodes from another crate.
     let names: Vec<_> = registry::workflows().map(|w| w.name()).collect();
-    for expected in ["enrich", "letter_count", "shout_it", "error-types", "sixty_four"] {
-        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+    for expected in [
+        "enrich",
+        "letter_count",
+        "shout_it",
+        "error-types",
+        "sixty_four",
+    ] {
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
     }
     let split = registry::node("split").expect("a node from another crate");
     assert_eq!(split.module_path(), "flow_test_external_nodes::nodes");

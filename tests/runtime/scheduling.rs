@@ -134,7 +134,10 @@ mod dataflow_start {
         assert_eq!(skewed(&probe).await.unwrap().0, "done");
         assert_eq!(probe.log.at("after_fast", "end"), ms(30));
         assert_eq!(probe.log.at("slow", "end"), ms(50));
-        assert_eq!(probe.log.order("end"), ["root", "fast", "after_fast", "slow"]);
+        assert_eq!(
+            probe.log.order("end"),
+            ["root", "fast", "after_fast", "slow"]
+        );
         assert_eq!(start.elapsed(), ms(50));
     }
 }
@@ -242,6 +245,7 @@ mod wide {
                 }
             )*
             #[node]
+            #[allow(clippy::too_many_arguments)]
             async fn total($($n: &$t),*) -> u64 {
                 0 $(+ $n.0)*
             }
@@ -309,7 +313,9 @@ mod sharing {
 
     #[tokio::test]
     async fn a_shared_node_runs_once_and_downstream_sees_upstream() {
-        let calls = Calls { x: Counter::default() };
+        let calls = Calls {
+            x: Counter::default(),
+        };
         let Pair(y, z) = shared(&calls).await.unwrap();
         assert_eq!((y, z), (70, 77));
         assert_eq!(calls.x.get(), 1);
@@ -424,7 +430,9 @@ mod effects {
 
     #[tokio::test]
     async fn unit_nodes_run_and_their_errors_count() {
-        let sink = Sink { writes: Counter::default() };
+        let sink = Sink {
+            writes: Counter::default(),
+        };
         let () = write_both(&Config(1), &sink).await.unwrap();
         assert_eq!(sink.writes.get(), 2);
         let err = write_both(&Config(0), &sink).await.unwrap_err();
