@@ -144,8 +144,9 @@ pub fn build(
                     _ => String::new(),
                 };
                 let hint = match types::result_ok_type(out) {
-                    Some(_) => format!(
-                        "\nthe declared return type is the success value: the generated function returns `Result<{display}, flow_runtime::Error>` by itself; declare `-> T` with the `T` a node provides"
+                    Some(ok) => format!(
+                        "\nthe generated function already returns `Result<_, flow_runtime::Error>`: declare the success type alone, as in `-> {}`",
+                        ok.map(types::display).unwrap_or_else(|| "T".into())
                     ),
                     None => String::new(),
                 };

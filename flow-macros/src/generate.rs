@@ -31,6 +31,11 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     let sig = NodeSig::analyse(&func.sig, &mut errors);
+    if func.sig.receiver().is_some() {
+        // A method: the items emitted beside a node cannot live in an `impl`.
+        let errors = errors.to_compile_errors();
+        return quote!(#func #errors);
+    }
     let ident = &func.sig.ident;
     let vis = &func.vis;
     let start = ident.span().start();
@@ -223,11 +228,13 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!()
     };
+    let allow = (!ok).then(|| quote!(#[allow(unused_variables)]));
     let errors = errors.to_compile_errors();
     quote! {
         #errors
 
         #(#attrs)*
+        #allow
         #vis #fn_sig {
             #body
         }
@@ -371,7 +378,8 @@ pub fn expand(input: TokenStream) -> TokenStream {
             return unreachable;
         }
         let errors = errors.to_compile_errors();
-        return quote!({ #errors #unreachable });
+        let inputs = wf_sig.inputs.iter().map(|i| &i.ident);
+        return quote!({ #errors #(let _ = &#inputs;)* #unreachable });
     };
     if graph_mode {
         graph_static(&wf_name, &input.sig, &wf_sig, &entries, &graph)
