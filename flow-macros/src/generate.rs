@@ -335,6 +335,12 @@ pub fn expand(input: TokenStream) -> TokenStream {
     let mut reported = Errors::default();
     let wf_args = parse::workflow_args(input.args, &mut reported);
     let wf_sig = WorkflowSig::analyse(&input.sig, &mut reported);
+    let inputs: Vec<&Ident> = wf_sig.inputs.iter().map(|i| &i.ident).collect();
+    let unreachable = if graph_mode {
+        unreachable
+    } else {
+        quote!({ #(let _ = &#inputs;)* #unreachable })
+    };
     let mut node_sigs = Vec::new();
     let mut node_options = Vec::new();
     for packet in &input.packets {
@@ -378,8 +384,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
             return unreachable;
         }
         let errors = errors.to_compile_errors();
-        let inputs = wf_sig.inputs.iter().map(|i| &i.ident);
-        return quote!({ #errors #(let _ = &#inputs;)* #unreachable });
+        return quote!({ #errors #unreachable });
     };
     if graph_mode {
         graph_static(&wf_name, &input.sig, &wf_sig, &entries, &graph)
