@@ -108,13 +108,7 @@ async fn processor_d(work: &Distributed, t: &Timeline) -> ResultD {
 }
 
 #[node]
-async fn combine(
-    a: &ResultA,
-    b: &ResultB,
-    c: &ResultC,
-    d: &ResultD,
-    t: &Timeline,
-) -> Summary {
+async fn combine(a: &ResultA, b: &ResultB, c: &ResultC, d: &ResultD, t: &Timeline) -> Summary {
     t.work("combine", 20).await;
     let results = [&a.0, &b.0, &c.0, &d.0];
     Summary(format!(
@@ -125,7 +119,14 @@ async fn combine(
 }
 
 /// Four processors at once; the combiner sees all four results, in a fixed order.
-#[workflow(distribute, processor_a, processor_b, processor_c, processor_d, combine)]
+#[workflow(
+    distribute,
+    processor_a,
+    processor_b,
+    processor_c,
+    processor_d,
+    combine
+)]
 pub async fn fan_out(items: WorkItems, t: &Timeline) -> Summary;
 
 // ---------------------------------------------------------------------------------------

@@ -526,8 +526,22 @@ impl Body<'_> {
     fn call(&self, i: usize, local: &dyn Fn(usize) -> Option<Ident>) -> TokenStream {
         let node = &self.nodes[i];
         let path = node.path;
-        let args = node
-            .sig
+        let args = self.args(i, local);
+        let call = quote!(#path(#(#args),*).await);
+        if node.sig.fallible {
+            quote! {
+                ::flow_runtime::__private::fallible(#call, __FLOW_WORKFLOW, #path::INFO)?
+            }
+        } else {
+            call
+        }
+    }
+
+    /// The arguments of node `i`, each spanned at its parameter so that a type mismatch
+    /// points there.
+    fn args(&self, i: usize, local: &dyn Fn(usize) -> Option<Ident>) -> Vec<TokenStream> {
+        let node = &self.nodes[i];
+        node.sig
             .params
             .iter()
             .zip(&self.graph.deps[i])
@@ -546,15 +560,8 @@ impl Body<'_> {
                         }
                     },
                 }
-            });
-        let call = quote!(#path(#(#args),*).await);
-        if node.sig.fallible {
-            quote! {
-                ::flow_runtime::__private::fallible(#call, __FLOW_WORKFLOW, #path::INFO)?
-            }
-        } else {
-            call
-        }
+            })
+            .collect()
     }
 
     /// Statements that run `plan` and bind the outputs of its nodes.
@@ -571,22 +578,45 @@ impl Body<'_> {
             }
             Plan::Seq(parts) => parts.iter().map(|p| self.stmts(p)).collect(),
             Plan::Par(branches) => {
-                let mut futures = Vec::new();
+                let mut joined = Vec::new();
                 let mut patterns = Vec::new();
                 for branch in branches {
                     let set = nodes_of(branch);
-                    let exports: Vec<Ident> = self.exports(&set).into_iter().map(out_var).collect();
-                    let stmts = self.stmts(branch);
-                    futures.push(quote! {
-                        async {
-                            #stmts
-                            ::core::result::Result::Ok::<_, ::flow_runtime::Error>((#(#exports,)*))
+                    let fallible = set.iter().any(|&i| self.nodes[i].sig.fallible);
+                    match branch {
+                        // A lone node joins as its own future, as in hand-written code.
+                        Plan::Node(i) if !fallible => {
+                            let node = &self.nodes[*i];
+                            let path = node.path;
+                            let args = self.args(*i, &|_| None);
+                            joined.push((quote!(#path(#(#args),*)), false));
+                            patterns.push(if node.sig.output.is_some() && self.used(*i) {
+                                out_var(*i).into_token_stream()
+                            } else {
+                                quote!(_)
+                            });
                         }
-                    });
-                    patterns.push(quote!((#(#exports,)*)));
+                        _ => {
+                            let exports: Vec<Ident> =
+                                self.exports(&set).into_iter().map(out_var).collect();
+                            let stmts = self.stmts(branch);
+                            let future = if fallible {
+                                quote! {
+                                    async {
+                                        #stmts
+                                        ::core::result::Result::Ok::<_, ::flow_runtime::Error>((#(#exports,)*))
+                                    }
+                                }
+                            } else {
+                                quote!(async { #stmts (#(#exports,)*) })
+                            };
+                            joined.push((future, fallible));
+                            patterns.push(quote!((#(#exports,)*)));
+                        }
+                    }
                 }
-                let join = join(&futures, false);
-                let takes = (0..futures.len()).map(|k| {
+                let join = join(&joined, false);
+                let takes = (0..joined.len()).map(|k| {
                     let b = branch_var(k);
                     quote!(#b.as_mut().take())
                 });
@@ -643,6 +673,8 @@ impl Body<'_> {
                         }
                     })
                     .collect();
+                let futures: Vec<(TokenStream, bool)> =
+                    futures.into_iter().map(|f| (f, true)).collect();
                 let join = join(&futures, true);
                 let vars = exports.iter().map(|&i| out_var(i));
                 let values = exports.iter().map(|&i| {
@@ -663,21 +695,50 @@ impl Body<'_> {
     }
 }
 
-/// A fail-fast join of `futures` in the current task: pins each as `__flow_b{k}` and awaits
-/// them all; the first error returns from the enclosing function. A `dataflow` join polls
-/// again while a pass finishes a future, since its futures wait on each other's slots.
-fn join(futures: &[TokenStream], dataflow: bool) -> TokenStream {
+/// A join of `futures` in the current task: pins each as `__flow_b{k}` and awaits them all.
+/// A future marked fallible returns `Result<_, flow_runtime::Error>`, and its first error
+/// returns from the enclosing function (fail-fast). A `dataflow` join polls again while a
+/// pass finishes a future, since its futures wait on each other's slots.
+fn join(futures: &[(TokenStream, bool)], dataflow: bool) -> TokenStream {
     let branches: Vec<Ident> = (0..futures.len()).map(branch_var).collect();
-    let pins = futures.iter().zip(&branches).map(|(f, b)| {
-        quote! {
-            let mut #b = ::core::pin::pin!(::flow_runtime::__private::Branch::new(#f));
+    let pins = futures.iter().zip(&branches).map(|((f, fallible), b)| {
+        if *fallible {
+            quote! {
+                let mut #b = ::core::pin::pin!(::flow_runtime::__private::Branch::new(#f));
+            }
+        } else {
+            quote! {
+                let mut #b = ::core::pin::pin!(::flow_runtime::__private::Maybe::new(#f));
+            }
         }
     });
-    let polls = branches.iter().map(|b| {
-        quote! {
-            #b.as_mut().poll_branch(__flow_cx, &mut __flow_pending, &mut __flow_progress)?;
+    let polls = futures.iter().zip(&branches).map(|((_, fallible), b)| {
+        if *fallible {
+            quote! {
+                #b.as_mut().poll_branch(__flow_cx, &mut __flow_pending, &mut __flow_progress)?;
+            }
+        } else {
+            quote! {
+                #b.as_mut().poll_done(__flow_cx, &mut __flow_pending);
+            }
         }
     });
+    let any_fallible = futures.iter().any(|(_, fallible)| *fallible);
+    if !any_fallible {
+        return quote! {
+            #(#pins)*
+            ::core::future::poll_fn(|__flow_cx: &mut ::core::task::Context<'_>| {
+                let mut __flow_pending = false;
+                #(#polls)*
+                if __flow_pending {
+                    ::core::task::Poll::Pending
+                } else {
+                    ::core::task::Poll::Ready(())
+                }
+            })
+            .await;
+        };
+    }
     let poll_body = if dataflow {
         quote! {
             loop {

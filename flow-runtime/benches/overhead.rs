@@ -75,7 +75,6 @@ macro_rules! chain {
     };
 }
 
-
 mod chain100 {
     use super::*;
     chain!(c0 C0,
@@ -185,9 +184,8 @@ fn bench(c: &mut Criterion) {
 
     let mut g = c.benchmark_group("chain_100");
     g.bench_function("hand_written", |b| {
-        b.to_async(&rt).iter(|| async {
-            black_box(chain100::hand_written(chain100::In(black_box(1))).await)
-        })
+        b.to_async(&rt)
+            .iter(|| async { black_box(chain100::hand_written(chain100::In(black_box(1))).await) })
     });
     g.bench_function("flow", |b| {
         b.to_async(&rt)

@@ -114,6 +114,47 @@ where
     }
 }
 
+pin_project_lite::pin_project! {
+    /// One future of a generated join that cannot fail, and then its output.
+    #[project = MaybeProj]
+    #[project_replace = MaybeOwn]
+    pub enum Maybe<F: Future> {
+        Running { #[pin] future: F },
+        Done { value: F::Output },
+        Taken,
+    }
+}
+
+impl<F: Future> Maybe<F> {
+    /// Wraps a future that is not polled yet.
+    #[inline(always)]
+    pub fn new(future: F) -> Self {
+        Maybe::Running { future }
+    }
+
+    /// Polls the future if it is still running; sets `*pending` when it is not finished.
+    #[inline(always)]
+    pub fn poll_done(mut self: Pin<&mut Self>, cx: &mut Context<'_>, pending: &mut bool) {
+        if let MaybeProj::Running { future } = self.as_mut().project() {
+            match future.poll(cx) {
+                Poll::Pending => *pending = true,
+                Poll::Ready(value) => {
+                    self.project_replace(Maybe::Done { value });
+                }
+            }
+        }
+    }
+
+    /// Moves the output out once the join has finished.
+    #[inline(always)]
+    pub fn take(self: Pin<&mut Self>) -> F::Output {
+        match self.project_replace(Maybe::Taken) {
+            MaybeOwn::Done { value } => value,
+            _ => unreachable!("flow: a join branch was taken before it finished"),
+        }
+    }
+}
+
 /// What the poll function of a generated join returns after polling every branch.
 #[inline(always)]
 pub fn join_status(pending: bool) -> Poll<Result<(), Error>> {
