@@ -1,10 +1,10 @@
 //! The procedural macros of `flow`: [`macro@node`] and [`macro@workflow`].
 //!
 //! Depend on `flow-runtime`, which re-exports both and holds everything the generated code
-//! calls. The crate is split as parse → analyse → generate: [`parse`] reads the attributes
-//! and signatures into small structures that keep the user's tokens, [`analyse`] builds and
-//! checks the graph and plans its joins, and [`generate`] writes the code. Errors are
-//! collected in [`errors::Errors`] and reported together, each at the tokens it is about.
+//! calls. The crate is split as parse → analyse → generate: `parse` reads the attributes
+//! and signatures into small structures that keep the user's tokens, `analyse` builds and
+//! checks the graph and plans its joins, and `generate` writes the code. Errors are
+//! collected in `errors::Errors` and reported together, each at the tokens it is about.
 
 use proc_macro::TokenStream;
 

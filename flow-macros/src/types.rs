@@ -64,6 +64,22 @@ fn write_type(out: &mut String, ty: &Type, full: bool) {
         Type::Paren(p) => write_type(out, &p.elem, full),
         Type::Group(g) => write_type(out, &g.elem, full),
         Type::Never(_) => out.push('!'),
+        Type::TraitObject(t) => {
+            out.push_str("dyn ");
+            for (i, bound) in t.bounds.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(" + ");
+                }
+                match bound {
+                    syn::TypeParamBound::Trait(tb) => write_path(out, &tb.path, full),
+                    syn::TypeParamBound::Lifetime(lt) => {
+                        out.push('\'');
+                        out.push_str(&lt.ident.to_string());
+                    }
+                    other => out.push_str(&compact(other.to_token_stream())),
+                }
+            }
+        }
         Type::Ptr(p) => {
             out.push_str(if p.mutability.is_some() {
                 "*mut "

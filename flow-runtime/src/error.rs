@@ -34,6 +34,7 @@ pub enum ErrorKind {
 /// }
 /// impl std::error::Error for Broken {}
 ///
+/// #[derive(Debug)]
 /// pub struct Page(String);
 ///
 /// #[node]
