@@ -169,7 +169,7 @@ pub enum Source {
     Node(usize),
 }
 
-/// One edge of a workflow graph: a value of type [`ty`](Edge::ty) flows from
+/// One edge of a workflow graph: a value (of type [`WorkflowGraph::edge_type`]) flows from
 /// [`from`](Edge::from) into parameter [`param`](Edge::param) of node [`to`](Edge::to).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Edge {
