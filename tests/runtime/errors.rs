@@ -198,3 +198,79 @@ mod error_types {
         assert_eq!(io.to_string(), "io");
     }
 }
+
+/// Fail-fast inside a graph that is not series-parallel (`c <- a -> d <- b -> e`): the error
+/// ends the run at once, in-flight nodes are dropped, dependants never start.
+mod dataflow_failure {
+    use super::*;
+
+    pub struct Probe {
+        pub b_dropped: Counter,
+        pub started: Log,
+    }
+    pub struct A;
+    pub struct B;
+    pub struct C;
+    pub struct D;
+    pub struct E;
+    pub struct Out;
+
+    #[node]
+    async fn a(p: &Probe) -> A {
+        p.started.record("a", "start");
+        sleep_ms(10).await;
+        A
+    }
+    #[node]
+    async fn b(p: &Probe) -> B {
+        let guard = DropGuard(&p.b_dropped);
+        p.started.record("b", "start");
+        sleep_ms(100).await;
+        std::mem::forget(guard);
+        B
+    }
+    #[node]
+    async fn c(p: &Probe, _a: &A) -> Result<C, Boom> {
+        p.started.record("c", "start");
+        sleep_ms(10).await;
+        Err(Boom("c"))
+    }
+    #[node]
+    async fn d(p: &Probe, _a: &A, _b: &B) -> D {
+        p.started.record("d", "start");
+        D
+    }
+    #[node]
+    async fn e(p: &Probe, _b: &B) -> E {
+        p.started.record("e", "start");
+        E
+    }
+    #[node]
+    async fn out(p: &Probe, _c: &C, _d: &D, _e: &E) -> Out {
+        p.started.record("out", "start");
+        Out
+    }
+
+    #[workflow(a, b, c, d, e, out)]
+    pub async fn n_shape_failing(p: &Probe) -> Out;
+
+    #[tokio::test(start_paused = true)]
+    async fn an_error_in_a_dataflow_join_ends_the_run() {
+        let probe = Probe {
+            b_dropped: Counter::default(),
+            started: Log::new(),
+        };
+        let start = Instant::now();
+        let err = n_shape_failing(&probe).await.err().unwrap();
+        assert_eq!(start.elapsed(), ms(20));
+        assert_eq!(err.node_name(), Some("c"));
+        assert_eq!(
+            err.source().unwrap().downcast_ref::<Boom>(),
+            Some(&Boom("c"))
+        );
+        assert_eq!(probe.b_dropped.get(), 1);
+        for never in ["d", "e", "out"] {
+            assert_eq!(probe.started.count(never, "start"), 0, "{never} started");
+        }
+    }
+}

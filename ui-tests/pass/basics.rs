@@ -63,6 +63,7 @@ fn main() {
     async fn local_flow(req: Request) -> Items;
 
     let _ = local_flow(Request(1));
+    assert_eq!(local_flow::graph().nodes()[0].name(), "local");
     let _ = use_them();
     let _ = enrich::graph();
 }
