@@ -616,9 +616,13 @@ impl Body<'_> {
                     }
                 }
                 let join = join(&joined, false);
-                let takes = (0..joined.len()).map(|k| {
+                let takes = joined.iter().enumerate().map(|(k, (_, fallible))| {
                     let b = branch_var(k);
-                    quote!(#b.as_mut().take())
+                    if *fallible {
+                        quote!(#b.as_mut().take_ok())
+                    } else {
+                        quote!(#b.as_mut().take())
+                    }
                 });
                 quote! {
                     let (#(#patterns,)*) = {
@@ -701,15 +705,9 @@ impl Body<'_> {
 /// pass finishes a future, since its futures wait on each other's slots.
 fn join(futures: &[(TokenStream, bool)], dataflow: bool) -> TokenStream {
     let branches: Vec<Ident> = (0..futures.len()).map(branch_var).collect();
-    let pins = futures.iter().zip(&branches).map(|((f, fallible), b)| {
-        if *fallible {
-            quote! {
-                let mut #b = ::core::pin::pin!(::flow_runtime::__private::Branch::new(#f));
-            }
-        } else {
-            quote! {
-                let mut #b = ::core::pin::pin!(::flow_runtime::__private::Maybe::new(#f));
-            }
+    let pins = futures.iter().zip(&branches).map(|((f, _), b)| {
+        quote! {
+            let mut #b = ::core::pin::pin!(::flow_runtime::__private::Maybe::new(#f));
         }
     });
     let polls = futures.iter().zip(&branches).map(|((_, fallible), b)| {

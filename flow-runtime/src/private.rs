@@ -59,63 +59,7 @@ pub fn fallible<T, E: IntoNodeError>(
 }
 
 pin_project_lite::pin_project! {
-    /// One future of a generated fail-fast join, and then its output.
-    #[project = BranchProj]
-    #[project_replace = BranchOwn]
-    pub enum Branch<F, T> {
-        Running { #[pin] future: F },
-        Done { value: T },
-        Taken,
-    }
-}
-
-impl<F, T> Branch<F, T>
-where
-    F: Future<Output = Result<T, Error>>,
-{
-    /// Wraps a future that is not polled yet.
-    #[inline(always)]
-    pub fn new(future: F) -> Self {
-        Branch::Running { future }
-    }
-
-    /// Polls the future if it is still running. Sets `*pending` when it is not finished and
-    /// `*progress` when it finished in this call; returns its error if it failed.
-    #[inline(always)]
-    pub fn poll_branch(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        pending: &mut bool,
-        progress: &mut bool,
-    ) -> Result<(), Error> {
-        if let BranchProj::Running { future } = self.as_mut().project() {
-            match future.poll(cx) {
-                Poll::Pending => *pending = true,
-                Poll::Ready(Ok(value)) => {
-                    self.project_replace(Branch::Done { value });
-                    *progress = true;
-                }
-                Poll::Ready(Err(e)) => {
-                    self.project_replace(Branch::Taken);
-                    return Err(e);
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Moves the output out once the join has finished.
-    #[inline(always)]
-    pub fn take(self: Pin<&mut Self>) -> T {
-        match self.project_replace(Branch::Taken) {
-            BranchOwn::Done { value } => value,
-            _ => unreachable!("flow: a join branch was taken before it finished"),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// One future of a generated join that cannot fail, and then its output.
+    /// One future of a generated join, and then its output.
     #[project = MaybeProj]
     #[project_replace = MaybeOwn]
     pub enum Maybe<F: Future> {
@@ -151,6 +95,46 @@ impl<F: Future> Maybe<F> {
         match self.project_replace(Maybe::Taken) {
             MaybeOwn::Done { value } => value,
             _ => unreachable!("flow: a join branch was taken before it finished"),
+        }
+    }
+}
+
+impl<F, T> Maybe<F>
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    /// Polls a fallible future if it is still running. Sets `*pending` when it is not
+    /// finished and `*progress` when it finished in this call; returns its error if it
+    /// failed, which ends the join (fail-fast).
+    #[inline(always)]
+    pub fn poll_branch(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        pending: &mut bool,
+        progress: &mut bool,
+    ) -> Result<(), Error> {
+        if let MaybeProj::Running { future } = self.as_mut().project() {
+            match future.poll(cx) {
+                Poll::Pending => *pending = true,
+                Poll::Ready(Ok(value)) => {
+                    self.project_replace(Maybe::Done { value: Ok(value) });
+                    *progress = true;
+                }
+                Poll::Ready(Err(e)) => {
+                    self.project_replace(Maybe::Taken);
+                    return Err(e);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves the output of a fallible future out once the join has finished without error.
+    #[inline(always)]
+    pub fn take_ok(self: Pin<&mut Self>) -> T {
+        match self.take() {
+            Ok(value) => value,
+            Err(_) => unreachable!("flow: a failed join branch was taken"),
         }
     }
 }
