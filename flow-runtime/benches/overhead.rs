@@ -6,8 +6,6 @@
 //! cargo bench -p flow-runtime --bench overhead
 //! ```
 
-#![recursion_limit = "512"]
-
 use criterion::{Criterion, criterion_group, criterion_main};
 use flow_runtime::{node, workflow};
 use std::hint::black_box;
