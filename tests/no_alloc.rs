@@ -94,6 +94,23 @@ async fn out(c: &C, d: &D, e: &E) -> Out {
 #[workflow(a, root2, c2, e, d2, out)]
 async fn n_shape(i: In) -> Out;
 
+pub struct Z(pub u64);
+pub struct Out2(pub u64);
+
+#[node]
+async fn z(i: &In) -> Z {
+    Z(i.0 + 10_000)
+}
+#[node]
+async fn out2(c: &C, d: &D, e: &E, z: &Z) -> Out2 {
+    Out2(c.0 + d.0 + e.0 + z.0)
+}
+
+/// The N-shaped part joined beside an independent node: a dataflow join inside a parallel
+/// branch, with no node that can fail.
+#[workflow(a, root2, c2, e, d2, z, out2)]
+async fn n_beside(i: In) -> Out2;
+
 #[test]
 fn runs_allocate_nothing() {
     let (d, allocs) = allocations_of(diamond(In(1)));
@@ -104,6 +121,10 @@ fn runs_allocate_nothing() {
     // a = 2, b = 5, c = 102, d = 1005, e = 7
     assert_eq!(o.unwrap().0, 102 + 1005 + 7);
     assert_eq!(allocs, 0, "n_shape allocated");
+
+    let (o, allocs) = allocations_of(n_beside(In(1)));
+    assert_eq!(o.unwrap().0, 102 + 1005 + 7 + 10_001);
+    assert_eq!(allocs, 0, "n_beside allocated");
 }
 
 #[test]

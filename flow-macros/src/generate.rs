@@ -646,7 +646,7 @@ impl Body<'_> {
                     let s = slot_var(i);
                     quote!(let #s = ::flow_runtime::__private::Slot::new();)
                 });
-                let futures: Vec<TokenStream> = set
+                let futures: Vec<(TokenStream, bool)> = set
                     .iter()
                     .map(|&i| {
                         let mut waits = Vec::new();
@@ -668,17 +668,20 @@ impl Body<'_> {
                         } else {
                             quote!(let _ = #call;)
                         };
-                        quote! {
-                            async {
-                                #(#waits)*
-                                #store
-                                ::core::result::Result::Ok::<(), ::flow_runtime::Error>(())
-                            }
+                        if self.nodes[i].sig.fallible {
+                            let future = quote! {
+                                async {
+                                    #(#waits)*
+                                    #store
+                                    ::core::result::Result::Ok::<(), ::flow_runtime::Error>(())
+                                }
+                            };
+                            (future, true)
+                        } else {
+                            (quote!(async { #(#waits)* #store }), false)
                         }
                     })
                     .collect();
-                let futures: Vec<(TokenStream, bool)> =
-                    futures.into_iter().map(|f| (f, true)).collect();
                 let join = join(&futures, true);
                 let vars = exports.iter().map(|&i| out_var(i));
                 let values = exports.iter().map(|&i| {
@@ -702,7 +705,7 @@ impl Body<'_> {
 /// A join of `futures` in the current task: pins each as `__flow_b{k}` and awaits them all.
 /// A future marked fallible returns `Result<_, flow_runtime::Error>`, and its first error
 /// returns from the enclosing function (fail-fast). A `dataflow` join polls again while a
-/// pass finishes a future, since its futures wait on each other's slots.
+/// pass finishes a future, since its futures wait on each other's slots without wakers.
 fn join(futures: &[(TokenStream, bool)], dataflow: bool) -> TokenStream {
     let branches: Vec<Ident> = (0..futures.len()).map(branch_var).collect();
     let pins = futures.iter().zip(&branches).map(|((f, _), b)| {
@@ -710,62 +713,65 @@ fn join(futures: &[(TokenStream, bool)], dataflow: bool) -> TokenStream {
             let mut #b = ::core::pin::pin!(::flow_runtime::__private::Maybe::new(#f));
         }
     });
+    let any_fallible = futures.iter().any(|(_, fallible)| *fallible);
     let polls = futures.iter().zip(&branches).map(|((_, fallible), b)| {
-        if *fallible {
-            quote! {
-                #b.as_mut().poll_branch(__flow_cx, &mut __flow_pending, &mut __flow_progress)?;
-            }
+        let poll = if *fallible {
+            quote!(#b.as_mut().poll_branch(__flow_cx, &mut __flow_pending)?)
         } else {
-            quote! {
-                #b.as_mut().poll_done(__flow_cx, &mut __flow_pending);
-            }
+            quote!(#b.as_mut().poll_done(__flow_cx, &mut __flow_pending))
+        };
+        if dataflow {
+            quote!(__flow_progress |= #poll;)
+        } else {
+            quote!(#poll;)
         }
     });
-    let any_fallible = futures.iter().any(|(_, fallible)| *fallible);
-    if !any_fallible {
-        return quote! {
-            #(#pins)*
-            ::core::future::poll_fn(|__flow_cx: &mut ::core::task::Context<'_>| {
-                let mut __flow_pending = false;
-                #(#polls)*
-                if __flow_pending {
-                    ::core::task::Poll::Pending
-                } else {
-                    ::core::task::Poll::Ready(())
-                }
-            })
-            .await;
-        };
-    }
+    let ready = if any_fallible {
+        quote!(::core::task::Poll::Ready(::core::result::Result::Ok(())))
+    } else {
+        quote!(::core::task::Poll::Ready(()))
+    };
     let poll_body = if dataflow {
         quote! {
             loop {
                 let mut __flow_pending = false;
                 let mut __flow_progress = false;
                 #(#polls)*
-                if !__flow_pending || !__flow_progress {
-                    return ::flow_runtime::__private::join_status(__flow_pending);
+                if !__flow_pending {
+                    return #ready;
+                }
+                if !__flow_progress {
+                    return ::core::task::Poll::Pending;
                 }
             }
         }
     } else {
         quote! {
             let mut __flow_pending = false;
-            let mut __flow_progress = false;
             #(#polls)*
-            let _ = __flow_progress;
-            ::flow_runtime::__private::join_status(__flow_pending)
+            if __flow_pending {
+                ::core::task::Poll::Pending
+            } else {
+                #ready
+            }
         }
+    };
+    let (output, question) = if any_fallible {
+        (
+            quote!(::core::result::Result<(), ::flow_runtime::Error>),
+            quote!(?),
+        )
+    } else {
+        (quote!(()), quote!())
     };
     quote! {
         #(#pins)*
         ::core::future::poll_fn(
-            |__flow_cx: &mut ::core::task::Context<'_>|
-                -> ::core::task::Poll<::core::result::Result<(), ::flow_runtime::Error>> {
+            |__flow_cx: &mut ::core::task::Context<'_>| -> ::core::task::Poll<#output> {
                 #poll_body
             },
         )
-        .await?;
+        .await #question;
     }
 }
 

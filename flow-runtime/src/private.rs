@@ -76,17 +76,20 @@ impl<F: Future> Maybe<F> {
         Maybe::Running { future }
     }
 
-    /// Polls the future if it is still running; sets `*pending` when it is not finished.
+    /// Polls the future if it is still running. Sets `*pending` when it is not finished;
+    /// returns whether it finished in this call.
     #[inline(always)]
-    pub fn poll_done(mut self: Pin<&mut Self>, cx: &mut Context<'_>, pending: &mut bool) {
+    pub fn poll_done(mut self: Pin<&mut Self>, cx: &mut Context<'_>, pending: &mut bool) -> bool {
         if let MaybeProj::Running { future } = self.as_mut().project() {
             match future.poll(cx) {
                 Poll::Pending => *pending = true,
                 Poll::Ready(value) => {
                     self.project_replace(Maybe::Done { value });
+                    return true;
                 }
             }
         }
+        false
     }
 
     /// Moves the output out once the join has finished.
@@ -104,21 +107,20 @@ where
     F: Future<Output = Result<T, Error>>,
 {
     /// Polls a fallible future if it is still running. Sets `*pending` when it is not
-    /// finished and `*progress` when it finished in this call; returns its error if it
-    /// failed, which ends the join (fail-fast).
+    /// finished; returns whether it finished in this call, or its error if it failed, which
+    /// ends the join (fail-fast).
     #[inline(always)]
     pub fn poll_branch(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         pending: &mut bool,
-        progress: &mut bool,
-    ) -> Result<(), Error> {
+    ) -> Result<bool, Error> {
         if let MaybeProj::Running { future } = self.as_mut().project() {
             match future.poll(cx) {
                 Poll::Pending => *pending = true,
                 Poll::Ready(Ok(value)) => {
                     self.project_replace(Maybe::Done { value: Ok(value) });
-                    *progress = true;
+                    return Ok(true);
                 }
                 Poll::Ready(Err(e)) => {
                     self.project_replace(Maybe::Taken);
@@ -126,7 +128,7 @@ where
                 }
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Moves the output of a fallible future out once the join has finished without error.
@@ -136,16 +138,6 @@ where
             Ok(value) => value,
             Err(_) => unreachable!("flow: a failed join branch was taken"),
         }
-    }
-}
-
-/// What the poll function of a generated join returns after polling every branch.
-#[inline(always)]
-pub fn join_status(pending: bool) -> Poll<Result<(), Error>> {
-    if pending {
-        Poll::Pending
-    } else {
-        Poll::Ready(Ok(()))
     }
 }
 
