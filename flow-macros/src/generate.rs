@@ -7,7 +7,7 @@ use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
 use syn::spanned::Spanned;
-use syn::{Ident, LitStr, ReturnType, Signature};
+use syn::{Ident, ReturnType, Signature};
 
 use crate::analyse::{self, Graph, NodeEntry, Plan, Src};
 use crate::errors::Errors;
@@ -54,11 +54,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 
     let twin = match &sig {
         Some(sig) if errors.is_empty() => {
-            let name = options
-                .name
-                .as_ref()
-                .map(LitStr::value)
-                .unwrap_or_else(|| ident.to_string());
+            let name = parse::name_or(&options.name, ident);
             let fn_name = ident.to_string();
             let params = sig.params.iter().map(|p| {
                 let (n, t) = (&p.name, types::display(&p.inner));
@@ -358,11 +354,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
     if !reported.is_empty() || node_sigs.len() != wf_args.nodes.len() {
         return unreachable;
     }
-    let wf_name = wf_args
-        .name
-        .as_ref()
-        .map(LitStr::value)
-        .unwrap_or_else(|| wf_sig.ident.to_string());
+    let wf_name = parse::name_or(&wf_args.name, &wf_sig.ident);
     let entries: Vec<NodeEntry<'_>> = wf_args
         .nodes
         .iter()
@@ -371,11 +363,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
         .map(|((path, sig), options)| NodeEntry {
             path,
             sig,
-            name: options
-                .name
-                .as_ref()
-                .map(LitStr::value)
-                .unwrap_or_else(|| sig.ident.to_string()),
+            name: parse::name_or(&options.name, &sig.ident),
         })
         .collect();
     let mut errors = Errors::default();
@@ -516,9 +504,10 @@ impl Body<'_> {
             .collect()
     }
 
-    /// Whether node `i`'s output is used at all.
-    fn used(&self, i: usize) -> bool {
-        self.graph.output == Some(i) || !self.graph.consumers[i].is_empty()
+    /// Whether node `i` provides a value that something uses, so it must be bound.
+    fn binds(&self, i: usize) -> bool {
+        self.nodes[i].sig.output.is_some()
+            && (self.graph.output == Some(i) || !self.graph.consumers[i].is_empty())
     }
 
     /// The call of node `i` with its arguments, awaited, its error mapped; `local` gives, per
@@ -569,7 +558,7 @@ impl Body<'_> {
         match plan {
             Plan::Node(i) => {
                 let call = self.call(*i, &|_| None);
-                if self.nodes[*i].sig.output.is_some() && self.used(*i) {
+                if self.binds(*i) {
                     let var = out_var(*i);
                     quote!(let #var = #call;)
                 } else {
@@ -586,11 +575,10 @@ impl Body<'_> {
                     match branch {
                         // A lone node joins as its own future, as in hand-written code.
                         Plan::Node(i) if !fallible => {
-                            let node = &self.nodes[*i];
-                            let path = node.path;
+                            let path = self.nodes[*i].path;
                             let args = self.args(*i, &|_| None);
                             joined.push((quote!(#path(#(#args),*)), false));
-                            patterns.push(if node.sig.output.is_some() && self.used(*i) {
+                            patterns.push(if self.binds(*i) {
                                 out_var(*i).into_token_stream()
                             } else {
                                 quote!(_)

@@ -35,6 +35,14 @@ fn valid_list(options: &[OptionSpec]) -> String {
         .join(", ")
 }
 
+/// The name given by a `name = "..."` option, or else the function's.
+pub fn name_or(option: &Option<LitStr>, ident: &Ident) -> String {
+    option
+        .as_ref()
+        .map(LitStr::value)
+        .unwrap_or_else(|| ident.to_string())
+}
+
 /// The options of `#[node(...)]`.
 #[derive(Default)]
 pub struct NodeOptions {
