@@ -1,7 +1,7 @@
 //! Items the generated code names as `::flow_runtime::__private::...`. Not a public API:
 //! anything here may change in any release.
 
-use core::cell::OnceCell;
+use std::sync::OnceLock;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -145,13 +145,13 @@ where
 ///
 /// Every future of a dataflow join runs in the join's own task, and the join polls all of
 /// them again whenever one finishes, so waiting needs no waker.
-pub struct Slot<T>(OnceCell<T>);
+pub struct Slot<T>(OnceLock<T>);
 
 impl<T> Slot<T> {
     /// An empty slot.
     #[inline(always)]
     pub const fn new() -> Self {
-        Slot(OnceCell::new())
+        Slot(OnceLock::new())
     }
 
     /// Stores the node's output.

@@ -497,3 +497,15 @@ mod determinism {
         }
     }
 }
+
+/// Generated workflow futures are `Send` when their inputs are, so they can be spawned.
+#[test]
+fn workflow_futures_are_send() {
+    fn assert_send<F: Send>(_: &F) {}
+    let probe = not_series_parallel::Probe {
+        log: Log::new(),
+        c_done: tokio::sync::Notify::new(),
+    };
+    let future = not_series_parallel::n_shape(&probe);
+    assert_send(&future);
+}
