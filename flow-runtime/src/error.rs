@@ -2,25 +2,45 @@
 
 use std::error::Error as StdError;
 use std::fmt;
+use std::time::Duration;
 
 use crate::NodeInfo;
 
 /// A boxed error that can cross threads: what a node's own error is stored as.
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
-/// Why a workflow run failed.
+/// Why a workflow run, or one node of it, failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum ErrorKind {
-    /// A node returned `Err`. The node's error is [`Error::source`](std::error::Error::source).
+    /// A node returned `Err` (on its last attempt, when it retries). The node's error is
+    /// [`Error::source`](std::error::Error::source).
     NodeFailed,
+    /// A node's attempt ran longer than its `timeout`.
+    NodeTimedOut,
+    /// A node panicked. The panic message is the error's source.
+    NodePanicked,
+    /// The run was cancelled through its [`CancellationToken`](crate::CancellationToken).
+    Cancelled,
+    /// The run did not finish before its deadline (the workflow's `timeout`, or one given
+    /// in [`RunOptions`](crate::RunOptions)).
+    TimedOut,
+    /// A node's compensation failed; found in [`Error::compensation_errors`].
+    CompensationFailed,
 }
 
-/// The error of a workflow run: which workflow, which node, and the node's own error as
+/// The error of a workflow run: why it failed ([`kind`](Error::kind)), which workflow,
+/// which node and on which attempt, and the node's own error as
 /// [`source()`](std::error::Error::source).
 ///
 /// Runs are fail-fast: the first node error (in time) ends the run. Nodes that had not
-/// started never start, and nodes still in flight are dropped.
+/// started never start, and nodes still in flight are dropped. Errors that happened before
+/// the run ended and did not end it (failures of `continue_on_error` nodes, which their
+/// consumers saw) are kept in [`others`](Error::others); compensations that failed
+/// afterwards are in [`compensation_errors`](Error::compensation_errors).
+///
+/// The same type describes one node's failure to a consumer of a `continue_on_error` node,
+/// as [`NodeError`].
 ///
 /// ```
 /// use flow_runtime::{node, workflow, ErrorKind};
@@ -65,26 +85,190 @@ struct Inner {
     kind: ErrorKind,
     workflow: &'static str,
     node: Option<&'static NodeInfo>,
+    attempts: u32,
     source: Option<BoxError>,
+    others: Vec<Error>,
+    compensation: Vec<Error>,
 }
 
+/// One node's failure, as a consumer of a `continue_on_error` node receives it in a
+/// `Result<&T, &NodeError>` parameter. It is the same type as the run's [`Error`].
+pub type NodeError = Error;
+
+/// The source of an [`ErrorKind::NodeTimedOut`] or [`ErrorKind::TimedOut`] error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed {
+    after: Duration,
+}
+
+impl Elapsed {
+    /// How long the node's attempt, or the run, was allowed to take.
+    pub fn limit(&self) -> Duration {
+        self.after
+    }
+}
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "timed out after {:?}", self.after)
+    }
+}
+
+impl StdError for Elapsed {}
+
+/// The source of an [`ErrorKind::NodePanicked`] error: the panic's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Panicked {
+    message: String,
+}
+
+impl Panicked {
+    /// The panic's message, when it was a string; `"Box<dyn Any>"` otherwise.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for Panicked {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "panicked: {}", self.message)
+    }
+}
+
+impl StdError for Panicked {}
+
+/// The source of an [`ErrorKind::Cancelled`] error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Cancelled;
+
+impl fmt::Display for Cancelled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the run was cancelled")
+    }
+}
+
+impl StdError for Cancelled {}
+
 impl Error {
-    /// A node's error, as the generated code reports it.
     #[cold]
     #[inline(never)]
+    fn new(
+        kind: ErrorKind,
+        workflow: &'static str,
+        node: Option<&'static NodeInfo>,
+        attempts: u32,
+        source: Option<BoxError>,
+    ) -> Self {
+        Error {
+            inner: Box::new(Inner {
+                kind,
+                workflow,
+                node,
+                attempts,
+                source,
+                others: Vec::new(),
+                compensation: Vec::new(),
+            }),
+        }
+    }
+
+    /// A node's error after `attempts` attempts.
+    #[cold]
     pub(crate) fn node_failed(
         workflow: &'static str,
         node: &'static NodeInfo,
         source: BoxError,
+        attempts: u32,
     ) -> Self {
-        Error {
-            inner: Box::new(Inner {
-                kind: ErrorKind::NodeFailed,
-                workflow,
-                node: Some(node),
-                source: Some(source),
-            }),
-        }
+        Self::new(
+            ErrorKind::NodeFailed,
+            workflow,
+            Some(node),
+            attempts,
+            Some(source),
+        )
+    }
+
+    /// A node's attempt ran out of time.
+    #[cold]
+    pub(crate) fn node_timed_out(
+        workflow: &'static str,
+        node: &'static NodeInfo,
+        after: Duration,
+        attempts: u32,
+    ) -> Self {
+        Self::new(
+            ErrorKind::NodeTimedOut,
+            workflow,
+            Some(node),
+            attempts,
+            Some(Box::new(Elapsed { after })),
+        )
+    }
+
+    /// A panic, in `node` when it is known.
+    #[cold]
+    pub(crate) fn panicked(
+        workflow: &'static str,
+        node: Option<&'static NodeInfo>,
+        message: String,
+        attempts: u32,
+    ) -> Self {
+        Self::new(
+            ErrorKind::NodePanicked,
+            workflow,
+            node,
+            attempts,
+            Some(Box::new(Panicked { message })),
+        )
+    }
+
+    /// The run was cancelled.
+    #[cold]
+    pub(crate) fn cancelled(workflow: &'static str) -> Self {
+        Self::new(
+            ErrorKind::Cancelled,
+            workflow,
+            None,
+            0,
+            Some(Box::new(Cancelled)),
+        )
+    }
+
+    /// The run missed its deadline, `after` its start.
+    #[cold]
+    pub(crate) fn timed_out(workflow: &'static str, after: Duration) -> Self {
+        Self::new(
+            ErrorKind::TimedOut,
+            workflow,
+            None,
+            0,
+            Some(Box::new(Elapsed { after })),
+        )
+    }
+
+    /// A node's compensation failed.
+    #[cold]
+    pub(crate) fn compensation_failed(
+        workflow: &'static str,
+        node: &'static NodeInfo,
+        source: BoxError,
+    ) -> Self {
+        Self::new(
+            ErrorKind::CompensationFailed,
+            workflow,
+            Some(node),
+            1,
+            Some(source),
+        )
+    }
+
+    pub(crate) fn push_other(&mut self, other: Error) {
+        self.inner.others.push(other);
+    }
+
+    pub(crate) fn push_compensation(&mut self, error: Error) {
+        self.inner.compensation.push(error);
     }
 
     /// Why the run failed.
@@ -107,6 +291,28 @@ impl Error {
         self.inner.node.map(NodeInfo::name)
     }
 
+    /// How many attempts the failing node made: 1 without retries, the attempt that failed
+    /// for a timeout or panic. 0 when the failure is not a node's (cancellation, deadline).
+    pub fn attempts(&self) -> u32 {
+        self.inner.attempts
+    }
+
+    /// Other errors that happened in the run before it ended but did not end it, in the
+    /// order they happened: failures of `continue_on_error` nodes that their consumers saw.
+    pub fn others(&self) -> &[Error] {
+        &self.inner.others
+    }
+
+    /// The compensations that failed after this error ended the run, in the order they ran
+    /// (each of kind [`ErrorKind::CompensationFailed`], naming its node).
+    pub fn compensation_errors(&self) -> &[Error] {
+        &self.inner.compensation
+    }
+
+    fn source_as<E: StdError + 'static>(&self) -> Option<&E> {
+        self.inner.source.as_deref()?.downcast_ref()
+    }
+
     /// Consumes the error and returns the node's own error, if there is one.
     pub fn into_source(self) -> Option<BoxError> {
         self.inner.source
@@ -115,16 +321,43 @@ impl Error {
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.inner.kind, self.inner.node) {
-            (ErrorKind::NodeFailed, Some(node)) => write!(
-                f,
-                "node `{}` of workflow `{}` failed",
-                node.name(),
-                self.inner.workflow
-            ),
-            (ErrorKind::NodeFailed, None) => {
-                write!(f, "a node of workflow `{}` failed", self.inner.workflow)
+        let inner = &*self.inner;
+        let workflow = inner.workflow;
+        if inner.kind == ErrorKind::CompensationFailed {
+            f.write_str("compensation of ")?;
+        }
+        match inner.node {
+            Some(node) => write!(f, "node `{}` of workflow `{workflow}`", node.name())?,
+            None => write!(f, "workflow `{workflow}`")?,
+        }
+        match inner.kind {
+            ErrorKind::NodeFailed if inner.attempts > 1 => {
+                write!(f, " failed after {} attempts", inner.attempts)
             }
+            ErrorKind::NodeFailed => f.write_str(" failed"),
+            ErrorKind::NodeTimedOut => {
+                write!(f, " timed out on attempt {}", inner.attempts)?;
+                if let Some(e) = self.source_as::<Elapsed>() {
+                    write!(f, " (limit {:?})", e.after)?;
+                }
+                Ok(())
+            }
+            ErrorKind::NodePanicked => {
+                f.write_str(" panicked")?;
+                if let Some(p) = self.source_as::<Panicked>() {
+                    write!(f, ": {}", p.message)?;
+                }
+                Ok(())
+            }
+            ErrorKind::Cancelled => f.write_str(" was cancelled"),
+            ErrorKind::TimedOut => {
+                f.write_str(" timed out")?;
+                if let Some(e) = self.source_as::<Elapsed>() {
+                    write!(f, " after {:?}", e.after)?;
+                }
+                Ok(())
+            }
+            ErrorKind::CompensationFailed => f.write_str(" failed"),
         }
     }
 }
@@ -135,7 +368,10 @@ impl fmt::Debug for Error {
             .field("kind", &self.inner.kind)
             .field("workflow", &self.inner.workflow)
             .field("node", &self.inner.node.map(NodeInfo::name))
+            .field("attempts", &self.inner.attempts)
             .field("source", &self.inner.source)
+            .field("others", &self.inner.others)
+            .field("compensation_errors", &self.inner.compensation)
             .finish()
     }
 }

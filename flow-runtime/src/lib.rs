@@ -55,14 +55,20 @@
 #![warn(missing_docs)]
 
 mod error;
+mod exec;
 mod info;
+mod limit;
 pub mod registry;
 mod render;
+mod run;
 
 #[doc(hidden)]
 #[path = "private.rs"]
 pub mod __private;
 
-pub use error::{BoxError, Error, ErrorKind};
+pub use error::{BoxError, Cancelled, Elapsed, Error, ErrorKind, NodeError, Panicked};
+pub use limit::{ConcurrencyLimit, RateLimiter};
+pub use run::{RunContext, RunId, RunOptions};
+pub use tokio_util::sync::CancellationToken;
 pub use flow_macros::{node, workflow};
 pub use info::{Edge, Location, NodeInfo, Param, Source, WorkflowGraph};

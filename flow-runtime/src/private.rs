@@ -54,7 +54,7 @@ pub fn fallible<T, E: IntoNodeError>(
 ) -> Result<T, Error> {
     match result {
         Ok(value) => Ok(value),
-        Err(e) => Err(Error::node_failed(workflow, node, e.into_node_error())),
+        Err(e) => Err(Error::node_failed(workflow, node, e.into_node_error(), 1)),
     }
 }
 
@@ -188,3 +188,5 @@ impl<T> Default for Slot<T> {
 }
 
 pub use flow_macros::__workflow as workflow;
+
+pub use crate::exec::*;

@@ -1,0 +1,712 @@
+//! The run machinery the generated code calls (re-exported from `__private`): one run's
+//! state, node policies (timeout, retry, limits), panics, deadlines, cancellation, and
+//! compensation. Not a public API.
+
+#![allow(missing_docs)]
+
+use std::cell::Cell;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::sync::{Semaphore, SemaphorePermit};
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::__private::IntoNodeError;
+use crate::limit::{Held, Lending, lending};
+use crate::{BoxError, ConcurrencyLimit, Error, NodeInfo, RateLimiter, RunContext, RunId};
+use crate::RunOptions;
+
+/// A workflow's own settings, from `#[workflow(...)]`.
+pub struct Settings {
+    pub max_concurrency: Option<usize>,
+    pub timeout: Option<Duration>,
+}
+
+/// How a node without policies is admitted: [`Open`] runs it at once; [`Limits`] waits for
+/// the run's concurrency permits first.
+pub trait Gate: Sized + Send + Sync + 'static {
+    /// The node's future, admitted.
+    type Gated<'r, F: Future + 'r>: Future<Output = F::Output> + 'r;
+
+    /// Admits one node's future.
+    fn gate<'r, F: Future + 'r>(
+        run: &'r Run<'_, Self>,
+        node: &'static NodeInfo,
+        future: F,
+    ) -> Self::Gated<'r, F>;
+}
+
+/// No run-wide limits: a node starts as soon as its inputs exist.
+pub struct Open;
+
+/// Run-wide limits may apply (`max_concurrency`, a shared limit).
+pub struct Limits;
+
+impl Gate for Open {
+    type Gated<'r, F: Future + 'r> = Named<F>;
+
+    #[inline(always)]
+    fn gate<'r, F: Future + 'r>(
+        _run: &'r Run<'_, Self>,
+        node: &'static NodeInfo,
+        future: F,
+    ) -> Named<F> {
+        Named::new(future, node)
+    }
+}
+
+impl Gate for Limits {
+    type Gated<'r, F: Future + 'r> = LimitsGated<'r, F>;
+
+    fn gate<'r, F: Future + 'r>(
+        run: &'r Run<'_, Self>,
+        node: &'static NodeInfo,
+        future: F,
+    ) -> LimitsGated<'r, F> {
+        LimitsGated {
+            acquire: Some(Box::pin(run.permits(None))),
+            permits: None,
+            future: Named::new(future, node),
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A node's future that first waits for the run's permits.
+    pub struct LimitsGated<'r, F> {
+        acquire: Option<Pin<Box<dyn Future<Output = Permits<'r>> + Send + 'r>>>,
+        permits: Option<Permits<'r>>,
+        #[pin]
+        future: Named<F>,
+    }
+}
+
+impl<F: Future> Future for LimitsGated<'_, F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        if let Some(acquire) = this.acquire {
+            match acquire.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(permits) => {
+                    *this.permits = Some(permits);
+                    *this.acquire = None;
+                }
+            }
+        }
+        let held = this.permits.as_ref().map_or([None, None], Permits::lent);
+        let future = this.future;
+        let out = lending(held, || future.poll(cx));
+        if out.is_ready() {
+            *this.permits = None;
+        }
+        out
+    }
+}
+
+/// The permits one node attempt holds.
+pub struct Permits<'r> {
+    _run: Option<SemaphorePermit<'r>>,
+    shared: Option<Held<'r>>,
+    node: Option<Held<'r>>,
+}
+
+impl Permits<'_> {
+    fn lent(&self) -> [Option<&Held<'_>>; 2] {
+        [self.node.as_ref(), self.shared.as_ref()]
+    }
+}
+
+/// One run of a workflow.
+pub struct Run<'a, G> {
+    workflow: &'static str,
+    id: OnceLock<RunId>,
+    token: OnceLock<CancellationToken>,
+    /// Whether `token` is a child of the caller's token, which the guard watches.
+    watched: bool,
+    deadline: Option<(Instant, Duration)>,
+    semaphore: Option<Semaphore>,
+    shared: Option<&'a ConcurrencyLimit>,
+    stamp: AtomicU32,
+    _gate: PhantomData<G>,
+}
+
+impl<'a, G: Gate> Run<'a, G> {
+    /// A run of `workflow` with its `settings` and the caller's `options`.
+    #[inline]
+    pub fn new(workflow: &'static str, settings: &Settings, options: RunOptions<'a>) -> Self {
+        let id = OnceLock::new();
+        if let Some(run_id) = options.run_id {
+            let _ = id.set(run_id);
+        }
+        let token = OnceLock::new();
+        let watched = match options.token {
+            Some(t) => {
+                let _ = token.set(t.child_token());
+                true
+            }
+            None => false,
+        };
+        let mut deadline = None;
+        if settings.timeout.is_some() || options.timeout.is_some() || options.deadline.is_some() {
+            let now = Instant::now();
+            let mut earliest = |at: Instant| {
+                if deadline.is_none_or(|(d, _)| at < d) {
+                    deadline = Some((at, at.saturating_duration_since(now)));
+                }
+            };
+            if let Some(t) = settings.timeout {
+                earliest(now + t);
+            }
+            if let Some(t) = options.timeout {
+                earliest(now + t);
+            }
+            if let Some(d) = options.deadline {
+                earliest(d);
+            }
+        }
+        let permits = options
+            .max_concurrency
+            .map(usize::from)
+            .or(settings.max_concurrency);
+        Run {
+            workflow,
+            id,
+            token,
+            watched,
+            deadline,
+            semaphore: permits.map(|n| Semaphore::new(n.min(Semaphore::MAX_PERMITS))),
+            shared: options.limit,
+            stamp: AtomicU32::new(0),
+            _gate: PhantomData,
+        }
+    }
+
+    /// The workflow's name.
+    pub fn workflow(&self) -> &'static str {
+        self.workflow
+    }
+
+    fn id(&self) -> &RunId {
+        self.id.get_or_init(RunId::next)
+    }
+
+    fn token(&self) -> &CancellationToken {
+        self.token.get_or_init(CancellationToken::new)
+    }
+
+    /// The context of one attempt of `node`.
+    pub fn context(&self, node: &'static NodeInfo, attempt: u32) -> RunContext {
+        RunContext {
+            workflow: self.workflow,
+            run_id: self.id().clone(),
+            node,
+            attempt,
+            token: self.token().clone(),
+        }
+    }
+
+    /// The next completion stamp: completions are numbered 1, 2, ... in time order.
+    #[inline]
+    pub fn stamp(&self) -> u32 {
+        self.stamp.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Admits a node without policies (see [`Gate`]).
+    #[inline(always)]
+    pub fn gate<'r, F: Future + 'r>(
+        &'r self,
+        node: &'static NodeInfo,
+        future: F,
+    ) -> G::Gated<'r, F> {
+        G::gate(self, node, future)
+    }
+
+    /// The permits one attempt needs: the node's own limit, then the run's.
+    async fn permits(&self, node: Option<&'static ConcurrencyLimit>) -> Permits<'_> {
+        let node = match node {
+            Some(limit) => Some(Held::acquire(limit).await),
+            None => None,
+        };
+        let run = match &self.semaphore {
+            Some(s) => Some(match s.acquire().await {
+                Ok(p) => p,
+                Err(_) => unreachable!("flow: a run's semaphore is never closed"),
+            }),
+            None => None,
+        };
+        let shared = match self.shared {
+            Some(limit) => Some(Held::acquire(limit).await),
+            None => None,
+        };
+        Permits {
+            _run: run,
+            shared,
+            node,
+        }
+    }
+
+    /// Runs the workflow's body: catches panics, and ends it at the deadline or when the
+    /// caller's token is cancelled.
+    pub async fn guard<T>(&self, body: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
+        let body = CatchUnwind { future: body };
+        let mut body = std::pin::pin!(body);
+        let workflow = self.workflow;
+        let caught = |r: Result<Result<T, Error>, String>| match r {
+            Ok(r) => r,
+            Err(message) => Err(Error::panicked(workflow, take_panicked_node(), message, 1)),
+        };
+        if self.deadline.is_none() && !self.watched {
+            return caught(body.await);
+        }
+        let mut sleep = std::pin::pin!(self.deadline.map(|(at, _)| tokio::time::sleep_until(at)));
+        let mut cancelled = std::pin::pin!(self.watched.then(|| self.token().cancelled()));
+        std::future::poll_fn(|cx| {
+            if let Poll::Ready(r) = body.as_mut().poll(cx) {
+                return Poll::Ready(caught(r));
+            }
+            if let Some(c) = cancelled.as_mut().as_pin_mut()
+                && c.poll(cx).is_ready()
+            {
+                return Poll::Ready(Err(Error::cancelled(workflow)));
+            }
+            if let Some(s) = sleep.as_mut().as_pin_mut()
+                && s.poll(cx).is_ready()
+            {
+                let after = self.deadline.map_or(Duration::ZERO, |(_, d)| d);
+                return Poll::Ready(Err(Error::timed_out(workflow, after)));
+            }
+            Poll::Pending
+        })
+        .await
+    }
+}
+
+impl<G> Drop for Run<'_, G> {
+    fn drop(&mut self) {
+        if let Some(token) = self.token.get() {
+            token.cancel();
+        }
+    }
+}
+
+thread_local! {
+    /// The innermost node whose poll a panic unwound through, until a catch takes it.
+    static PANICKED: Cell<Option<&'static NodeInfo>> = const { Cell::new(None) };
+}
+
+fn take_panicked_node() -> Option<&'static NodeInfo> {
+    PANICKED.with(Cell::take)
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    match payload.downcast::<String>() {
+        Ok(s) => *s,
+        Err(payload) => match payload.downcast::<&'static str>() {
+            Ok(s) => (*s).to_string(),
+            Err(_) => "Box<dyn Any>".to_string(),
+        },
+    }
+}
+
+/// Marks `node` as the one that panicked if a panic unwinds through it.
+struct PanicMark(&'static NodeInfo);
+
+impl Drop for PanicMark {
+    fn drop(&mut self) {
+        // Only reached while unwinding: on return the mark is forgotten.
+        PANICKED.with(|p| {
+            if p.get().is_none() {
+                p.set(Some(self.0));
+            }
+        });
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A node's future, named so that a panic inside it is reported as this node's.
+    pub struct Named<F> {
+        #[pin]
+        future: F,
+        node: &'static NodeInfo,
+    }
+}
+
+impl<F> Named<F> {
+    /// Names `future` as `node`'s.
+    #[inline(always)]
+    pub fn new(future: F, node: &'static NodeInfo) -> Self {
+        Named { future, node }
+    }
+}
+
+impl<F: Future> Future for Named<F> {
+    type Output = F::Output;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        let mark = PanicMark(this.node);
+        let out = this.future.poll(cx);
+        std::mem::forget(mark);
+        out
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// Turns a panic while polling `future` into `Err(message)`.
+    struct CatchUnwind<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.project().future;
+        match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(v)) => Poll::Ready(Ok(v)),
+            Err(payload) => Poll::Ready(Err(panic_message(payload))),
+        }
+    }
+}
+
+/// A node's retry policy, from `retry(...)`.
+#[derive(Debug, Clone, Copy)]
+pub struct Retry {
+    pub max_attempts: u32,
+    pub initial: Duration,
+    pub factor: f64,
+    pub max_delay: Duration,
+    pub jitter: bool,
+}
+
+impl Retry {
+    /// The delay after failed attempt `n` (1-based): `min(initial × factor^(n-1), max_delay)`,
+    /// then, with jitter, a uniform draw from its upper half.
+    pub fn delay(&self, n: u32) -> Duration {
+        let exp = i32::try_from(n.saturating_sub(1)).unwrap_or(i32::MAX);
+        let secs = self.initial.as_secs_f64() * self.factor.powi(exp);
+        let max = self.max_delay.as_secs_f64();
+        let capped = if secs.is_finite() { secs.min(max) } else { max };
+        let delay = Duration::from_secs_f64(capped.max(0.0));
+        if self.jitter {
+            delay / 2 + delay.mul_f64(random_unit() / 2.0)
+        } else {
+            delay
+        }
+    }
+}
+
+/// A uniform draw from `[0, 1)`, from the standard library's per-process random keys.
+fn random_unit() -> f64 {
+    use std::hash::{BuildHasher, Hasher};
+    static DRAWS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u64(DRAWS.fetch_add(1, Ordering::Relaxed));
+    (hasher.finish() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A node's policies, from `#[node(...)]`.
+pub struct Policy {
+    pub timeout: Option<Duration>,
+    pub retry: Option<Retry>,
+    pub rate_limit: Option<&'static RateLimiter>,
+    pub limit: Option<&'static ConcurrencyLimit>,
+}
+
+enum Attempt<T, E> {
+    Done(T),
+    Failed(E),
+    TimedOut(Duration),
+    Panicked(String),
+}
+
+/// Runs a node with policies: each attempt takes its permits and a rate-limit start, runs
+/// under the timeout, and fails, times out or panics; failures are retried as the policy
+/// says, with no permit held during backoff.
+pub async fn call<G, T, E, F, Fut, R>(
+    run: &Run<'_, G>,
+    node: &'static NodeInfo,
+    policy: &Policy,
+    mut attempt_fn: F,
+    mut retry_if: R,
+) -> Result<T, Error>
+where
+    G: Gate,
+    E: IntoNodeError,
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+    R: FnMut(&E) -> bool,
+{
+    let max = policy.retry.map_or(1, |r| r.max_attempts.max(1));
+    let mut attempt = 1;
+    loop {
+        let outcome = {
+            let permits = run.permits(policy.limit).await;
+            if let Some(rate) = policy.rate_limit {
+                rate.acquire().await;
+            }
+            let future = Lending {
+                held: permits.lent(),
+                future: CatchUnwind {
+                    future: attempt_fn(attempt),
+                },
+            };
+            let finished = match policy.timeout {
+                Some(limit) => tokio::time::timeout(limit, future).await.ok(),
+                None => Some(future.await),
+            };
+            match finished {
+                None => Attempt::TimedOut(policy.timeout.unwrap_or_default()),
+                Some(Ok(Ok(value))) => Attempt::Done(value),
+                Some(Ok(Err(e))) => Attempt::Failed(e),
+                Some(Err(message)) => {
+                    take_panicked_node();
+                    Attempt::Panicked(message)
+                }
+            }
+        };
+        let workflow = run.workflow;
+        match outcome {
+            Attempt::Done(value) => return Ok(value),
+            Attempt::Failed(e) => {
+                if attempt >= max || !retry_if(&e) {
+                    return Err(Error::node_failed(
+                        workflow,
+                        node,
+                        e.into_node_error(),
+                        attempt,
+                    ));
+                }
+            }
+            Attempt::TimedOut(after) => {
+                if attempt >= max {
+                    return Err(Error::node_timed_out(workflow, node, after, attempt));
+                }
+            }
+            Attempt::Panicked(message) => {
+                return Err(Error::panicked(workflow, Some(node), message, attempt));
+            }
+        }
+        if let Some(retry) = policy.retry {
+            tokio::time::sleep(retry.delay(attempt)).await;
+        }
+        attempt += 1;
+    }
+}
+
+/// A spawned node's task, aborted if the run drops it; a panic in it resumes here, where
+/// the node's policy catches it.
+pub struct Spawned<T>(tokio::task::JoinHandle<T>);
+
+/// Runs a node's future as its own task.
+pub fn spawn<F>(future: F) -> Spawned<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    Spawned(tokio::spawn(future))
+}
+
+/// Runs a node's body on the blocking pool.
+pub fn spawn_blocking<T, F>(body: F) -> Spawned<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Spawned(tokio::task::spawn_blocking(body))
+}
+
+/// Runs an async node's body on the blocking pool, driving it there.
+pub fn block_on_blocking<F>(future: F) -> Spawned<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let handle = tokio::runtime::Handle::current();
+    Spawned(tokio::task::spawn_blocking(move || handle.block_on(future)))
+}
+
+impl<T> Future for Spawned<T> {
+    type Output = T;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T> {
+        match Pin::new(&mut self.0).poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(value)) => Poll::Ready(value),
+            Poll::Ready(Err(e)) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Poll::Ready(Err(_)) => panic!("the node's task was cancelled"),
+        }
+    }
+}
+
+impl<T> Drop for Spawned<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The output of a node the run keeps beyond its body: one with a compensation, or one that
+/// may fail without failing the run (`continue_on_error`). Stamped with its completion.
+pub struct Kept<T>(OnceLock<(u32, T)>);
+
+impl<T> Kept<T> {
+    /// An empty slot.
+    #[inline(always)]
+    pub const fn new() -> Self {
+        Kept(OnceLock::new())
+    }
+
+    /// Stores the node's output, stamped.
+    #[inline]
+    pub fn keep(&self, stamp: u32, value: T) {
+        if self.0.set((stamp, value)).is_err() {
+            unreachable!("flow: a node's output was stored twice");
+        }
+    }
+
+    /// The stored output; its consumers run after it is stored.
+    #[inline]
+    pub fn value(&self) -> &T {
+        match self.0.get() {
+            Some((_, value)) => value,
+            None => unreachable!("flow: a node's output was read before it was stored"),
+        }
+    }
+
+    /// Waits until the output is stored (inside a dataflow join, see `Slot::wait`).
+    #[inline]
+    pub fn wait(&self) -> impl Future<Output = &T> + '_ {
+        std::future::poll_fn(move |_| match self.0.get() {
+            Some((_, value)) => Poll::Ready(value),
+            None => Poll::Pending,
+        })
+    }
+
+    /// The completion stamp, 0 if the node did not complete.
+    pub fn stamp(&self) -> u32 {
+        self.0.get().map_or(0, |(s, _)| *s)
+    }
+
+    /// The output, if the node completed.
+    pub fn get(&self) -> Option<&T> {
+        self.0.get().map(|(_, v)| v)
+    }
+
+    /// Moves the output out.
+    pub fn take(&mut self) -> Option<T> {
+        self.0.take().map(|(_, v)| v)
+    }
+}
+
+impl<T> Kept<Result<T, Error>> {
+    /// The output if the node succeeded.
+    pub fn get_ok(&self) -> Option<&T> {
+        self.get().and_then(|r| r.as_ref().ok())
+    }
+
+    /// Moves the error out if the node failed, with its stamp.
+    pub fn take_err(&mut self) -> Option<(u32, Error)> {
+        match self.0.take() {
+            Some((stamp, Err(e))) => Some((stamp, e)),
+            other => {
+                if let Some(kept) = other {
+                    let _ = self.0.set(kept);
+                }
+                None
+            }
+        }
+    }
+}
+
+impl<T> Default for Kept<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Moves a kept output out as the workflow's output; a failed `continue_on_error` node's
+/// error fails the run here.
+pub fn kept_output<T>(kept: Option<T>) -> T {
+    match kept {
+        Some(value) => value,
+        None => unreachable!("flow: the workflow's output was never stored"),
+    }
+}
+
+/// A run that failed: its error, the other errors to attach, and the compensations to run.
+pub struct Failure {
+    error: Error,
+    others: Vec<(u32, Error)>,
+}
+
+impl Failure {
+    /// The error that ended the run.
+    pub fn new(error: Error) -> Self {
+        Failure {
+            error,
+            others: Vec::new(),
+        }
+    }
+
+    /// An error that happened before the run ended (a tolerated node failure), stamped.
+    pub fn other(&mut self, other: Option<(u32, Error)>) {
+        if let Some(other) = other {
+            self.others.push(other);
+        }
+    }
+
+    /// Runs one compensation; its failure or panic is attached to the run's error.
+    pub async fn compensate<E, F>(&mut self, node: &'static NodeInfo, compensation: F)
+    where
+        E: IntoNodeError,
+        F: Future<Output = Result<(), E>>,
+    {
+        let workflow = self.error.workflow();
+        let failure: Option<BoxError> = match (CatchUnwind {
+            future: compensation,
+        })
+        .await
+        {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e.into_node_error()),
+            Err(message) => {
+                take_panicked_node();
+                Some(message.into())
+            }
+        };
+        if let Some(source) = failure {
+            self.error
+                .push_compensation(Error::compensation_failed(workflow, node, source));
+        }
+    }
+
+    /// The run's error, with the other errors attached in the order they happened.
+    pub fn into_error(mut self) -> Error {
+        self.others.sort_by_key(|(stamp, _)| *stamp);
+        for (_, other) in self.others {
+            self.error.push_other(other);
+        }
+        self.error
+    }
+}
+
+/// The order in which to compensate: stamps of completed nodes, latest first; 0 (not
+/// completed) left out.
+pub fn compensation_order<const N: usize>(stamps: [u32; N]) -> impl Iterator<Item = usize> {
+    let mut order: [(u32, usize); N] = std::array::from_fn(|k| (stamps[k], k));
+    order.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    order.into_iter().filter(|(s, _)| *s > 0).map(|(_, k)| k)
+}

@@ -1,0 +1,241 @@
+//! Per-run options, run ids, and the context a node can read.
+
+use std::fmt;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
+
+use crate::{ConcurrencyLimit, NodeInfo};
+
+/// Identifies one run of a workflow: given in [`RunOptions::run_id`], or numbered by the
+/// process (`run-1`, `run-2`, ...).
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct RunId(Repr);
+
+#[derive(Clone, PartialEq, Eq, Hash)]
+enum Repr {
+    Seq(u64),
+    Text(Arc<str>),
+}
+
+impl RunId {
+    /// A run id with the given text.
+    pub fn new(id: impl Into<Arc<str>>) -> Self {
+        RunId(Repr::Text(id.into()))
+    }
+
+    /// The next id of this process's sequence.
+    pub(crate) fn next() -> Self {
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        RunId(Repr::Seq(NEXT.fetch_add(1, Ordering::Relaxed)))
+    }
+}
+
+impl fmt::Display for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Repr::Seq(n) => write!(f, "run-{n}"),
+            Repr::Text(s) => f.write_str(s),
+        }
+    }
+}
+
+impl fmt::Debug for RunId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RunId({self})")
+    }
+}
+
+impl From<&str> for RunId {
+    fn from(id: &str) -> Self {
+        RunId::new(id)
+    }
+}
+
+impl From<String> for RunId {
+    fn from(id: String) -> Self {
+        RunId::new(id)
+    }
+}
+
+/// Options for one run, given to the `run` function every workflow has beside its plain
+/// function: `my_workflow::run(options, inputs...)`.
+///
+/// ```
+/// use std::num::NonZeroUsize;
+/// use std::time::Duration;
+/// use flow_runtime::{node, workflow, CancellationToken, RunOptions};
+///
+/// pub struct Doubled(u32);
+///
+/// #[node]
+/// async fn double(x: &u32) -> Doubled { Doubled(x * 2) }
+///
+/// #[workflow(double)]
+/// async fn twice(x: u32) -> Doubled;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), flow_runtime::Error> {
+/// let token = CancellationToken::new();
+/// let options = RunOptions::new()
+///     .run_id("order-42")
+///     .timeout(Duration::from_secs(5))
+///     .max_concurrency(NonZeroUsize::new(2).unwrap())
+///     .cancellation_token(token.clone());
+/// let out = twice::run(options, 21).await?;
+/// assert_eq!(out.0, 42);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions<'a> {
+    pub(crate) run_id: Option<RunId>,
+    pub(crate) token: Option<CancellationToken>,
+    pub(crate) timeout: Option<Duration>,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) max_concurrency: Option<NonZeroUsize>,
+    pub(crate) limit: Option<&'a ConcurrencyLimit>,
+}
+
+impl<'a> RunOptions<'a> {
+    /// No options: the workflow's own settings apply.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The run's id, which nodes read from their [`RunContext`].
+    pub fn run_id(mut self, id: impl Into<RunId>) -> Self {
+        self.run_id = Some(id.into());
+        self
+    }
+
+    /// Cancelling `token` ends the run promptly with [`ErrorKind::Cancelled`](crate::ErrorKind::Cancelled).
+    /// Nodes see a child of this token in their [`RunContext`]; the run never cancels
+    /// `token` itself.
+    pub fn cancellation_token(mut self, token: CancellationToken) -> Self {
+        self.token = Some(token);
+        self
+    }
+
+    /// The run must finish within `timeout` of its start, or it fails with
+    /// [`ErrorKind::TimedOut`](crate::ErrorKind::TimedOut). The earliest of this, the
+    /// [`deadline`](Self::deadline) and the workflow's own `timeout` applies.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// The run must finish by `deadline` (on tokio's clock).
+    pub fn deadline(mut self, deadline: Instant) -> Self {
+        self.deadline = Some(deadline);
+        self
+    }
+
+    /// At most `n` node bodies of this run at once, instead of the workflow's
+    /// `max_concurrency`.
+    pub fn max_concurrency(mut self, n: NonZeroUsize) -> Self {
+        self.max_concurrency = Some(n);
+        self
+    }
+
+    /// Every node body of this run also holds a permit of `limit`, which other runs may share.
+    pub fn limit(mut self, limit: &'a ConcurrencyLimit) -> Self {
+        self.limit = Some(limit);
+        self
+    }
+}
+
+/// What a node can know about the run it is part of: the workflow, the run id, itself, its
+/// attempt, and the run's cancellation token.
+///
+/// A node reads it by taking a `&RunContext` parameter, which is not a graph dependency:
+///
+/// ```
+/// use flow_runtime::{node, RunContext};
+///
+/// pub struct Greeting(String);
+///
+/// #[node]
+/// async fn greet(name: &String, ctx: &RunContext) -> Greeting {
+///     Greeting(format!("{name} from {} (attempt {})", ctx.node_name(), ctx.attempt()))
+/// }
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // Called on its own, as in a unit test:
+/// let g = greet(&"Ada".into(), &RunContext::detached()).await;
+/// assert_eq!(g.0, "Ada from detached (attempt 1)");
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct RunContext {
+    pub(crate) workflow: &'static str,
+    pub(crate) run_id: RunId,
+    pub(crate) node: &'static NodeInfo,
+    pub(crate) attempt: u32,
+    pub(crate) token: CancellationToken,
+}
+
+static DETACHED: NodeInfo = NodeInfo::__new(
+    "detached",
+    "detached",
+    crate::Location::__new(module_path!(), file!(), line!(), column!()),
+    &[],
+    None,
+    "()",
+    false,
+);
+
+impl RunContext {
+    /// A context outside any run, for calling a node on its own (in a unit test, say):
+    /// workflow and node `detached`, a new run id, attempt 1, a token nobody cancels.
+    pub fn detached() -> Self {
+        RunContext {
+            workflow: "detached",
+            run_id: RunId::next(),
+            node: &DETACHED,
+            attempt: 1,
+            token: CancellationToken::new(),
+        }
+    }
+
+    /// The name of the workflow being run.
+    pub fn workflow(&self) -> &'static str {
+        self.workflow
+    }
+
+    /// The run's id.
+    pub fn run_id(&self) -> &RunId {
+        &self.run_id
+    }
+
+    /// The node being run.
+    pub fn node(&self) -> &'static NodeInfo {
+        self.node
+    }
+
+    /// The name of the node being run.
+    pub fn node_name(&self) -> &'static str {
+        self.node.name()
+    }
+
+    /// Which attempt this is: 1, then 2, ... when the node retries.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// The run's cancellation token: cancelled when the run is cancelled, times out, fails,
+    /// or is dropped. Long or blocking work should watch it.
+    pub fn cancellation_token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// Whether the run has been cancelled (or has ended).
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+}
