@@ -8,13 +8,14 @@ use syn::Path;
 use syn::spanned::Spanned;
 
 use crate::errors::Errors;
-use crate::parse::{NodeSig, WorkflowSig};
+use crate::parse::{NodeOptions, NodeSig, ParamKind, WorkflowSig};
 use crate::types;
 
-/// A listed node with its signature.
+/// A listed node with its signature and options.
 pub struct NodeEntry<'a> {
     pub path: &'a Path,
     pub sig: &'a NodeSig,
+    pub options: &'a NodeOptions,
     /// The node's name in messages and metadata.
     pub name: String,
 }
@@ -24,6 +25,8 @@ pub struct NodeEntry<'a> {
 pub enum Src {
     Input(usize),
     Node(usize),
+    /// The run's context (`&RunContext`), which is not a graph dependency.
+    Context,
 }
 
 /// The checked graph.
@@ -49,6 +52,7 @@ pub fn build(
     let describe = |src: Src| match src {
         Src::Input(i) => format!("input `{}`", wf.inputs[i].ident),
         Src::Node(i) => format!("node `{}`", nodes[i].name),
+        Src::Context => "the run".to_string(),
     };
 
     // Providers, in order: inputs, then nodes as listed.
@@ -109,7 +113,25 @@ pub fn build(
     for node in nodes {
         let mut node_deps = Vec::new();
         for param in &node.sig.params {
+            if param.kind == ParamKind::Context {
+                node_deps.push(Some(Src::Context));
+                continue;
+            }
             let src = providers.get(&param.key).copied();
+            if let Some(Src::Node(p)) = src
+                && nodes[p].options.continue_on_error.is_some()
+                && param.kind == ParamKind::Ref
+            {
+                let ty = types::display(&param.inner);
+                errors.spanned(
+                    &param.ty,
+                    format!(
+                        "parameter `{}` of node `{}` takes `&{ty}`, but node `{}` has `continue_on_error`, so its `{ty}` may be missing\n\
+                         take `Option<&{ty}>` (`None` when it failed) or `Result<&{ty}, &flow_runtime::NodeError>` (its error when it failed)",
+                        param.name, node.name, nodes[p].name,
+                    ),
+                );
+            }
             if src.is_none() {
                 let ty = types::display(&param.inner);
                 errors.spanned(

@@ -11,7 +11,7 @@ use syn::{Ident, ReturnType, Signature};
 
 use crate::analyse::{self, Graph, NodeEntry, Plan, Src};
 use crate::errors::Errors;
-use crate::parse::{self, NodeSig, WorkflowDecl, WorkflowSig};
+use crate::parse::{self, NodeOptions, NodeSig, ParamKind, WorkflowDecl, WorkflowSig};
 use crate::types;
 
 /// `#[node]`: the function unchanged, plus the signature callback macro, the type-namespace
@@ -30,7 +30,10 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item #errors);
         }
     };
-    let sig = NodeSig::analyse(&func.sig, &mut errors);
+    let sig = NodeSig::analyse(&func.sig, options.blocking.is_some(), &mut errors);
+    if let Some(sig) = &sig {
+        check_node_options(&options, sig, &mut errors);
+    }
     if func.sig.receiver().is_some() {
         // A method: the items emitted beside a node cannot live in an `impl`.
         let errors = errors.to_compile_errors();
@@ -56,7 +59,8 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
         Some(sig) if errors.is_empty() => {
             let name = parse::name_or(&options.name, ident);
             let fn_name = ident.to_string();
-            let params = sig.params.iter().map(|p| {
+            let policy = policy_fns(&func.sig, sig, &options);
+            let params = sig.params.iter().filter(|p| p.kind != ParamKind::Context).map(|p| {
                 let (n, t) = (&p.name, types::display(&p.inner));
                 quote!(::flow_runtime::Param::__new(#n, #t))
             });
@@ -94,6 +98,8 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
                         );
                         &INFO
                     };
+
+                    #policy
                 }
 
                 ::flow_runtime::__private::inventory::submit! {
@@ -120,10 +126,10 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
         #[allow(non_local_definitions)]
         macro_rules! #macro_name {
             ( [ ( $($next:tt)* ) $($rest:tt)* ] ( $($final:tt)* ) $($acc:tt)* ) => {
-                $($next)* ! ( [ $($rest)* ] ( $($final)* ) $($acc)* #packet )
+                $($next)* ! { [ $($rest)* ] ( $($final)* ) $($acc)* #packet }
             };
             ( [ ] ( $($final:tt)* ) $($acc:tt)* ) => {
-                $($final)* ! ( $($acc)* #packet )
+                $($final)* ! { $($acc)* #packet }
             };
         }
 
@@ -133,6 +139,195 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 
         #twin
     }
+}
+
+/// Checks the options that depend on the node's signature.
+fn check_node_options(options: &NodeOptions, sig: &NodeSig, errors: &mut Errors) {
+    let name = &sig.ident;
+    if let Some(span) = options.blocking.or(options.spawn) {
+        let option = if options.blocking.is_some() { "blocking" } else { "spawn" };
+        for p in &sig.params {
+            if p.kind == ParamKind::Result {
+                errors.spanned(
+                    &p.ty,
+                    format!("a `{option}` node runs on another thread with its own copies of its inputs, and a node's error cannot be copied: take `Option<&{}>` instead", types::display(&p.inner)),
+                );
+            }
+        }
+        let _ = span;
+    }
+    if options.retry.as_ref().is_some_and(|r| r.retry_if.is_some()) && !sig.fallible {
+        errors.spanned(
+            options.retry.as_ref().and_then(|r| r.retry_if.as_ref()),
+            format!("`retry_if` decides which errors of node `{name}` to retry, but `{name}` does not return a `Result`"),
+        );
+    }
+}
+
+fn duration_tokens(d: std::time::Duration) -> TokenStream {
+    let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
+    quote!(::core::time::Duration::from_nanos(#nanos))
+}
+
+fn option_tokens(value: Option<TokenStream>) -> TokenStream {
+    match value {
+        Some(v) => quote!(::core::option::Option::Some(#v)),
+        None => quote!(::core::option::Option::None),
+    }
+}
+
+/// The functions a node with policies (or a compensation, or the run context) carries
+/// beside its `INFO`: `__flow_call`, which runs it under its policy for a workflow, and
+/// `__flow_compensate`. They are written here, in the node's module, so the paths given
+/// in its options resolve where the user wrote them.
+fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> TokenStream {
+    let ident = &sig.ident;
+    let out = match &sig.output {
+        Some(t) => t.to_token_stream(),
+        None => quote!(()),
+    };
+    let mut fns = TokenStream::new();
+    let takes_context = sig.params.iter().any(|p| p.kind == ParamKind::Context);
+    if options.has_policy() || takes_context {
+        let timeout = option_tokens(options.timeout.map(duration_tokens));
+        let retry = option_tokens(options.retry.as_ref().map(|r| {
+            let (n, initial, factor, max, jitter) = (
+                r.max_attempts,
+                duration_tokens(r.initial),
+                r.factor,
+                duration_tokens(r.max_delay),
+                r.jitter,
+            );
+            quote! {
+                ::flow_runtime::__private::Retry {
+                    max_attempts: #n,
+                    initial: #initial,
+                    factor: #factor,
+                    max_delay: #max,
+                    jitter: #jitter,
+                }
+            }
+        }));
+        let rate = option_tokens(
+            options
+                .rate_limit
+                .as_ref()
+                .map(|p| quote_spanned!(p.span()=> &#p)),
+        );
+        let limit = option_tokens(options.limit.as_ref().map(|p| quote_spanned!(p.span()=> &#p)));
+        let retry_if = match options.retry.as_ref().and_then(|r| r.retry_if.as_ref()) {
+            Some(p) => quote_spanned!(p.span()=> #p),
+            None => quote!(|_: &_| true),
+        };
+        let graph_params: Vec<_> = sig
+            .params
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.kind != ParamKind::Context)
+            .collect();
+        let decls = graph_params.iter().map(|(k, p)| {
+            let var = format_ident!("__flow_p{}", k);
+            let ty = &p.ty;
+            quote!(#var: #ty)
+        });
+        let moved = options.blocking.is_some() || options.spawn.is_some();
+        let mut prep = Vec::new();
+        if takes_context {
+            prep.push(quote! {
+                let __flow_ctx = __flow_run.context(Self::INFO, __flow_attempt);
+            });
+        }
+        let args: Vec<TokenStream> = sig
+            .params
+            .iter()
+            .enumerate()
+            .map(|(k, p)| {
+                let var = format_ident!("__flow_p{}", k);
+                let span = p.ty.span();
+                match (p.kind, moved) {
+                    (ParamKind::Context, _) => quote!(&__flow_ctx),
+                    (_, false) => quote!(#var),
+                    (ParamKind::Option, true) => {
+                        let inner = &p.inner;
+                        prep.push(quote_spanned! {span=>
+                            let #var = ::core::option::Option::map(#var, <#inner as ::core::clone::Clone>::clone);
+                        });
+                        quote!(::core::option::Option::as_ref(&#var))
+                    }
+                    (_, true) => {
+                        let inner = &p.inner;
+                        prep.push(quote_spanned! {span=>
+                            let #var = <#inner as ::core::clone::Clone>::clone(#var);
+                        });
+                        quote!(&#var)
+                    }
+                }
+            })
+            .collect();
+        let is_async = fn_sig.asyncness.is_some();
+        let await_ = is_async.then(|| quote!(.await));
+        let body = if sig.fallible {
+            quote!(#ident(#(#args),*) #await_)
+        } else {
+            quote!(::core::result::Result::Ok::<_, ::core::convert::Infallible>(#ident(#(#args),*) #await_))
+        };
+        let attempt = if options.spawn.is_some() {
+            quote!(::flow_runtime::__private::spawn(async move { #body }))
+        } else if options.blocking.is_some() && is_async {
+            quote!(::flow_runtime::__private::block_on_blocking(async move { #body }))
+        } else if options.blocking.is_some() {
+            quote!(::flow_runtime::__private::spawn_blocking(move || #body))
+        } else {
+            quote!(async move { #body })
+        };
+        fns.extend(quote! {
+            /// Runs the node under its policy, for a workflow.
+            #[doc(hidden)]
+            #[allow(clippy::too_many_arguments)]
+            pub async fn __flow_call<__FlowGate: ::flow_runtime::__private::Gate>(
+                __flow_run: &::flow_runtime::__private::Run<'_, __FlowGate>,
+                #(#decls),*
+            ) -> ::core::result::Result<#out, ::flow_runtime::Error> {
+                static __FLOW_POLICY: ::flow_runtime::__private::Policy = ::flow_runtime::__private::Policy {
+                    timeout: #timeout,
+                    retry: #retry,
+                    rate_limit: #rate,
+                    limit: #limit,
+                };
+                ::flow_runtime::__private::call(
+                    __flow_run,
+                    Self::INFO,
+                    &__FLOW_POLICY,
+                    |__flow_attempt: u32| {
+                        #(#prep)*
+                        #attempt
+                    },
+                    #retry_if,
+                )
+                .await
+            }
+        });
+    }
+    if let Some(path) = &options.compensate {
+        let call = quote_spanned!(path.span()=> #path(__flow_out));
+        fns.extend(quote! {
+            /// Runs the node's compensation on its output.
+            #[doc(hidden)]
+            pub fn __flow_compensate(
+                __flow_out: &#out,
+            ) -> impl ::core::future::Future<Output = ::core::result::Result<(), ::flow_runtime::BoxError>> + '_ {
+                async move {
+                    match #call.await {
+                        ::core::result::Result::Ok(()) => ::core::result::Result::Ok(()),
+                        ::core::result::Result::Err(e) => ::core::result::Result::Err(
+                            ::flow_runtime::__private::IntoNodeError::into_node_error(e),
+                        ),
+                    }
+                }
+            }
+        });
+    }
+    fns
 }
 
 fn option_str(s: Option<String>) -> TokenStream {
@@ -188,17 +383,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let attrs = &decl.attrs;
     let mut fn_sig = decl.sig.clone();
     fn_sig.asyncness = Some(Default::default());
-    let out_ty = match &decl.sig.output {
-        ReturnType::Default => quote!(()),
-        ReturnType::Type(_, ty) => ty.to_token_stream(),
-    };
-    let out_span = match &decl.sig.output {
-        ReturnType::Default => ident.span(),
-        ReturnType::Type(_, ty) => ty.span(),
-    };
-    fn_sig.output = syn::parse_quote_spanned! {out_span=>
-        -> ::core::result::Result<#out_ty, ::flow_runtime::Error>
-    };
+    fn_sig.output = result_type(&decl.sig);
 
     let ok = errors.is_empty();
     let chain = |mode: &str| -> TokenStream {
@@ -210,10 +395,14 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         let rest = wf_args.nodes[1..].iter().map(|p| quote!((#p)));
         let sig = &decl.sig;
         quote! {
-            #first ! ( [ #(#rest)* ] (::flow_runtime::__private::workflow) { #mode } { #args } { #sig } )
+            #first ! { [ #(#rest)* ] (::flow_runtime::__private::workflow) { #mode } { #args } { #sig } }
         }
     };
-    let body = chain("body");
+    let body = if ok {
+        chain("body")
+    } else {
+        body_fns(&decl.sig, &wf_args, quote!({ ::core::unreachable!() }))
+    };
     let graph = chain("graph");
     let register = if ok {
         quote! {
@@ -226,25 +415,85 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let allow = (!ok).then(|| quote!(#[allow(unused_variables)]));
     let errors = errors.to_compile_errors();
+
+    let wf_name = parse::name_or(&wf_args.name, ident);
+    let max_concurrency = option_tokens(wf_args.max_concurrency.map(|n| quote!(#n)));
+    let timeout = option_tokens(wf_args.timeout.map(duration_tokens));
+    let (plain_fn, gate) = gates(&wf_args).pop().expect("one gate at least");
+    let inputs = &decl.sig.inputs;
+    let input_names: Vec<TokenStream> = decl
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::FnArg::Typed(t) => Some(t.pat.to_token_stream()),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let options = if input_names.iter().any(|n| n.to_string() == "options") {
+        format_ident!("run_options")
+    } else {
+        format_ident!("options")
+    };
+    let output = &fn_sig.output;
+    let settings = quote! {
+        ::flow_runtime::__private::Settings {
+            max_concurrency: #max_concurrency,
+            timeout: #timeout,
+        }
+    };
+    let (plain_body, run_body) = if ok {
+        (
+            quote! {
+                let __flow_run = ::flow_runtime::__private::Run::<#gate>::new(
+                    #wf_name,
+                    &#settings,
+                    ::flow_runtime::RunOptions::new(),
+                );
+                #ident::#plain_fn(&__flow_run, #(#input_names),*).await
+            },
+            quote! {
+                let __flow_run = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
+                    #wf_name,
+                    &#settings,
+                    #options,
+                );
+                Self::__flow_body_limits(&__flow_run, #(#input_names),*).await
+            },
+        )
+    } else {
+        (quote!(::core::unreachable!()), quote!(::core::unreachable!()))
+    };
+    let run_doc = format!(
+        " Runs `{ident}` with per-call `flow_runtime::RunOptions`: a run id, a cancellation token, a deadline, concurrency limits."
+    );
     quote! {
         #errors
 
         #(#attrs)*
         #allow
         #vis #fn_sig {
-            #body
+            #plain_body
         }
 
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
         #vis struct #ident {}
 
+        #[allow(unreachable_code, dead_code, clippy::too_many_arguments)]
         impl #ident {
             /// The static graph of this workflow: its inputs, nodes, edges and output.
-            #[allow(unreachable_code)]
             pub fn graph() -> &'static ::flow_runtime::WorkflowGraph {
                 #graph
             }
+
+            #[doc = #run_doc]
+            #allow
+            #vis async fn run(#options: ::flow_runtime::RunOptions<'_>, #inputs) #output {
+                #run_body
+            }
+
+            #body
         }
 
         #register
@@ -326,33 +575,42 @@ pub fn expand(input: TokenStream) -> TokenStream {
         Err(e) => return e.to_compile_error(),
     };
     let graph_mode = input.mode == "graph";
-    let unreachable = quote!(::core::unreachable!());
     // The attribute already reported these; here they are known to be valid.
     let mut reported = Errors::default();
-    let wf_args = parse::workflow_args(input.args, &mut reported);
+    let wf_args = parse::workflow_args(input.args.clone(), &mut reported);
     let wf_sig = WorkflowSig::analyse(&input.sig, &mut reported);
     let inputs: Vec<&Ident> = wf_sig.inputs.iter().map(|i| &i.ident).collect();
     let unreachable = if graph_mode {
-        unreachable
+        quote!(::core::unreachable!())
     } else {
-        quote!({ #(let _ = &#inputs;)* #unreachable })
+        quote!({ #(let _ = &#inputs;)* ::core::unreachable!() })
+    };
+    let finish = |block: TokenStream| {
+        if graph_mode {
+            block
+        } else {
+            body_fns(&input.sig, &wf_args, block)
+        }
     };
     let mut node_sigs = Vec::new();
     let mut node_options = Vec::new();
     for packet in &input.packets {
         match packet {
-            Packet::Poisoned => return unreachable,
+            Packet::Poisoned => return finish(unreachable),
             Packet::Node { args, sig } => {
-                let Some(node_sig) = NodeSig::analyse(sig, &mut reported) else {
-                    return unreachable;
+                let options = parse::node_options(args.clone(), &mut reported);
+                let Some(node_sig) =
+                    NodeSig::analyse(sig, options.blocking.is_some(), &mut reported)
+                else {
+                    return finish(unreachable);
                 };
                 node_sigs.push(node_sig);
-                node_options.push(parse::node_options(args.clone(), &mut reported));
+                node_options.push(options);
             }
         }
     }
     if !reported.is_empty() || node_sigs.len() != wf_args.nodes.len() {
-        return unreachable;
+        return finish(unreachable);
     }
     let wf_name = parse::name_or(&wf_args.name, &wf_sig.ident);
     let entries: Vec<NodeEntry<'_>> = wf_args
@@ -363,6 +621,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
         .map(|((path, sig), options)| NodeEntry {
             path,
             sig,
+            options,
             name: parse::name_or(&options.name, &sig.ident),
         })
         .collect();
@@ -372,19 +631,69 @@ pub fn expand(input: TokenStream) -> TokenStream {
             return unreachable;
         }
         let errors = errors.to_compile_errors();
-        return quote!({ #errors #unreachable });
+        return finish(quote!({ #errors #unreachable }));
     };
     if graph_mode {
         graph_static(&wf_name, &input.sig, &wf_sig, &entries, &graph)
     } else {
-        Body {
-            wf_name: &wf_name,
-            wf: &wf_sig,
-            nodes: &entries,
-            graph: &graph,
-        }
-        .generate()
+        finish(
+            Body {
+                wf_name: &wf_name,
+                wf: &wf_sig,
+                nodes: &entries,
+                graph: &graph,
+            }
+            .generate(),
+        )
     }
+}
+
+/// `Result<Output, flow_runtime::Error>` for a workflow declared with `sig`.
+fn result_type(sig: &Signature) -> syn::ReturnType {
+    let (out_ty, out_span) = match &sig.output {
+        ReturnType::Default => (quote!(()), sig.ident.span()),
+        ReturnType::Type(_, ty) => (ty.to_token_stream(), ty.span()),
+    };
+    syn::parse_quote_spanned! {out_span=>
+        -> ::core::result::Result<#out_ty, ::flow_runtime::Error>
+    }
+}
+
+/// The gates a workflow's bodies are written for: `Limits` always (for `run` with
+/// options), and `Open` for the plain function when the workflow sets no
+/// `max_concurrency`.
+fn gates(args: &parse::WorkflowArgs) -> Vec<(Ident, TokenStream)> {
+    let mut gates = vec![(
+        format_ident!("__flow_body_limits"),
+        quote!(::flow_runtime::__private::Limits),
+    )];
+    if args.max_concurrency.is_none() {
+        gates.push((
+            format_ident!("__flow_body_open"),
+            quote!(::flow_runtime::__private::Open),
+        ));
+    }
+    gates
+}
+
+/// The workflow's body, once per gate, as associated functions of its twin. The body is
+/// not generic over the gate: in a generic `async fn`, rustc cannot prove the future `Send`
+/// through the gate's associated future type.
+fn body_fns(sig: &Signature, args: &parse::WorkflowArgs, block: TokenStream) -> TokenStream {
+    let inputs = &sig.inputs;
+    let output = result_type(sig);
+    gates(args)
+        .into_iter()
+        .map(|(name, gate)| {
+            quote! {
+                #[allow(unused_variables, clippy::too_many_arguments)]
+                async fn #name(
+                    __flow_run: &::flow_runtime::__private::Run<'_, #gate>,
+                    #inputs
+                ) #output #block
+            }
+        })
+        .collect()
 }
 
 /// The `WorkflowGraph` static.
@@ -410,10 +719,12 @@ fn graph_static(
     });
     let mut edges = Vec::new();
     for (to, deps) in graph.deps.iter().enumerate() {
-        for (param, src) in deps.iter().enumerate() {
+        let graph_deps = deps.iter().filter(|s| **s != Src::Context);
+        for (param, src) in graph_deps.enumerate() {
             let from = match src {
                 Src::Input(i) => quote!(::flow_runtime::Source::Input(#i)),
                 Src::Node(i) => quote!(::flow_runtime::Source::Node(#i)),
+                Src::Context => continue,
             };
             edges.push(quote!(::flow_runtime::Edge::__new(#from, #to, #param)));
         }
@@ -453,6 +764,10 @@ fn slot_var(i: usize) -> Ident {
     format_ident!("__flow_s{}", i)
 }
 
+fn kept_var(i: usize) -> Ident {
+    format_ident!("__flow_k{}", i)
+}
+
 fn input_var(i: usize) -> Ident {
     format_ident!("__flow_i{}", i)
 }
@@ -476,28 +791,147 @@ impl Body<'_> {
         });
         let plan = analyse::plan(self.graph);
         let stmts = self.stmts(&plan);
-        let result = match (self.graph.output, &self.wf.output) {
-            (Some(i), Some(ty)) => {
+        let n = self.nodes.len();
+        let kept: Vec<usize> = (0..n).filter(|&i| self.kept(i)).collect();
+        let output = self.graph.output.filter(|_| self.wf.output.is_some());
+        let inner_result = match output {
+            Some(i) if !self.kept(i) => {
                 let var = out_var(i);
-                quote_spanned!(ty.span()=> ::core::result::Result::Ok(#var))
+                let span = self.wf.output.as_ref().map_or(Span::call_site(), |t| t.span());
+                quote_spanned!(span=> #var)
             }
-            _ => quote!(::core::result::Result::Ok(())),
+            _ => quote!(()),
+        };
+        let guarded = quote! {
+            __flow_run.guard(async {
+                #stmts
+                ::core::result::Result::Ok::<_, ::flow_runtime::Error>(#inner_result)
+            })
+            .await
+        };
+        if kept.is_empty() {
+            return quote! {{
+                const __FLOW_WORKFLOW: &str = #wf_name;
+                #(#inputs)*
+                #guarded
+            }};
+        }
+        let tolerant: Vec<usize> = kept.iter().copied().filter(|&i| self.tolerant(i)).collect();
+        let slots = kept.iter().map(|&i| {
+            let k = kept_var(i);
+            let taken = tolerant.contains(&i) || output == Some(i);
+            let mutable = taken.then(|| quote!(mut));
+            quote!(let #mutable #k = ::flow_runtime::__private::Kept::new();)
+        });
+        let extract = match output {
+            Some(i) if self.kept(i) => {
+                let k = kept_var(i);
+                if self.tolerant(i) {
+                    quote!(::flow_runtime::__private::kept_output(#k.take()))
+                } else {
+                    quote!(::core::result::Result::Ok(::flow_runtime::__private::kept_output(#k.take())))
+                }
+            }
+            _ => quote!(::core::result::Result::Ok(__flow_value)),
+        };
+        let others = tolerant.iter().map(|&i| {
+            let k = kept_var(i);
+            quote!(__flow_failure.other(#k.take_err());)
+        });
+        let compensated: Vec<usize> = kept
+            .iter()
+            .copied()
+            .filter(|&i| self.nodes[i].options.compensate.is_some())
+            .collect();
+        let compensations = if compensated.is_empty() {
+            quote!()
+        } else {
+            let stamps = compensated.iter().map(|&i| {
+                let k = kept_var(i);
+                quote!(#k.stamp())
+            });
+            let arms = compensated.iter().enumerate().map(|(c, &i)| {
+                let k = kept_var(i);
+                let path = self.nodes[i].path;
+                let get = if self.tolerant(i) {
+                    quote!(#k.get_ok())
+                } else {
+                    quote!(#k.get())
+                };
+                quote! {
+                    #c => {
+                        if let ::core::option::Option::Some(__flow_out) = #get {
+                            __flow_failure
+                                .compensate(#path::INFO, #path::__flow_compensate(__flow_out))
+                                .await;
+                        }
+                    }
+                }
+            });
+            quote! {
+                for __flow_c in ::flow_runtime::__private::compensation_order([#(#stamps),*]) {
+                    match __flow_c {
+                        #(#arms)*
+                        _ => {}
+                    }
+                }
+            }
         };
         quote! {{
             const __FLOW_WORKFLOW: &str = #wf_name;
             #(#inputs)*
-            #stmts
-            #result
+            #(#slots)*
+            let __flow_outcome = #guarded;
+            let __flow_outcome = match __flow_outcome {
+                ::core::result::Result::Ok(__flow_value) => #extract,
+                ::core::result::Result::Err(__flow_error) => ::core::result::Result::Err(__flow_error),
+            };
+            match __flow_outcome {
+                ::core::result::Result::Ok(__flow_value) => ::core::result::Result::Ok(__flow_value),
+                ::core::result::Result::Err(__flow_error) => {
+                    let mut __flow_failure = ::flow_runtime::__private::Failure::new(__flow_error);
+                    #(#others)*
+                    #compensations
+                    ::core::result::Result::Err(__flow_failure.into_error())
+                }
+            }
         }}
     }
 
+    /// Whether node `i` runs through its `__flow_call` (options or the run context).
+    fn policy(&self, i: usize) -> bool {
+        let node = &self.nodes[i];
+        node.options.has_policy() || node.sig.params.iter().any(|p| p.kind == ParamKind::Context)
+    }
+
+    /// Whether node `i`'s failure is handed to its consumers instead of ending the run.
+    fn tolerant(&self, i: usize) -> bool {
+        self.nodes[i].options.continue_on_error.is_some() && !self.graph.consumers[i].is_empty()
+    }
+
+    /// Whether node `i`'s output is kept beyond the body (for a compensation, or as a
+    /// tolerated failure).
+    fn kept(&self, i: usize) -> bool {
+        self.nodes[i].options.compensate.is_some() || self.tolerant(i)
+    }
+
+    /// Whether running node `i` can end the run with an error.
+    fn fails(&self, i: usize) -> bool {
+        if self.policy(i) {
+            !self.tolerant(i)
+        } else {
+            self.nodes[i].sig.fallible
+        }
+    }
+
     /// The nodes in `set` whose outputs are used outside it: by a node not in it, or as the
-    /// workflow's output.
+    /// workflow's output. Kept outputs are reached through their slots instead.
     fn exports(&self, set: &[usize]) -> Vec<usize> {
         set.iter()
             .copied()
             .filter(|&i| {
                 self.nodes[i].sig.output.is_some()
+                    && !self.kept(i)
                     && (self.graph.output == Some(i)
                         || self.graph.consumers[i].iter().any(|c| !set.contains(c)))
             })
@@ -507,47 +941,84 @@ impl Body<'_> {
     /// Whether node `i` provides a value that something uses, so it must be bound.
     fn binds(&self, i: usize) -> bool {
         self.nodes[i].sig.output.is_some()
+            && !self.kept(i)
             && (self.graph.output == Some(i) || !self.graph.consumers[i].is_empty())
     }
 
-    /// The call of node `i` with its arguments, awaited, its error mapped; `local` gives, per
-    /// producer, a variable already holding a reference (inside a dataflow join).
+    /// The awaited call of node `i`, its error mapped (and returned, unless tolerated);
+    /// `local` gives, per producer, a variable already holding a reference (inside a
+    /// dataflow join).
     fn call(&self, i: usize, local: &dyn Fn(usize) -> Option<Ident>) -> TokenStream {
         let node = &self.nodes[i];
         let path = node.path;
         let args = self.args(i, local);
-        let call = quote!(#path(#(#args),*).await);
-        if node.sig.fallible {
-            quote! {
-                ::flow_runtime::__private::fallible(#call, __FLOW_WORKFLOW, #path::INFO)?
-            }
+        if self.policy(i) {
+            let call = quote!(#path::__flow_call(__flow_run, #(#args),*).await);
+            if self.tolerant(i) { call } else { quote!(#call?) }
         } else {
-            call
+            let call = quote!(__flow_run.gate(#path::INFO, #path(#(#args),*)).await);
+            if node.sig.fallible {
+                quote! {
+                    ::flow_runtime::__private::fallible(#call, __FLOW_WORKFLOW, #path::INFO)?
+                }
+            } else {
+                call
+            }
         }
     }
 
-    /// The arguments of node `i`, each spanned at its parameter so that a type mismatch
-    /// points there.
+    /// Runs node `i` and stores its output where its consumers find it.
+    fn store(&self, i: usize, call: TokenStream) -> TokenStream {
+        if self.kept(i) {
+            let k = kept_var(i);
+            quote!(#k.keep(__flow_run.stamp(), #call);)
+        } else if self.binds(i) {
+            let var = out_var(i);
+            quote!(let #var = #call;)
+        } else {
+            quote!(let _ = #call;)
+        }
+    }
+
+    /// The arguments of node `i` (without the run context), each spanned at its parameter so
+    /// that a type mismatch points there.
     fn args(&self, i: usize, local: &dyn Fn(usize) -> Option<Ident>) -> Vec<TokenStream> {
         let node = &self.nodes[i];
         node.sig
             .params
             .iter()
             .zip(&self.graph.deps[i])
+            .filter(|(_, src)| **src != Src::Context)
             .map(|(param, src)| {
                 let span = param.ty.span();
-                match *src {
-                    Src::Input(k) => {
-                        let var = input_var(k);
-                        quote_spanned!(span=> #var)
+                let (value, tolerant) = match *src {
+                    Src::Input(k) => (input_var(k).into_token_stream(), false),
+                    Src::Node(p) => {
+                        let value = match local(p) {
+                            Some(var) => var.into_token_stream(),
+                            None if self.kept(p) => {
+                                let k = kept_var(p);
+                                quote!(#k.value())
+                            }
+                            None => {
+                                let var = out_var(p);
+                                quote!(&#var)
+                            }
+                        };
+                        (value, self.tolerant(p))
                     }
-                    Src::Node(p) => match local(p) {
-                        Some(var) => quote_spanned!(span=> #var),
-                        None => {
-                            let var = out_var(p);
-                            quote_spanned!(span=> &#var)
-                        }
-                    },
+                    Src::Context => unreachable!("filtered above"),
+                };
+                match (param.kind, tolerant) {
+                    (ParamKind::Option, true) => quote_spanned!(span=> #value.as_ref().ok()),
+                    (ParamKind::Option, false) => {
+                        quote_spanned!(span=> ::core::option::Option::Some(#value))
+                    }
+                    (ParamKind::Result, true) => quote_spanned!(span=> #value.as_ref()),
+                    (ParamKind::Result, false) => {
+                        quote_spanned!(span=> ::core::result::Result::Ok(#value))
+                    }
+                    _ => quote_spanned!(span=> #value),
                 }
             })
             .collect()
@@ -556,28 +1027,23 @@ impl Body<'_> {
     /// Statements that run `plan` and bind the outputs of its nodes.
     fn stmts(&self, plan: &Plan) -> TokenStream {
         match plan {
-            Plan::Node(i) => {
-                let call = self.call(*i, &|_| None);
-                if self.binds(*i) {
-                    let var = out_var(*i);
-                    quote!(let #var = #call;)
-                } else {
-                    quote!(let _ = #call;)
-                }
-            }
+            Plan::Node(i) => self.store(*i, self.call(*i, &|_| None)),
             Plan::Seq(parts) => parts.iter().map(|p| self.stmts(p)).collect(),
             Plan::Par(branches) => {
                 let mut joined = Vec::new();
                 let mut patterns = Vec::new();
                 for branch in branches {
                     let set = nodes_of(branch);
-                    let fallible = set.iter().any(|&i| self.nodes[i].sig.fallible);
+                    let fallible = set.iter().any(|&i| self.fails(i));
                     match branch {
                         // A lone node joins as its own future, as in hand-written code.
-                        Plan::Node(i) if !fallible => {
+                        Plan::Node(i) if !fallible && !self.policy(*i) && !self.kept(*i) => {
                             let path = self.nodes[*i].path;
                             let args = self.args(*i, &|_| None);
-                            joined.push((quote!(#path(#(#args),*)), false));
+                            joined.push((
+                                quote!(__flow_run.gate(#path::INFO, #path(#(#args),*))),
+                                false,
+                            ));
                             patterns.push(if self.binds(*i) {
                                 out_var(*i).into_token_stream()
                             } else {
@@ -626,6 +1092,7 @@ impl Body<'_> {
                     .copied()
                     .filter(|&i| {
                         self.nodes[i].sig.output.is_some()
+                            && !self.kept(i)
                             && (exports.contains(&i)
                                 || self.graph.consumers[i].iter().any(|c| set.contains(c)))
                     })
@@ -645,7 +1112,8 @@ impl Body<'_> {
                                 && !local_deps.contains(&p)
                             {
                                 local_deps.push(p);
-                                let (r, s) = (ref_var(p), slot_var(p));
+                                let r = ref_var(p);
+                                let s = if self.kept(p) { kept_var(p) } else { slot_var(p) };
                                 waits.push(quote!(let #r = #s.wait().await;));
                             }
                         }
@@ -653,10 +1121,12 @@ impl Body<'_> {
                         let store = if slotted.contains(&i) {
                             let s = slot_var(i);
                             quote!(#s.set(#call);)
+                        } else if self.kept(i) {
+                            self.store(i, call)
                         } else {
                             quote!(let _ = #call;)
                         };
-                        if self.nodes[i].sig.fallible {
+                        if self.fails(i) {
                             let future = quote! {
                                 async {
                                     #(#waits)*

@@ -2,10 +2,13 @@
 //! into small structures that keep the user's tokens, so every later error can point at
 //! them.
 
-use proc_macro2::TokenStream;
+use std::time::Duration;
+
+use proc_macro2::{Span, TokenStream};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream, Parser};
 use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
 use syn::{
     Attribute, Expr, FnArg, Ident, Lit, LitStr, Meta, Pat, Path, ReturnType, Signature, Token,
     Type, Visibility,
@@ -19,13 +22,90 @@ pub struct OptionSpec {
     pub form: &'static str,
 }
 
-pub const NODE_OPTIONS: &[OptionSpec] = &[OptionSpec {
-    form: "name = \"...\"",
-}];
+pub const NODE_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        form: "name = \"...\"",
+    },
+    OptionSpec {
+        form: "timeout = \"250ms\"",
+    },
+    OptionSpec {
+        form: "retry(max_attempts = N, initial = \"100ms\", factor = 2.0, max_delay = \"10s\", jitter = bool, retry_if = path)",
+    },
+    OptionSpec {
+        form: "continue_on_error",
+    },
+    OptionSpec {
+        form: "compensate = path",
+    },
+    OptionSpec {
+        form: "rate_limit = path",
+    },
+    OptionSpec {
+        form: "limit = path",
+    },
+    OptionSpec { form: "blocking" },
+    OptionSpec { form: "spawn" },
+];
 
-pub const WORKFLOW_OPTIONS: &[OptionSpec] = &[OptionSpec {
-    form: "name = \"...\"",
-}];
+pub const WORKFLOW_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        form: "name = \"...\"",
+    },
+    OptionSpec {
+        form: "max_concurrency = N",
+    },
+    OptionSpec {
+        form: "timeout = \"30s\"",
+    },
+];
+
+const RETRY_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        form: "max_attempts = N",
+    },
+    OptionSpec {
+        form: "initial = \"100ms\"",
+    },
+    OptionSpec {
+        form: "factor = 2.0",
+    },
+    OptionSpec {
+        form: "max_delay = \"10s\"",
+    },
+    OptionSpec {
+        form: "jitter = bool",
+    },
+    OptionSpec {
+        form: "retry_if = path",
+    },
+];
+
+/// Reads a duration written as a number and a unit: `250ms`, `1.5s`, `2m`, `1h`.
+pub fn duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let unit = unit.trim();
+    let scale = match unit {
+        "ms" => 1e-3,
+        "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        "" => return Err(format!("`{text}` has no unit: write it as `{text}ms`, `{text}s`, `{text}m` or `{text}h`")),
+        other => return Err(format!("unknown unit `{other}` in `{text}`: use `ms`, `s`, `m` or `h`, as in `250ms`")),
+    };
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration: write a number and a unit, as in `250ms` or `1.5s`"))?;
+    let secs = value * scale;
+    if !secs.is_finite() || secs > 1e12 {
+        return Err(format!("`{text}` is too long"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
 
 fn valid_list(options: &[OptionSpec]) -> String {
     options
@@ -47,6 +127,37 @@ pub fn name_or(option: &Option<LitStr>, ident: &Ident) -> String {
 #[derive(Default)]
 pub struct NodeOptions {
     pub name: Option<LitStr>,
+    pub timeout: Option<Duration>,
+    pub retry: Option<RetrySpec>,
+    pub continue_on_error: Option<Span>,
+    pub compensate: Option<Path>,
+    pub rate_limit: Option<Path>,
+    pub limit: Option<Path>,
+    pub blocking: Option<Span>,
+    pub spawn: Option<Span>,
+}
+
+impl NodeOptions {
+    /// Whether the node runs through a policy wrapper rather than being awaited directly.
+    pub fn has_policy(&self) -> bool {
+        self.timeout.is_some()
+            || self.retry.is_some()
+            || self.continue_on_error.is_some()
+            || self.rate_limit.is_some()
+            || self.limit.is_some()
+            || self.blocking.is_some()
+            || self.spawn.is_some()
+    }
+}
+
+/// `retry(...)`.
+pub struct RetrySpec {
+    pub max_attempts: u32,
+    pub initial: Duration,
+    pub factor: f64,
+    pub max_delay: Duration,
+    pub jitter: bool,
+    pub retry_if: Option<Path>,
 }
 
 /// The arguments of `#[workflow(...)]`: the listed nodes and the options.
@@ -54,6 +165,8 @@ pub struct NodeOptions {
 pub struct WorkflowArgs {
     pub nodes: Vec<Path>,
     pub name: Option<LitStr>,
+    pub max_concurrency: Option<usize>,
+    pub timeout: Option<Duration>,
 }
 
 fn parse_metas(args: TokenStream, attr: &str, errors: &mut Errors) -> Vec<Meta> {
@@ -118,17 +231,252 @@ fn unknown_option(meta: &Meta, attr: &str, valid: &[OptionSpec], errors: &mut Er
     );
 }
 
-/// Parses `#[node(...)]`'s arguments.
-pub fn node_options(args: TokenStream, errors: &mut Errors) -> NodeOptions {
-    let mut options = NodeOptions::default();
-    for meta in parse_metas(args, "node", errors) {
-        if meta.path().is_ident("name") {
-            string_option(&meta, &mut options.name, "node", errors);
-        } else {
-            unknown_option(&meta, "node", NODE_OPTIONS, errors);
+fn option_name(meta: &Meta) -> String {
+    meta.path().to_token_stream().to_string().replace(' ', "")
+}
+
+/// Records a value for an option that may be given once.
+fn once<T>(slot: &mut Option<T>, value: T, meta: &Meta, errors: &mut Errors) {
+    if slot.is_some() {
+        errors.spanned(meta, format!("option `{}` is given twice", option_name(meta)));
+    } else {
+        *slot = Some(value);
+    }
+}
+
+fn value_expr<'m>(meta: &'m Meta, attr: &str, form: &str, errors: &mut Errors) -> Option<&'m Expr> {
+    match meta {
+        Meta::NameValue(nv) => Some(&nv.value),
+        _ => {
+            errors.spanned(
+                meta,
+                format!("`#[{attr}(...)]` option `{}` takes a value: `{form}`", option_name(meta)),
+            );
+            None
         }
     }
-    options
+}
+
+/// `key = "250ms"`: a duration, which must not be zero unless `zero_ok`.
+fn duration_option(meta: &Meta, attr: &str, zero_ok: bool, errors: &mut Errors) -> Option<Duration> {
+    let name = option_name(meta);
+    let form = format!("{name} = \"250ms\"");
+    let expr = value_expr(meta, attr, &form, errors)?;
+    let Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) = expr else {
+        errors.spanned(
+            expr,
+            format!("`{name}` takes a duration in a string, with a unit: `{form}` (units `ms`, `s`, `m`, `h`)"),
+        );
+        return None;
+    };
+    match duration(&s.value()) {
+        Ok(d) if d.is_zero() && !zero_ok => {
+            errors.spanned(
+                s,
+                format!("`{name}` cannot be zero: a zero `{name}` would fail at once; leave the option out for no limit"),
+            );
+            None
+        }
+        Ok(d) => Some(d),
+        Err(message) => {
+            errors.spanned(s, format!("invalid `{name}`: {message}"));
+            None
+        }
+    }
+}
+
+/// `key = 3`: a positive integer.
+fn count_option(meta: &Meta, attr: &str, why_not_zero: &str, errors: &mut Errors) -> Option<u64> {
+    let name = option_name(meta);
+    let form = format!("{name} = 3");
+    let expr = value_expr(meta, attr, &form, errors)?;
+    let Expr::Lit(syn::ExprLit { lit: Lit::Int(n), .. }) = expr else {
+        errors.spanned(expr, format!("`{name}` takes a whole number: `{form}`"));
+        return None;
+    };
+    match n.base10_parse::<u64>() {
+        Ok(0) => {
+            errors.spanned(n, format!("`{name}` cannot be 0: {why_not_zero}"));
+            None
+        }
+        Ok(v) if v <= u64::from(u32::MAX) => Some(v),
+        _ => {
+            errors.spanned(n, format!("`{name}` is too large"));
+            None
+        }
+    }
+}
+
+/// `key = path`.
+fn path_option(meta: &Meta, attr: &str, what: &str, errors: &mut Errors) -> Option<Path> {
+    let name = option_name(meta);
+    let form = format!("{name} = {what}");
+    let expr = value_expr(meta, attr, &form, errors)?;
+    match expr {
+        Expr::Path(p) if p.qself.is_none() => Some(p.path.clone()),
+        other => {
+            errors.spanned(other, format!("`{name}` takes a path: `{form}`"));
+            None
+        }
+    }
+}
+
+/// A bare flag: `blocking`.
+fn flag_option(meta: &Meta, slot: &mut Option<Span>, errors: &mut Errors) {
+    match meta {
+        Meta::Path(p) => once(slot, p.span(), meta, errors),
+        _ => errors.spanned(
+            meta,
+            format!("`{0}` takes no value: write `#[node({0})]`", option_name(meta)),
+        ),
+    }
+}
+
+fn retry_option(meta: &Meta, errors: &mut Errors) -> Option<RetrySpec> {
+    let Meta::List(list) = meta else {
+        errors.spanned(
+            meta,
+            "`retry` takes its settings in parentheses: `retry(max_attempts = 3, initial = \"100ms\")`",
+        );
+        return None;
+    };
+    let metas = match list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated) {
+        Ok(m) => m,
+        Err(e) => {
+            errors.at(e.span(), format!("malformed `retry(...)`: {e}; expected `key = value` settings, separated by commas"));
+            return None;
+        }
+    };
+    let before = errors.len();
+    let (mut max_attempts, mut initial, mut factor, mut max_delay, mut jitter, mut retry_if) =
+        (None, None, None, None, None, None);
+    for m in &metas {
+        let key = option_name(m);
+        match key.as_str() {
+            "max_attempts" => {
+                if let Some(n) = count_option(m, "node", "it counts every attempt, the first included; `max_attempts = 1` means no retry, and there is no unlimited setting", errors) {
+                    once(&mut max_attempts, n as u32, m, errors);
+                }
+            }
+            "initial" => {
+                if let Some(d) = duration_option(m, "node", true, errors) {
+                    once(&mut initial, d, m, errors);
+                }
+            }
+            "max_delay" => {
+                if let Some(d) = duration_option(m, "node", false, errors) {
+                    once(&mut max_delay, d, m, errors);
+                }
+            }
+            "factor" => {
+                let Some(expr) = value_expr(m, "node", "factor = 2.0", errors) else { continue };
+                let value = match expr {
+                    Expr::Lit(syn::ExprLit { lit: Lit::Float(f), .. }) => f.base10_parse::<f64>().ok(),
+                    Expr::Lit(syn::ExprLit { lit: Lit::Int(i), .. }) => i.base10_parse::<f64>().ok(),
+                    _ => None,
+                };
+                match value {
+                    Some(f) if f.is_finite() && f >= 1.0 => once(&mut factor, f, m, errors),
+                    Some(_) => errors.spanned(expr, "`factor` must be at least 1.0: each delay is `factor` times the one before"),
+                    None => errors.spanned(expr, "`factor` takes a number: `factor = 2.0`"),
+                }
+            }
+            "jitter" => {
+                let value = match m {
+                    Meta::Path(_) => Some(true),
+                    Meta::NameValue(nv) => match &nv.value {
+                        Expr::Lit(syn::ExprLit { lit: Lit::Bool(b), .. }) => Some(b.value),
+                        _ => None,
+                    },
+                    Meta::List(_) => None,
+                };
+                match value {
+                    Some(b) => once(&mut jitter, b, m, errors),
+                    None => errors.spanned(m, "`jitter` takes `true` or `false`: `jitter = true`"),
+                }
+            }
+            "retry_if" => {
+                if let Some(p) = path_option(m, "node", "path::to::fn", errors) {
+                    once(&mut retry_if, p, m, errors);
+                }
+            }
+            _ => errors.spanned(
+                m.path(),
+                format!("unknown setting `{key}` in `retry(...)`; valid settings: {}", valid_list(RETRY_OPTIONS)),
+            ),
+        }
+    }
+    if errors.len() != before {
+        return None;
+    }
+    let Some(max_attempts) = max_attempts else {
+        errors.spanned(
+            meta,
+            "`retry(...)` needs `max_attempts = N`: how many attempts in all, the first included",
+        );
+        return None;
+    };
+    let initial = initial.unwrap_or(Duration::from_millis(100));
+    let max_delay = max_delay.unwrap_or(Duration::from_secs(10));
+    if max_delay < initial {
+        errors.spanned(meta, format!("`max_delay` ({max_delay:?}) is shorter than `initial` ({initial:?})"));
+        return None;
+    }
+    Some(RetrySpec {
+        max_attempts,
+        initial,
+        factor: factor.unwrap_or(2.0),
+        max_delay,
+        jitter: jitter.unwrap_or(false),
+        retry_if,
+    })
+}
+
+/// Parses `#[node(...)]`'s arguments.
+pub fn node_options(args: TokenStream, errors: &mut Errors) -> NodeOptions {
+    let mut o = NodeOptions::default();
+    for meta in parse_metas(args, "node", errors) {
+        let key = option_name(&meta);
+        match key.as_str() {
+            "name" => string_option(&meta, &mut o.name, "node", errors),
+            "timeout" => {
+                if let Some(d) = duration_option(&meta, "node", false, errors) {
+                    once(&mut o.timeout, d, &meta, errors);
+                }
+            }
+            "retry" => {
+                if let Some(r) = retry_option(&meta, errors) {
+                    once(&mut o.retry, r, &meta, errors);
+                }
+            }
+            "continue_on_error" => flag_option(&meta, &mut o.continue_on_error, errors),
+            "blocking" => flag_option(&meta, &mut o.blocking, errors),
+            "spawn" => flag_option(&meta, &mut o.spawn, errors),
+            "compensate" => {
+                if let Some(p) = path_option(&meta, "node", "path::to::undo", errors) {
+                    once(&mut o.compensate, p, &meta, errors);
+                }
+            }
+            "rate_limit" => {
+                if let Some(p) = path_option(&meta, "node", "path::to::RATE_LIMITER", errors) {
+                    once(&mut o.rate_limit, p, &meta, errors);
+                }
+            }
+            "limit" => {
+                if let Some(p) = path_option(&meta, "node", "path::to::LIMIT", errors) {
+                    once(&mut o.limit, p, &meta, errors);
+                }
+            }
+            _ => unknown_option(&meta, "node", NODE_OPTIONS, errors),
+        }
+    }
+    if let (Some(_), Some(spawn)) = (o.blocking, o.spawn) {
+        errors.at(
+            spawn,
+            "`blocking` and `spawn` cannot be combined: `blocking` already runs the node on its own thread of the blocking pool",
+        );
+    }
+    o
 }
 
 /// Parses `#[workflow(...)]`'s arguments: bare paths are nodes, the rest options.
@@ -154,10 +502,38 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
             _ if meta.path().is_ident("name") => {
                 string_option(&meta, &mut parsed.name, "workflow", errors);
             }
+            _ if meta.path().is_ident("max_concurrency") => {
+                if let Some(n) = count_option(
+                    &meta,
+                    "workflow",
+                    "no node could ever run; leave the option out for no limit",
+                    errors,
+                ) {
+                    once(&mut parsed.max_concurrency, n as usize, &meta, errors);
+                }
+            }
+            _ if meta.path().is_ident("timeout") => {
+                if let Some(d) = duration_option(&meta, "workflow", false, errors) {
+                    once(&mut parsed.timeout, d, &meta, errors);
+                }
+            }
             _ => unknown_option(&meta, "workflow", WORKFLOW_OPTIONS, errors),
         }
     }
     parsed
+}
+
+/// How a node takes a value.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ParamKind {
+    /// `&T`.
+    Ref,
+    /// `Option<&T>`: `None` when the provider failed (`continue_on_error`).
+    Option,
+    /// `Result<&T, &NodeError>`: the provider's failure (`continue_on_error`).
+    Result,
+    /// `&RunContext`: the run's context, not a graph dependency.
+    Context,
 }
 
 /// One parameter of a node: `items: &Items`.
@@ -169,6 +545,66 @@ pub struct NodeParam {
     /// The referenced type, `Items`.
     pub inner: Type,
     pub key: String,
+    pub kind: ParamKind,
+}
+
+/// The type arguments of a path type whose last segment is `name`.
+fn generic_args<'t>(ty: &'t Type, name: &str) -> Option<Vec<&'t Type>> {
+    let Type::Path(p) = ty else { return None };
+    let last = p.path.segments.last()?;
+    if p.qself.is_some() || last.ident != name {
+        return None;
+    }
+    let syn::PathArguments::AngleBracketed(args) = &last.arguments else {
+        return None;
+    };
+    Some(
+        args.args
+            .iter()
+            .filter_map(|a| match a {
+                syn::GenericArgument::Type(t) => Some(t),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// `&T` (not `&mut`): `T`.
+fn shared_ref(ty: &Type) -> Option<&Type> {
+    match ty {
+        Type::Reference(r) if r.mutability.is_none() => Some(&r.elem),
+        _ => None,
+    }
+}
+
+fn last_ident_is(ty: &Type, name: &str) -> bool {
+    matches!(ty, Type::Path(p) if p.qself.is_none() && p.path.segments.last().is_some_and(|s| s.ident == name))
+}
+
+/// How a parameter type takes its value, and the value's type.
+fn param_kind(ty: &Type) -> Option<(ParamKind, Type)> {
+    if let Some(inner) = shared_ref(ty) {
+        let kind = if last_ident_is(inner, "RunContext") {
+            ParamKind::Context
+        } else {
+            ParamKind::Ref
+        };
+        return Some((kind, inner.clone()));
+    }
+    if let Some(args) = generic_args(ty, "Option")
+        && let [arg] = args[..]
+        && let Some(inner) = shared_ref(arg)
+    {
+        return Some((ParamKind::Option, inner.clone()));
+    }
+    if let Some(args) = generic_args(ty, "Result")
+        && let [ok, err] = args[..]
+        && let (Some(inner), Some(e)) = (shared_ref(ok), shared_ref(err))
+        && (last_ident_is(e, "NodeError") || last_ident_is(e, "Error"))
+    {
+        return Some((ParamKind::Result, inner.clone()));
+    }
+    None
 }
 
 /// What a node returns.
@@ -183,14 +619,15 @@ pub struct NodeSig {
 }
 
 impl NodeSig {
-    /// Checks a `#[node]` function's signature and reads its graph interface.
-    pub fn analyse(sig: &Signature, errors: &mut Errors) -> Option<NodeSig> {
+    /// Checks a `#[node]` function's signature and reads its graph interface. A `blocking`
+    /// node may be a plain `fn`.
+    pub fn analyse(sig: &Signature, blocking: bool, errors: &mut Errors) -> Option<NodeSig> {
         let before = errors.len();
         let name = &sig.ident;
-        if sig.asyncness.is_none() {
+        if sig.asyncness.is_none() && !blocking {
             errors.spanned(
                 sig.fn_token,
-                format!("`#[node]` functions must be `async`: write `async fn {name}(...)`"),
+                format!("`#[node]` functions must be `async`: write `async fn {name}(...)`, or mark a plain `fn` that blocks `#[node(blocking)]` to run it on the blocking pool"),
             );
         }
         if let Some(c) = &sig.constness {
@@ -234,23 +671,21 @@ impl NodeSig {
                     continue;
                 }
             };
-            let inner = match &*pat_type.ty {
-                Type::Reference(r) if r.mutability.is_none() => (*r.elem).clone(),
-                Type::Reference(r) => {
-                    errors.spanned(
-                        &pat_type.ty,
-                        format!("parameter `{param_name}` of node `{name}` cannot be `&mut`: inputs are shared by every node that reads them; take `&{}` and clone it to change it", types::display(&r.elem)),
-                    );
-                    continue;
-                }
-                other => {
-                    errors.spanned(
-                        other,
-                        format!("parameter `{param_name}` of node `{name}` must be a shared reference: take `&{}`, which another node or the workflow's input provides", types::display(other)),
-                    );
+            let (kind, inner) = match param_kind(&pat_type.ty) {
+                Some(found) => found,
+                None => {
+                    let message = match &*pat_type.ty {
+                        Type::Reference(r) => format!("parameter `{param_name}` of node `{name}` cannot be `&mut`: inputs are shared by every node that reads them; take `&{}` and clone it to change it", types::display(&r.elem)),
+                        other => format!("parameter `{param_name}` of node `{name}` must be a shared reference: take `&{}`, which another node or the workflow's input provides (or `Option<&T>` / `Result<&T, &flow_runtime::NodeError>` for the output of a `continue_on_error` node)", types::display(other)),
+                    };
+                    errors.spanned(&pat_type.ty, message);
                     continue;
                 }
             };
+            if kind == ParamKind::Context && params.iter().any(|p: &NodeParam| p.kind == ParamKind::Context) {
+                errors.spanned(&pat_type.ty, format!("node `{name}` takes the run context twice"));
+                continue;
+            }
             if contains_impl_trait(&inner) {
                 errors.spanned(
                     &inner,
@@ -263,6 +698,7 @@ impl NodeSig {
                 key: types::key(&inner),
                 ty: (*pat_type.ty).clone(),
                 inner,
+                kind,
             });
         }
         let (output, fallible, returns) = match &sig.output {
