@@ -60,10 +60,14 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
             let name = parse::name_or(&options.name, ident);
             let fn_name = ident.to_string();
             let policy = policy_fns(&func.sig, sig, &options);
-            let params = sig.params.iter().filter(|p| p.kind != ParamKind::Context).map(|p| {
-                let (n, t) = (&p.name, types::display(&p.inner));
-                quote!(::flow_runtime::Param::__new(#n, #t))
-            });
+            let params = sig
+                .params
+                .iter()
+                .filter(|p| p.kind != ParamKind::Context)
+                .map(|p| {
+                    let (n, t) = (&p.name, types::display(&p.inner));
+                    quote!(::flow_runtime::Param::__new(#n, #t))
+                });
             let output = option_str(sig.output.as_ref().map(types::display));
             let returns = &sig.returns;
             let fallible = sig.fallible;
@@ -145,7 +149,11 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 fn check_node_options(options: &NodeOptions, sig: &NodeSig, errors: &mut Errors) {
     let name = &sig.ident;
     if let Some(span) = options.blocking.or(options.spawn) {
-        let option = if options.blocking.is_some() { "blocking" } else { "spawn" };
+        let option = if options.blocking.is_some() {
+            "blocking"
+        } else {
+            "spawn"
+        };
         for p in &sig.params {
             if p.kind == ParamKind::Result {
                 errors.spanned(
@@ -214,7 +222,12 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
                 .as_ref()
                 .map(|p| quote_spanned!(p.span()=> &#p)),
         );
-        let limit = option_tokens(options.limit.as_ref().map(|p| quote_spanned!(p.span()=> &#p)));
+        let limit = option_tokens(
+            options
+                .limit
+                .as_ref()
+                .map(|p| quote_spanned!(p.span()=> &#p)),
+        );
         let retry_if = match options.retry.as_ref().and_then(|r| r.retry_if.as_ref()) {
             Some(p) => quote_spanned!(p.span()=> #p),
             None => quote!(|_: &_| true),
@@ -398,11 +411,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             #first ! { [ #(#rest)* ] (::flow_runtime::__private::workflow) { #mode } { #args } { #sig } }
         }
     };
-    let body = if ok {
-        chain("body")
-    } else {
-        body_fns(&decl.sig, &wf_args, quote!({ ::core::unreachable!() }))
-    };
+    let body = body_fns(&decl.sig, &wf_args, || chain("body"));
     let graph = chain("graph");
     let register = if ok {
         quote! {
@@ -462,7 +471,10 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             },
         )
     } else {
-        (quote!(::core::unreachable!()), quote!(::core::unreachable!()))
+        (
+            quote!(::core::unreachable!()),
+            quote!(::core::unreachable!()),
+        )
     };
     let run_doc = format!(
         " Runs `{ident}` with per-call `flow_runtime::RunOptions`: a run id, a cancellation token, a deadline, concurrency limits."
@@ -585,24 +597,17 @@ pub fn expand(input: TokenStream) -> TokenStream {
     } else {
         quote!({ #(let _ = &#inputs;)* ::core::unreachable!() })
     };
-    let finish = |block: TokenStream| {
-        if graph_mode {
-            block
-        } else {
-            body_fns(&input.sig, &wf_args, block)
-        }
-    };
     let mut node_sigs = Vec::new();
     let mut node_options = Vec::new();
     for packet in &input.packets {
         match packet {
-            Packet::Poisoned => return finish(unreachable),
+            Packet::Poisoned => return unreachable,
             Packet::Node { args, sig } => {
                 let options = parse::node_options(args.clone(), &mut reported);
                 let Some(node_sig) =
                     NodeSig::analyse(sig, options.blocking.is_some(), &mut reported)
                 else {
-                    return finish(unreachable);
+                    return unreachable;
                 };
                 node_sigs.push(node_sig);
                 node_options.push(options);
@@ -610,7 +615,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
         }
     }
     if !reported.is_empty() || node_sigs.len() != wf_args.nodes.len() {
-        return finish(unreachable);
+        return unreachable;
     }
     let wf_name = parse::name_or(&wf_args.name, &wf_sig.ident);
     let entries: Vec<NodeEntry<'_>> = wf_args
@@ -631,20 +636,18 @@ pub fn expand(input: TokenStream) -> TokenStream {
             return unreachable;
         }
         let errors = errors.to_compile_errors();
-        return finish(quote!({ #errors #unreachable }));
+        return quote!({ #errors #unreachable });
     };
     if graph_mode {
         graph_static(&wf_name, &input.sig, &wf_sig, &entries, &graph)
     } else {
-        finish(
-            Body {
-                wf_name: &wf_name,
-                wf: &wf_sig,
-                nodes: &entries,
-                graph: &graph,
-            }
-            .generate(),
-        )
+        Body {
+            wf_name: &wf_name,
+            wf: &wf_sig,
+            nodes: &entries,
+            graph: &graph,
+        }
+        .generate()
     }
 }
 
@@ -679,18 +682,25 @@ fn gates(args: &parse::WorkflowArgs) -> Vec<(Ident, TokenStream)> {
 /// The workflow's body, once per gate, as associated functions of its twin. The body is
 /// not generic over the gate: in a generic `async fn`, rustc cannot prove the future `Send`
 /// through the gate's associated future type.
-fn body_fns(sig: &Signature, args: &parse::WorkflowArgs, block: TokenStream) -> TokenStream {
+fn body_fns(
+    sig: &Signature,
+    args: &parse::WorkflowArgs,
+    block: impl Fn() -> TokenStream,
+) -> TokenStream {
     let inputs = &sig.inputs;
     let output = result_type(sig);
     gates(args)
         .into_iter()
         .map(|(name, gate)| {
+            let block = block();
             quote! {
                 #[allow(unused_variables, clippy::too_many_arguments)]
                 async fn #name(
                     __flow_run: &::flow_runtime::__private::Run<'_, #gate>,
                     #inputs
-                ) #output #block
+                ) #output {
+                    #block
+                }
             }
         })
         .collect()
@@ -797,7 +807,11 @@ impl Body<'_> {
         let inner_result = match output {
             Some(i) if !self.kept(i) => {
                 let var = out_var(i);
-                let span = self.wf.output.as_ref().map_or(Span::call_site(), |t| t.span());
+                let span = self
+                    .wf
+                    .output
+                    .as_ref()
+                    .map_or(Span::call_site(), |t| t.span());
                 quote_spanned!(span=> #var)
             }
             _ => quote!(()),
@@ -954,7 +968,11 @@ impl Body<'_> {
         let args = self.args(i, local);
         if self.policy(i) {
             let call = quote!(#path::__flow_call(__flow_run, #(#args),*).await);
-            if self.tolerant(i) { call } else { quote!(#call?) }
+            if self.tolerant(i) {
+                call
+            } else {
+                quote!(#call?)
+            }
         } else {
             let call = quote!(__flow_run.gate(#path::INFO, #path(#(#args),*)).await);
             if node.sig.fallible {
@@ -992,17 +1010,20 @@ impl Body<'_> {
             .map(|(param, src)| {
                 let span = param.ty.span();
                 let (value, tolerant) = match *src {
-                    Src::Input(k) => (input_var(k).into_token_stream(), false),
+                    Src::Input(k) => {
+                        let var = input_var(k);
+                        (quote_spanned!(span=> #var), false)
+                    }
                     Src::Node(p) => {
                         let value = match local(p) {
-                            Some(var) => var.into_token_stream(),
+                            Some(var) => quote_spanned!(span=> #var),
                             None if self.kept(p) => {
                                 let k = kept_var(p);
-                                quote!(#k.value())
+                                quote_spanned!(span=> #k.value())
                             }
                             None => {
                                 let var = out_var(p);
-                                quote!(&#var)
+                                quote_spanned!(span=> &#var)
                             }
                         };
                         (value, self.tolerant(p))
@@ -1113,7 +1134,11 @@ impl Body<'_> {
                             {
                                 local_deps.push(p);
                                 let r = ref_var(p);
-                                let s = if self.kept(p) { kept_var(p) } else { slot_var(p) };
+                                let s = if self.kept(p) {
+                                    kept_var(p)
+                                } else {
+                                    slot_var(p)
+                                };
                                 waits.push(quote!(let #r = #s.wait().await;));
                             }
                         }

@@ -94,12 +94,20 @@ pub fn duration(text: &str) -> Result<Duration, String> {
         "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
-        "" => return Err(format!("`{text}` has no unit: write it as `{text}ms`, `{text}s`, `{text}m` or `{text}h`")),
-        other => return Err(format!("unknown unit `{other}` in `{text}`: use `ms`, `s`, `m` or `h`, as in `250ms`")),
+        "" => {
+            return Err(format!(
+                "`{text}` has no unit: write it as `{text}ms`, `{text}s`, `{text}m` or `{text}h`"
+            ));
+        }
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}`: use `ms`, `s`, `m` or `h`, as in `250ms`"
+            ));
+        }
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration: write a number and a unit, as in `250ms` or `1.5s`"))?;
+    let value: f64 = number.parse().map_err(|_| {
+        format!("`{text}` is not a duration: write a number and a unit, as in `250ms` or `1.5s`")
+    })?;
     let secs = value * scale;
     if !secs.is_finite() || secs > 1e12 {
         return Err(format!("`{text}` is too long"));
@@ -238,7 +246,10 @@ fn option_name(meta: &Meta) -> String {
 /// Records a value for an option that may be given once.
 fn once<T>(slot: &mut Option<T>, value: T, meta: &Meta, errors: &mut Errors) {
     if slot.is_some() {
-        errors.spanned(meta, format!("option `{}` is given twice", option_name(meta)));
+        errors.spanned(
+            meta,
+            format!("option `{}` is given twice", option_name(meta)),
+        );
     } else {
         *slot = Some(value);
     }
@@ -250,7 +261,10 @@ fn value_expr<'m>(meta: &'m Meta, attr: &str, form: &str, errors: &mut Errors) -
         _ => {
             errors.spanned(
                 meta,
-                format!("`#[{attr}(...)]` option `{}` takes a value: `{form}`", option_name(meta)),
+                format!(
+                    "`#[{attr}(...)]` option `{}` takes a value: `{form}`",
+                    option_name(meta)
+                ),
             );
             None
         }
@@ -258,11 +272,19 @@ fn value_expr<'m>(meta: &'m Meta, attr: &str, form: &str, errors: &mut Errors) -
 }
 
 /// `key = "250ms"`: a duration, which must not be zero unless `zero_ok`.
-fn duration_option(meta: &Meta, attr: &str, zero_ok: bool, errors: &mut Errors) -> Option<Duration> {
+fn duration_option(
+    meta: &Meta,
+    attr: &str,
+    zero_ok: bool,
+    errors: &mut Errors,
+) -> Option<Duration> {
     let name = option_name(meta);
     let form = format!("{name} = \"250ms\"");
     let expr = value_expr(meta, attr, &form, errors)?;
-    let Expr::Lit(syn::ExprLit { lit: Lit::Str(s), .. }) = expr else {
+    let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(s), ..
+    }) = expr
+    else {
         errors.spanned(
             expr,
             format!("`{name}` takes a duration in a string, with a unit: `{form}` (units `ms`, `s`, `m`, `h`)"),
@@ -290,7 +312,10 @@ fn count_option(meta: &Meta, attr: &str, why_not_zero: &str, errors: &mut Errors
     let name = option_name(meta);
     let form = format!("{name} = 3");
     let expr = value_expr(meta, attr, &form, errors)?;
-    let Expr::Lit(syn::ExprLit { lit: Lit::Int(n), .. }) = expr else {
+    let Expr::Lit(syn::ExprLit {
+        lit: Lit::Int(n), ..
+    }) = expr
+    else {
         errors.spanned(expr, format!("`{name}` takes a whole number: `{form}`"));
         return None;
     };
@@ -327,7 +352,10 @@ fn flag_option(meta: &Meta, slot: &mut Option<Span>, errors: &mut Errors) {
         Meta::Path(p) => once(slot, p.span(), meta, errors),
         _ => errors.spanned(
             meta,
-            format!("`{0}` takes no value: write `#[node({0})]`", option_name(meta)),
+            format!(
+                "`{0}` takes no value: write `#[node({0})]`",
+                option_name(meta)
+            ),
         ),
     }
 }
@@ -354,7 +382,12 @@ fn retry_option(meta: &Meta, errors: &mut Errors) -> Option<RetrySpec> {
         let key = option_name(m);
         match key.as_str() {
             "max_attempts" => {
-                if let Some(n) = count_option(m, "node", "it counts every attempt, the first included; `max_attempts = 1` means no retry, and there is no unlimited setting", errors) {
+                if let Some(n) = count_option(
+                    m,
+                    "node",
+                    "it counts every attempt, the first included; `max_attempts = 1` means no retry, and there is no unlimited setting",
+                    errors,
+                ) {
                     once(&mut max_attempts, n as u32, m, errors);
                 }
             }
@@ -369,10 +402,16 @@ fn retry_option(meta: &Meta, errors: &mut Errors) -> Option<RetrySpec> {
                 }
             }
             "factor" => {
-                let Some(expr) = value_expr(m, "node", "factor = 2.0", errors) else { continue };
+                let Some(expr) = value_expr(m, "node", "factor = 2.0", errors) else {
+                    continue;
+                };
                 let value = match expr {
-                    Expr::Lit(syn::ExprLit { lit: Lit::Float(f), .. }) => f.base10_parse::<f64>().ok(),
-                    Expr::Lit(syn::ExprLit { lit: Lit::Int(i), .. }) => i.base10_parse::<f64>().ok(),
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Float(f), ..
+                    }) => f.base10_parse::<f64>().ok(),
+                    Expr::Lit(syn::ExprLit {
+                        lit: Lit::Int(i), ..
+                    }) => i.base10_parse::<f64>().ok(),
                     _ => None,
                 };
                 match value {
@@ -385,7 +424,9 @@ fn retry_option(meta: &Meta, errors: &mut Errors) -> Option<RetrySpec> {
                 let value = match m {
                     Meta::Path(_) => Some(true),
                     Meta::NameValue(nv) => match &nv.value {
-                        Expr::Lit(syn::ExprLit { lit: Lit::Bool(b), .. }) => Some(b.value),
+                        Expr::Lit(syn::ExprLit {
+                            lit: Lit::Bool(b), ..
+                        }) => Some(b.value),
                         _ => None,
                     },
                     Meta::List(_) => None,
@@ -402,7 +443,10 @@ fn retry_option(meta: &Meta, errors: &mut Errors) -> Option<RetrySpec> {
             }
             _ => errors.spanned(
                 m.path(),
-                format!("unknown setting `{key}` in `retry(...)`; valid settings: {}", valid_list(RETRY_OPTIONS)),
+                format!(
+                    "unknown setting `{key}` in `retry(...)`; valid settings: {}",
+                    valid_list(RETRY_OPTIONS)
+                ),
             ),
         }
     }
@@ -419,7 +463,10 @@ fn retry_option(meta: &Meta, errors: &mut Errors) -> Option<RetrySpec> {
     let initial = initial.unwrap_or(Duration::from_millis(100));
     let max_delay = max_delay.unwrap_or(Duration::from_secs(10));
     if max_delay < initial {
-        errors.spanned(meta, format!("`max_delay` ({max_delay:?}) is shorter than `initial` ({initial:?})"));
+        errors.spanned(
+            meta,
+            format!("`max_delay` ({max_delay:?}) is shorter than `initial` ({initial:?})"),
+        );
         return None;
     }
     Some(RetrySpec {
@@ -675,15 +722,28 @@ impl NodeSig {
                 Some(found) => found,
                 None => {
                     let message = match &*pat_type.ty {
-                        Type::Reference(r) => format!("parameter `{param_name}` of node `{name}` cannot be `&mut`: inputs are shared by every node that reads them; take `&{}` and clone it to change it", types::display(&r.elem)),
-                        other => format!("parameter `{param_name}` of node `{name}` must be a shared reference: take `&{}`, which another node or the workflow's input provides (or `Option<&T>` / `Result<&T, &flow_runtime::NodeError>` for the output of a `continue_on_error` node)", types::display(other)),
+                        Type::Reference(r) => format!(
+                            "parameter `{param_name}` of node `{name}` cannot be `&mut`: inputs are shared by every node that reads them; take `&{}` and clone it to change it",
+                            types::display(&r.elem)
+                        ),
+                        other => format!(
+                            "parameter `{param_name}` of node `{name}` must be a shared reference: take `&{}`, which another node or the workflow's input provides (or `Option<&T>` / `Result<&T, &flow_runtime::NodeError>` for the output of a `continue_on_error` node)",
+                            types::display(other)
+                        ),
                     };
                     errors.spanned(&pat_type.ty, message);
                     continue;
                 }
             };
-            if kind == ParamKind::Context && params.iter().any(|p: &NodeParam| p.kind == ParamKind::Context) {
-                errors.spanned(&pat_type.ty, format!("node `{name}` takes the run context twice"));
+            if kind == ParamKind::Context
+                && params
+                    .iter()
+                    .any(|p: &NodeParam| p.kind == ParamKind::Context)
+            {
+                errors.spanned(
+                    &pat_type.ty,
+                    format!("node `{name}` takes the run context twice"),
+                );
                 continue;
             }
             if contains_impl_trait(&inner) {

@@ -9,8 +9,8 @@ use std::future::Future;
 use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -19,9 +19,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::__private::IntoNodeError;
+use crate::RunOptions;
 use crate::limit::{Held, Lending, lending};
 use crate::{BoxError, ConcurrencyLimit, Error, NodeInfo, RateLimiter, RunContext, RunId};
-use crate::RunOptions;
 
 /// A workflow's own settings, from `#[workflow(...)]`.
 pub struct Settings {

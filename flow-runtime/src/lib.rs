@@ -67,8 +67,8 @@ mod run;
 pub mod __private;
 
 pub use error::{BoxError, Cancelled, Elapsed, Error, ErrorKind, NodeError, Panicked};
+pub use flow_macros::{node, workflow};
+pub use info::{Edge, Location, NodeInfo, Param, Source, WorkflowGraph};
 pub use limit::{ConcurrencyLimit, RateLimiter};
 pub use run::{RunContext, RunId, RunOptions};
 pub use tokio_util::sync::CancellationToken;
-pub use flow_macros::{node, workflow};
-pub use info::{Edge, Location, NodeInfo, Param, Source, WorkflowGraph};

@@ -239,7 +239,10 @@ impl RateLimiter {
     ///
     /// If `starts` is 0 or `period` is zero (in a `static`, this is a compile error).
     pub const fn new(starts: u32, period: Duration) -> Self {
-        assert!(starts > 0, "a RateLimiter of 0 starts would never let a node run");
+        assert!(
+            starts > 0,
+            "a RateLimiter of 0 starts would never let a node run"
+        );
         assert!(!period.is_zero(), "a RateLimiter's period cannot be zero");
         let interval = match period.checked_div(starts) {
             Some(d) => d,

@@ -1,10 +1,10 @@
 //! Items the generated code names as `::flow_runtime::__private::...`. Not a public API:
 //! anything here may change in any release.
 
-use std::sync::OnceLock;
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
+use std::sync::OnceLock;
 
 pub use crate::registry::{NodeRegistration, WorkflowRegistration};
 pub use core;
