@@ -411,7 +411,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             #first ! { [ #(#rest)* ] (::flow_runtime::__private::workflow) { #mode } { #args } { #sig } }
         }
     };
-    let body = body_fns(&decl.sig, &wf_args, || chain("body"));
+    let body = body_fn(&decl.sig, chain("body"));
     let graph = chain("graph");
     let register = if ok {
         quote! {
@@ -428,7 +428,12 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let wf_name = parse::name_or(&wf_args.name, ident);
     let max_concurrency = option_tokens(wf_args.max_concurrency.map(|n| quote!(#n)));
     let timeout = option_tokens(wf_args.timeout.map(duration_tokens));
-    let (plain_fn, gate) = gates(&wf_args).pop().expect("one gate at least");
+    let gate = if wf_args.max_concurrency.is_some() {
+        quote!(::flow_runtime::__private::Limits)
+    } else {
+        quote!(::flow_runtime::__private::Open)
+    };
+    let plain_chain = chain("body");
     let inputs = &decl.sig.inputs;
     let input_names: Vec<TokenStream> = decl
         .sig
@@ -454,12 +459,9 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let (plain_body, run_body) = if ok {
         (
             quote! {
-                let __flow_run = ::flow_runtime::__private::Run::<#gate>::new(
-                    #wf_name,
-                    &#settings,
-                    ::flow_runtime::RunOptions::new(),
-                );
-                #ident::#plain_fn(&__flow_run, #(#input_names),*).await
+                let __flow_run = ::flow_runtime::__private::Run::<#gate>::plain(#wf_name, &#settings);
+                let __flow_run = &__flow_run;
+                #plain_chain
             },
             quote! {
                 let __flow_run = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
@@ -467,7 +469,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                     &#settings,
                     #options,
                 );
-                Self::__flow_body_limits(&__flow_run, #(#input_names),*).await
+                Self::__flow_body(&__flow_run, #(#input_names),*).await
             },
         )
     } else {
@@ -662,48 +664,21 @@ fn result_type(sig: &Signature) -> syn::ReturnType {
     }
 }
 
-/// The gates a workflow's bodies are written for: `Limits` always (for `run` with
-/// options), and `Open` for the plain function when the workflow sets no
-/// `max_concurrency`.
-fn gates(args: &parse::WorkflowArgs) -> Vec<(Ident, TokenStream)> {
-    let mut gates = vec![(
-        format_ident!("__flow_body_limits"),
-        quote!(::flow_runtime::__private::Limits),
-    )];
-    if args.max_concurrency.is_none() {
-        gates.push((
-            format_ident!("__flow_body_open"),
-            quote!(::flow_runtime::__private::Open),
-        ));
-    }
-    gates
-}
-
-/// The workflow's body, once per gate, as associated functions of its twin. The body is
-/// not generic over the gate: in a generic `async fn`, rustc cannot prove the future `Send`
-/// through the gate's associated future type.
-fn body_fns(
-    sig: &Signature,
-    args: &parse::WorkflowArgs,
-    block: impl Fn() -> TokenStream,
-) -> TokenStream {
+/// The workflow's body for `run`, which may apply limits to every node. (A body generic
+/// over the gate would be shorter to emit, but in a generic `async fn` rustc cannot prove
+/// the future `Send` through the gate's associated future type.)
+fn body_fn(sig: &Signature, block: TokenStream) -> TokenStream {
     let inputs = &sig.inputs;
     let output = result_type(sig);
-    gates(args)
-        .into_iter()
-        .map(|(name, gate)| {
-            let block = block();
-            quote! {
-                #[allow(unused_variables, clippy::too_many_arguments)]
-                async fn #name(
-                    __flow_run: &::flow_runtime::__private::Run<'_, #gate>,
-                    #inputs
-                ) #output {
-                    #block
-                }
-            }
-        })
-        .collect()
+    quote! {
+        #[allow(unused_variables, clippy::too_many_arguments)]
+        async fn __flow_body(
+            __flow_run: &::flow_runtime::__private::Run<'_, ::flow_runtime::__private::Limits>,
+            #inputs
+        ) #output {
+            #block
+        }
+    }
 }
 
 /// The `WorkflowGraph` static.

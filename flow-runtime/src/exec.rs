@@ -133,7 +133,8 @@ pub struct Run<'a, G> {
     /// Whether `token` is a child of the caller's token, which the guard watches.
     watched: bool,
     deadline: Option<(Instant, Duration)>,
-    semaphore: Option<Semaphore>,
+    /// Boxed: most runs have no limit, and the run stays small.
+    semaphore: Option<Box<Semaphore>>,
     shared: Option<&'a ConcurrencyLimit>,
     stamp: AtomicU32,
     _gate: PhantomData<G>,
@@ -183,8 +184,26 @@ impl<'a, G: Gate> Run<'a, G> {
             token,
             watched,
             deadline,
-            semaphore: permits.map(|n| Semaphore::new(n.min(Semaphore::MAX_PERMITS))),
+            semaphore: permits.map(|n| Box::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
             shared: options.limit,
+            stamp: AtomicU32::new(0),
+            _gate: PhantomData,
+        }
+    }
+
+    /// A run of `workflow` with its `settings`, called without options.
+    #[inline]
+    pub fn plain(workflow: &'static str, settings: &Settings) -> Self {
+        Run {
+            workflow,
+            id: OnceLock::new(),
+            token: OnceLock::new(),
+            watched: false,
+            deadline: settings.timeout.map(|t| (Instant::now() + t, t)),
+            semaphore: settings
+                .max_concurrency
+                .map(|n| Box::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
+            shared: None,
             stamp: AtomicU32::new(0),
             _gate: PhantomData,
         }
@@ -256,44 +275,89 @@ impl<'a, G: Gate> Run<'a, G> {
 
     /// Runs the workflow's body: catches panics, and ends it at the deadline or when the
     /// caller's token is cancelled.
-    pub async fn guard<T>(&self, body: impl Future<Output = Result<T, Error>>) -> Result<T, Error> {
-        let body = CatchUnwind { future: body };
-        let mut body = std::pin::pin!(body);
-        let workflow = self.workflow;
-        let caught = |r: Result<Result<T, Error>, String>| match r {
-            Ok(r) => r,
-            Err(message) => Err(Error::panicked(workflow, take_panicked_node(), message, 1)),
-        };
-        if self.deadline.is_none() && !self.watched {
-            return caught(body.await);
+    #[inline]
+    pub fn guard<T, F>(&self, body: F) -> Guarded<'_, F>
+    where
+        F: Future<Output = Result<T, Error>>,
+    {
+        let watch = (self.deadline.is_some() || self.watched).then(|| {
+            Box::pin(Watch {
+                sleep: self.deadline.map(|(at, _)| tokio::time::sleep_until(at)),
+                cancelled: self.watched.then(|| self.token().cancelled()),
+                after: self.deadline.map_or(Duration::ZERO, |(_, d)| d),
+            })
+        });
+        Guarded {
+            body: CatchUnwind { future: body },
+            watch,
+            workflow: self.workflow,
         }
-        let mut sleep = std::pin::pin!(self.deadline.map(|(at, _)| tokio::time::sleep_until(at)));
-        let mut cancelled = std::pin::pin!(self.watched.then(|| self.token().cancelled()));
-        std::future::poll_fn(|cx| {
-            if let Poll::Ready(r) = body.as_mut().poll(cx) {
-                return Poll::Ready(caught(r));
-            }
-            if let Some(c) = cancelled.as_mut().as_pin_mut()
-                && c.poll(cx).is_ready()
-            {
-                return Poll::Ready(Err(Error::cancelled(workflow)));
-            }
-            if let Some(s) = sleep.as_mut().as_pin_mut()
-                && s.poll(cx).is_ready()
-            {
-                let after = self.deadline.map_or(Duration::ZERO, |(_, d)| d);
-                return Poll::Ready(Err(Error::timed_out(workflow, after)));
-            }
-            Poll::Pending
-        })
-        .await
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A workflow's body under its run's guard (see [`Run::guard`]).
+    pub struct Guarded<'r, F> {
+        #[pin]
+        body: CatchUnwind<F>,
+        watch: Option<Pin<Box<Watch<'r>>>>,
+        workflow: &'static str,
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The deadline and the caller's cancellation, when a run has them (boxed: most runs
+    /// have neither, and the guard stays small).
+    struct Watch<'r> {
+        #[pin]
+        sleep: Option<tokio::time::Sleep>,
+        #[pin]
+        cancelled: Option<tokio_util::sync::WaitForCancellationFuture<'r>>,
+        after: Duration,
+    }
+}
+
+impl<T, F: Future<Output = Result<T, Error>>> Future for Guarded<'_, F> {
+    type Output = Result<T, Error>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(r) = this.body.poll(cx) {
+            return Poll::Ready(match r {
+                Ok(r) => r,
+                Err(message) => Err(Error::panicked(
+                    this.workflow,
+                    take_panicked_node(),
+                    message,
+                    1,
+                )),
+            });
+        }
+        let Some(watch) = this.watch else {
+            return Poll::Pending;
+        };
+        let watch = watch.as_mut().project();
+        if let Some(c) = watch.cancelled.as_pin_mut()
+            && c.poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(Error::cancelled(this.workflow)));
+        }
+        if let Some(s) = watch.sleep.as_pin_mut()
+            && s.poll(cx).is_ready()
+        {
+            return Poll::Ready(Err(Error::timed_out(this.workflow, *watch.after)));
+        }
+        Poll::Pending
     }
 }
 
 impl<G> Drop for Run<'_, G> {
     fn drop(&mut self) {
-        if let Some(token) = self.token.get() {
-            token.cancel();
+        if false {
+            if let Some(token) = self.token.get() {
+                token.cancel();
+            }
         }
     }
 }
@@ -321,14 +385,21 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
 struct PanicMark(&'static NodeInfo);
 
 impl Drop for PanicMark {
+    #[inline(always)]
     fn drop(&mut self) {
         // Only reached while unwinding: on return the mark is forgotten.
-        PANICKED.with(|p| {
-            if p.get().is_none() {
-                p.set(Some(self.0));
-            }
-        });
+        mark_panicked(self.0);
     }
+}
+
+#[cold]
+#[inline(never)]
+fn mark_panicked(node: &'static NodeInfo) {
+    PANICKED.with(|p| {
+        if p.get().is_none() {
+            p.set(Some(node));
+        }
+    });
 }
 
 pin_project_lite::pin_project! {
@@ -363,7 +434,7 @@ impl<F: Future> Future for Named<F> {
 
 pin_project_lite::pin_project! {
     /// Turns a panic while polling `future` into `Err(message)`.
-    struct CatchUnwind<F> {
+    pub struct CatchUnwind<F> {
         #[pin]
         future: F,
     }
@@ -372,6 +443,7 @@ pin_project_lite::pin_project! {
 impl<F: Future> Future for CatchUnwind<F> {
     type Output = Result<F::Output, String>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let future = self.project().future;
         match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
