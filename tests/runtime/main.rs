@@ -4,4 +4,5 @@ mod common;
 mod errors;
 mod metadata;
 mod modules;
+mod policies;
 mod scheduling;
