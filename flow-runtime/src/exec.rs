@@ -354,10 +354,8 @@ impl<T, F: Future<Output = Result<T, Error>>> Future for Guarded<'_, F> {
 
 impl<G> Drop for Run<'_, G> {
     fn drop(&mut self) {
-        if false {
-            if let Some(token) = self.token.get() {
-                token.cancel();
-            }
+        if let Some(token) = self.token.get() {
+            token.cancel();
         }
     }
 }

@@ -2,6 +2,7 @@
 
 mod common;
 mod errors;
+mod failures;
 mod metadata;
 mod modules;
 mod policies;

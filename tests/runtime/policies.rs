@@ -82,7 +82,10 @@ mod timeouts {
 
     pub struct Calls(pub Counter);
 
-    #[node(timeout = "250ms", retry(max_attempts = 3, initial = "100ms", factor = 2.0))]
+    #[node(
+        timeout = "250ms",
+        retry(max_attempts = 3, initial = "100ms", factor = 2.0)
+    )]
     async fn always_slow(c: &Calls) -> Out {
         c.0.hit();
         sleep_ms(300).await;
@@ -191,10 +194,19 @@ mod retries {
         assert!(cause.downcast_ref::<Boom>().is_some());
     }
 
-    pub struct Tries(pub Counter, pub Mutex<Vec<std::time::Duration>>, pub Instant);
+    pub struct Tries(
+        pub Counter,
+        pub Mutex<Vec<std::time::Duration>>,
+        pub Instant,
+    );
     pub struct Capped;
 
-    #[node(retry(max_attempts = 4, initial = "100ms", factor = 10.0, max_delay = "500ms"))]
+    #[node(retry(
+        max_attempts = 4,
+        initial = "100ms",
+        factor = 10.0,
+        max_delay = "500ms"
+    ))]
     async fn capped(t: &Tries) -> Result<Capped, Boom> {
         t.0.hit();
         t.1.lock().unwrap().push(t.2.elapsed());
@@ -245,7 +257,10 @@ mod retries {
         let err = selective(&script).await.err().unwrap();
         assert_eq!(script.1.get(), 3);
         assert_eq!(err.attempts(), 3);
-        assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "fatal");
+        assert_eq!(
+            std::error::Error::source(&err).unwrap().to_string(),
+            "fatal"
+        );
     }
 
     pub struct Once(pub Counter);
@@ -435,8 +450,8 @@ mod limits {
     #[tokio::test(start_paused = true)]
     async fn per_call_limits_apply_to_every_node() {
         let w = W(HighWater::default());
-        let options =
-            flow_runtime::RunOptions::new().max_concurrency(std::num::NonZeroUsize::new(3).unwrap());
+        let options = flow_runtime::RunOptions::new()
+            .max_concurrency(std::num::NonZeroUsize::new(3).unwrap());
         unlimited::run(options, &w).await.unwrap();
         assert_eq!((w.0.done(), w.0.max()), (6, 3));
 
@@ -621,7 +636,10 @@ mod threads {
         // Both nodes block on a barrier of two: they finish only if they run in parallel.
         let meeting = std::sync::Arc::new(Meeting(Barrier::new(2)));
         let out = tokio::time::timeout(ms(10_000), spawned_pair(meeting)).await;
-        assert!(out.expect("the spawn nodes did not run in parallel").is_ok());
+        assert!(
+            out.expect("the spawn nodes did not run in parallel")
+                .is_ok()
+        );
     }
 
     pub struct Ticket;
