@@ -228,9 +228,17 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
                 .as_ref()
                 .map(|p| quote_spanned!(p.span()=> &#p)),
         );
-        let retry_if = match options.retry.as_ref().and_then(|r| r.retry_if.as_ref()) {
-            Some(p) => quote_spanned!(p.span()=> #p),
-            None => quote!(|_: &_| true),
+        let (check, retry_if) = match (
+            options.retry.as_ref().and_then(|r| r.retry_if.as_ref()),
+            &fn_sig.output,
+        ) {
+            (Some(p), ReturnType::Type(_, ret)) => (
+                quote_spanned! {p.span()=>
+                    let __flow_retry_if: fn(&<#ret as ::flow_runtime::__private::Fallible>::Error) -> bool = #p;
+                },
+                quote!(__flow_retry_if),
+            ),
+            _ => (quote!(), quote!(|_: &_| true)),
         };
         let graph_params: Vec<_> = sig
             .params
@@ -307,6 +315,7 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
                     rate_limit: #rate,
                     limit: #limit,
                 };
+                #check
                 ::flow_runtime::__private::call(
                     __flow_run,
                     Self::INFO,

@@ -38,9 +38,14 @@ impl<E: Into<BoxError>> IntoNodeError for E {
     label = "a node whose return type is named `Result` must return `std::result::Result<T, E>` with `E: std::error::Error + Send + Sync + 'static`",
     note = "a node returning `Result<T, E>` needs `E: std::error::Error + Send + Sync + 'static` (or another type that converts into `Box<dyn Error + Send + Sync>`, such as `String` or `anyhow::Error`)"
 )]
-pub trait Fallible {}
+pub trait Fallible {
+    /// The node's error type.
+    type Error;
+}
 
-impl<T, E: IntoNodeError> Fallible for Result<T, E> {}
+impl<T, E: IntoNodeError> Fallible for Result<T, E> {
+    type Error = E;
+}
 
 /// Compile-time check that a node's return type is a `Result` it can report.
 pub const fn assert_fallible<R: Fallible>() {}

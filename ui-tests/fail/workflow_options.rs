@@ -17,4 +17,13 @@ pub async fn malformed_name(req: Request) -> Items;
 #[workflow(fetch fetch)]
 pub async fn malformed(req: Request) -> Items;
 
+#[workflow(fetch, max_concurrency = 0)]
+pub async fn no_concurrency(req: Request) -> Items;
+
+#[workflow(fetch, timeout = "0s", max_concurrency = "4")]
+pub async fn zero_timeout(req: Request) -> Items;
+
+#[workflow(fetch, timeout = "1 fortnight")]
+pub async fn bad_unit(req: Request) -> Items;
+
 fn main() {}
