@@ -1066,6 +1066,8 @@ impl Body<'_> {
                                         ::core::result::Result::Ok::<_, ::flow_runtime::Error>((#(#exports,)*))
                                     }
                                 }
+                            } else if exports.is_empty() {
+                                quote!(async { #stmts })
                             } else {
                                 quote!(async { #stmts (#(#exports,)*) })
                             };

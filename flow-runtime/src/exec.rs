@@ -777,6 +777,6 @@ impl Failure {
 /// completed) left out.
 pub fn compensation_order<const N: usize>(stamps: [u32; N]) -> impl Iterator<Item = usize> {
     let mut order: [(u32, usize); N] = std::array::from_fn(|k| (stamps[k], k));
-    order.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+    order.sort_unstable_by_key(|&(stamp, _)| std::cmp::Reverse(stamp));
     order.into_iter().filter(|(s, _)| *s > 0).map(|(_, k)| k)
 }
