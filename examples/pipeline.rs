@@ -5,6 +5,9 @@
 //!   combiner waits for all four.
 //! - A pipeline of parallel stages: preprocess, three stage-1 workers, a combiner, three
 //!   stage-2 workers, a final combiner.
+//! - Failure handling, run twice: an order whose flaky inventory source fails twice and is
+//!   retried with backoff, a payment that is compensated (refunded) when a later step fails,
+//!   and a recommendation service that may fail without failing the order.
 //!
 //! Each node records when it started and ended; the program prints the result of each
 //! workflow and a timeline in which the overlap is visible.
@@ -16,7 +19,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use flow_runtime::{node, workflow};
+use flow_runtime::{NodeError, RunContext, node, workflow};
 
 /// When each node started and ended, relative to the start of the run.
 pub struct Timeline {
@@ -232,6 +235,107 @@ async fn final_combine(
 )]
 pub async fn staged(raw: RawInput, t: &Timeline) -> FinalResult;
 
+// ---------------------------------------------------------------------------------------
+// Failure handling: reserve (flaky, retried) → charge (compensated) → {ship, recommend
+// (may fail)} → confirm
+// ---------------------------------------------------------------------------------------
+
+/// An order to fulfil.
+pub struct Order {
+    pub id: u32,
+    pub shipping_works: bool,
+    /// What the program did, in order.
+    pub log: Mutex<Vec<String>>,
+}
+
+impl Order {
+    fn note(&self, line: String) {
+        println!("  {line}");
+        self.log.lock().unwrap().push(line);
+    }
+}
+
+/// Stock reserved for the order.
+pub struct Reservation(pub u32);
+/// A payment taken for the order.
+pub struct Payment(pub u32);
+/// A parcel on its way.
+pub struct Shipment(pub String);
+/// Suggestions shown with the confirmation.
+pub struct Recommendations(pub Vec<String>);
+/// What the customer is told.
+#[derive(Debug)]
+pub struct Confirmation(pub String);
+
+/// A failure of one of the services the order calls.
+#[derive(Debug)]
+pub struct ServiceError(pub String);
+
+impl std::fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ServiceError {}
+
+/// The inventory service fails its first two calls; each attempt gets 200 ms, and attempts
+/// are spaced 50 ms, then 100 ms apart.
+#[node(
+    timeout = "200ms",
+    retry(max_attempts = 3, initial = "50ms", factor = 2.0)
+)]
+async fn reserve(order: &Order, ctx: &RunContext) -> Result<Reservation, ServiceError> {
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    if ctx.attempt() < 3 {
+        order.note(format!("reserve: attempt {} failed", ctx.attempt()));
+        return Err(ServiceError("inventory service unavailable".into()));
+    }
+    order.note(format!("reserve: attempt {} reserved stock", ctx.attempt()));
+    Ok(Reservation(order.id))
+}
+
+/// Refunds a payment: runs if the order fails after the charge went through.
+async fn refund(payment: &Payment) -> Result<(), ServiceError> {
+    println!("  refund: payment {} refunded", payment.0);
+    Ok(())
+}
+
+#[node(compensate = refund)]
+async fn charge(order: &Order, r: &Reservation) -> Payment {
+    order.note(format!("charge: order {} charged", r.0));
+    Payment(order.id * 100)
+}
+
+#[node]
+async fn ship(order: &Order, _p: &Payment) -> Result<Shipment, ServiceError> {
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    if order.shipping_works {
+        Ok(Shipment(format!("parcel-{}", order.id)))
+    } else {
+        Err(ServiceError("no courier available".into()))
+    }
+}
+
+/// Optional: the order goes through without suggestions.
+#[node(continue_on_error)]
+async fn recommend(_p: &Payment) -> Result<Recommendations, ServiceError> {
+    Err(ServiceError("recommendations are down".into()))
+}
+
+#[node]
+async fn confirm(s: &Shipment, recs: Result<&Recommendations, &NodeError>) -> Confirmation {
+    let extra = match recs {
+        Ok(r) => format!("; you may also like {}", r.0.join(", ")),
+        Err(e) => format!(" (no suggestions: {})", e.node_name().unwrap_or("?")),
+    };
+    Confirmation(format!("{} is on its way{extra}", s.0))
+}
+
+/// An order: retried, compensated, and tolerant of an optional service.
+#[workflow(reserve, charge, ship, recommend, confirm)]
+pub async fn fulfil(order: &Order) -> Confirmation;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), flow_runtime::Error> {
     println!("== fan-out / fan-in ==\n");
@@ -246,5 +350,31 @@ async fn main() -> Result<(), flow_runtime::Error> {
     let result = staged(RawInput("  user data ".into()), &timeline).await?;
     println!("result: {result:#?}\n");
     timeline.print();
+
+    println!("== failure handling: a good order ==\n");
+    let order = Order {
+        id: 7,
+        shipping_works: true,
+        log: Mutex::new(Vec::new()),
+    };
+    let confirmation = fulfil(&order).await?;
+    println!("result: {}\n", confirmation.0);
+
+    println!("== failure handling: shipping fails, the charge is refunded ==\n");
+    let order = Order {
+        id: 8,
+        shipping_works: false,
+        log: Mutex::new(Vec::new()),
+    };
+    match fulfil(&order).await {
+        Ok(c) => println!("result: {}", c.0),
+        Err(e) => {
+            let cause = std::error::Error::source(&e).map(ToString::to_string);
+            println!("error: {e}: {}", cause.unwrap_or_default());
+            for other in e.others() {
+                println!("  also: {other}");
+            }
+        }
+    }
     Ok(())
 }
