@@ -39,16 +39,38 @@ mod types;
 ///
 /// A node can be defined in any module or crate and listed in any number of workflows.
 ///
+/// A parameter may also be `Option<&T>` or `Result<&T, &flow_runtime::NodeError>`, to
+/// receive the failure of a `continue_on_error` provider, or `&RunContext`, the run's
+/// context (workflow, run id, node, attempt, cancellation token), which is not a graph
+/// dependency.
+///
 /// # Options
 ///
+/// - `timeout = "250ms"`: per attempt (units `ms`, `s`, `m`, `h`; not zero).
+/// - `retry(max_attempts = N, initial = "100ms", factor = 2.0, max_delay = "10s", jitter = false, retry_if = path)`:
+///   `N` attempts in all; the delay after attempt `n` is `min(initial × factor^(n-1), max_delay)`;
+///   `retry_if: fn(&E) -> bool` makes the other errors final.
+/// - `continue_on_error`: a failure is handed to the consumers (which take `Option<&T>` or
+///   `Result<&T, &NodeError>`) instead of ending the run.
+/// - `compensate = path`: `async fn(&T) -> Result<(), E>`, run on the output if the run
+///   fails after the node completed.
+/// - `rate_limit = PATH` (a `static` `RateLimiter`), `limit = PATH` (a `static`
+///   `ConcurrencyLimit`): shared by every node, workflow and run that names them; held for
+///   one attempt.
+/// - `blocking` (runs on the blocking pool; may be a plain `fn`) or `spawn` (runs as its own
+///   task): the node gets clones of its inputs.
 /// - `name = "..."`: the node's name in errors, graphs and the registry (the function's name
 ///   by default).
 ///
+/// The paths in options resolve where the node is defined. A node without options is awaited
+/// directly by the workflow; only the options a node uses cost anything.
+///
 /// # Errors
 ///
-/// Compile errors, at the offending tokens: a function that is not `async`, takes `self`, is
-/// generic, has a pattern parameter or a parameter that is not a shared reference, returns a
-/// borrowed or `impl Trait` type, or an unknown or malformed option.
+/// Compile errors, at the offending tokens: a function that is not `async` (unless
+/// `blocking`), takes `self`, is generic, has a pattern parameter or a parameter that is not
+/// a shared reference, returns a borrowed or `impl Trait` type, or an unknown, malformed or
+/// out-of-range option.
 #[proc_macro_attribute]
 pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
     generate::node(args.into(), item.into()).into()
@@ -89,10 +111,16 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 /// where `try_join` is a join written out inline. Graphs that are not series-parallel get one
 /// join in which each node waits for exactly its own inputs. There is no spawning, boxing or
 /// per-node allocation. The first error ends the run: nodes not started never start, and
-/// in-flight ones are dropped.
+/// in-flight ones are dropped. A panicking node is reported as an error naming it. If the
+/// run fails, the compensations of completed nodes run in reverse completion order.
+///
+/// Beside the function, `enrich::run(options, req)` runs the workflow with per-call
+/// `RunOptions` (run id, cancellation token, timeout or deadline, concurrency limits).
 ///
 /// # Options
 ///
+/// - `max_concurrency = N`: at most `N` node bodies of one run in flight (`N ≥ 1`).
+/// - `timeout = "30s"`: the whole run's limit.
 /// - `name = "..."`: the workflow's name in errors, graphs and the registry (the function's
 ///   name by default).
 ///
