@@ -780,3 +780,47 @@ pub fn compensation_order<const N: usize>(stamps: [u32; N]) -> impl Iterator<Ite
     order.sort_unstable_by_key(|&(stamp, _)| std::cmp::Reverse(stamp));
     order.into_iter().filter(|(s, _)| *s > 0).map(|(_, k)| k)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn retry(jitter: bool) -> Retry {
+        Retry {
+            max_attempts: 6,
+            initial: Duration::from_millis(100),
+            factor: 3.0,
+            max_delay: Duration::from_secs(2),
+            jitter,
+        }
+    }
+
+    #[test]
+    fn delays_grow_by_the_factor_up_to_the_cap() {
+        let r = retry(false);
+        let delays: Vec<_> = (1..=5).map(|n| r.delay(n).as_millis()).collect();
+        assert_eq!(delays, vec![100, 300, 900, 2000, 2000]);
+    }
+
+    #[test]
+    fn jitter_stays_in_the_upper_half() {
+        let r = retry(true);
+        for n in 1..=5 {
+            let full = retry(false).delay(n);
+            for _ in 0..100 {
+                let d = r.delay(n);
+                assert!(
+                    d >= full / 2 && d <= full,
+                    "{d:?} outside [{:?}, {full:?}]",
+                    full / 2
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn compensation_runs_latest_first_and_skips_the_incomplete() {
+        let order: Vec<_> = compensation_order([3, 0, 5, 1]).collect();
+        assert_eq!(order, vec![2, 0, 3]);
+    }
+}

@@ -477,3 +477,58 @@ mod runs {
         assert!(id.starts_with("run-"), "{id}");
     }
 }
+
+mod kept_outputs {
+    use super::*;
+
+    pub struct Seed(pub u32);
+    pub struct Total(pub u32);
+
+    async fn forget_total(_t: &Total) -> Result<(), Boom> {
+        Ok(())
+    }
+
+    #[node]
+    async fn seed(x: &u32) -> Seed {
+        Seed(*x)
+    }
+    #[node(compensate = forget_total)]
+    async fn total(s: &Seed) -> Total {
+        Total(s.0 * 2)
+    }
+
+    #[workflow(seed, total)]
+    pub async fn compensated_output(x: u32) -> Total;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_compensated_node_can_be_the_output() {
+        assert_eq!(compensated_output(21).await.unwrap().0, 42);
+    }
+
+    pub struct Maybe(pub u32);
+    pub struct Seen(pub bool);
+
+    #[node(continue_on_error)]
+    async fn maybe(x: &u32) -> Result<Maybe, Boom> {
+        if *x == 0 {
+            Err(Boom("zero"))
+        } else {
+            Ok(Maybe(*x))
+        }
+    }
+    #[node]
+    async fn seen(m: Option<&Maybe>) -> Seen {
+        Seen(m.is_some())
+    }
+
+    #[workflow(maybe, seen)]
+    pub async fn tolerated_output(x: u32) -> Maybe;
+
+    #[tokio::test(start_paused = true)]
+    async fn a_tolerated_output_that_failed_fails_the_run() {
+        assert_eq!(tolerated_output(5).await.unwrap().0, 5);
+        let err = tolerated_output(0).await.err().unwrap();
+        assert_eq!(err.node_name(), Some("maybe"));
+        assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "zero");
+    }
+}
