@@ -506,7 +506,7 @@ mod kept_outputs {
     }
 
     pub struct Maybe(pub u32);
-    pub struct Seen(pub bool);
+    pub struct Seen;
 
     #[node(continue_on_error)]
     async fn maybe(x: &u32) -> Result<Maybe, Boom> {
@@ -517,8 +517,9 @@ mod kept_outputs {
         }
     }
     #[node]
-    async fn seen(m: Option<&Maybe>) -> Seen {
-        Seen(m.is_some())
+    async fn seen(x: &u32, m: Option<&Maybe>) -> Seen {
+        assert_eq!(m.is_some(), *x != 0, "the consumer sees the failure as None");
+        Seen
     }
 
     #[workflow(maybe, seen)]
