@@ -70,8 +70,9 @@ impl Gate for Limits {
         node: &'static NodeInfo,
         future: F,
     ) -> LimitsGated<'r, F> {
+        let limited = run.semaphore.is_some() || run.shared.is_some();
         LimitsGated {
-            acquire: Some(Box::pin(run.permits(None))),
+            acquire: limited.then(|| Box::pin(run.permits(None)) as Pin<Box<_>>),
             permits: None,
             future: Named::new(future, node),
         }
