@@ -125,6 +125,11 @@ fn runs_allocate_nothing() {
     let (o, allocs) = allocations_of(n_beside(In(1)));
     assert_eq!(o.unwrap().0, 102 + 1005 + 7 + 10_001);
     assert_eq!(allocs, 0, "n_beside allocated");
+
+    // With per-call options that set no limit, deadline or token, nothing is allocated either.
+    let (d, allocs) = allocations_of(diamond::run(flow_runtime::RunOptions::new(), In(1)));
+    assert_eq!(d.unwrap().0, 4 + 6);
+    assert_eq!(allocs, 0, "diamond::run allocated");
 }
 
 #[test]
