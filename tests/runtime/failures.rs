@@ -518,7 +518,11 @@ mod kept_outputs {
     }
     #[node]
     async fn seen(x: &u32, m: Option<&Maybe>) -> Seen {
-        assert_eq!(m.is_some(), *x != 0, "the consumer sees the failure as None");
+        assert_eq!(
+            m.is_some(),
+            *x != 0,
+            "the consumer sees the failure as None"
+        );
         Seen
     }
 
