@@ -148,7 +148,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Checks the options that depend on the node's signature.
 fn check_node_options(options: &NodeOptions, sig: &NodeSig, errors: &mut Errors) {
     let name = &sig.ident;
-    if let Some(span) = options.blocking.or(options.spawn) {
+    if options.blocking.is_some() || options.spawn.is_some() {
         let option = if options.blocking.is_some() {
             "blocking"
         } else {
@@ -162,7 +162,6 @@ fn check_node_options(options: &NodeOptions, sig: &NodeSig, errors: &mut Errors)
                 );
             }
         }
-        let _ = span;
     }
     if options.retry.as_ref().is_some_and(|r| r.retry_if.is_some()) && !sig.fallible {
         errors.spanned(
