@@ -68,7 +68,10 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
                     let (n, t) = (&p.name, types::display(&p.inner));
                     quote!(::flow_runtime::Param::__new(#n, #t))
                 });
-            let output = option_str(sig.output.as_ref().map(types::display));
+            let output = option_tokens(sig.output.as_ref().map(|t| {
+                let t = types::display(t);
+                quote!(#t)
+            }));
             let returns = &sig.returns;
             let fallible = sig.fallible;
             let check = match (&func.sig.output, sig.fallible) {
@@ -195,7 +198,7 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
     };
     let mut fns = TokenStream::new();
     let takes_context = sig.params.iter().any(|p| p.kind == ParamKind::Context);
-    if options.has_policy() || takes_context {
+    if options.runs_under_policy(sig) {
         let timeout = option_tokens(options.timeout.map(duration_tokens));
         let retry = option_tokens(options.retry.as_ref().map(|r| {
             let (n, initial, factor, max, jitter) = (
@@ -349,20 +352,6 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
         });
     }
     fns
-}
-
-fn option_str(s: Option<String>) -> TokenStream {
-    match s {
-        Some(s) => quote!(::core::option::Option::Some(#s)),
-        None => quote!(::core::option::Option::None),
-    }
-}
-
-fn option_usize(n: Option<usize>) -> TokenStream {
-    match n {
-        Some(n) => quote!(::core::option::Option::Some(#n)),
-        None => quote!(::core::option::Option::None),
-    }
 }
 
 /// `#[workflow]`: the function with the same name and inputs returning
@@ -704,8 +693,11 @@ fn graph_static(
         let (n, t) = (i.ident.to_string(), types::display(&i.inner));
         quote!(::flow_runtime::Param::__new(#n, #t))
     });
-    let output = option_str(wf.output.as_ref().map(types::display));
-    let output_node = option_usize(graph.output);
+    let output = option_tokens(wf.output.as_ref().map(|t| {
+        let t = types::display(t);
+        quote!(#t)
+    }));
+    let output_node = option_tokens(graph.output.map(|n| quote!(#n)));
     let infos = nodes.iter().map(|n| {
         let path = n.path;
         quote!(#path::INFO)
@@ -898,7 +890,7 @@ impl Body<'_> {
     /// Whether node `i` runs through its `__flow_call` (options or the run context).
     fn policy(&self, i: usize) -> bool {
         let node = &self.nodes[i];
-        node.options.has_policy() || node.sig.params.iter().any(|p| p.kind == ParamKind::Context)
+        node.options.runs_under_policy(node.sig)
     }
 
     /// Whether node `i`'s failure is handed to its consumers instead of ending the run.

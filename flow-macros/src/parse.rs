@@ -146,8 +146,14 @@ pub struct NodeOptions {
 }
 
 impl NodeOptions {
-    /// Whether the node runs through a policy wrapper rather than being awaited directly.
-    pub fn has_policy(&self) -> bool {
+    /// Whether the node runs through its `__flow_call` (which `#[node]` writes and
+    /// `#[workflow]` calls) rather than being awaited directly: it has a policy, or takes the
+    /// run context.
+    pub fn runs_under_policy(&self, sig: &NodeSig) -> bool {
+        self.has_policy() || sig.params.iter().any(|p| p.kind == ParamKind::Context)
+    }
+
+    fn has_policy(&self) -> bool {
         self.timeout.is_some()
             || self.retry.is_some()
             || self.continue_on_error.is_some()
@@ -196,11 +202,7 @@ fn parse_metas(args: TokenStream, attr: &str, errors: &mut Errors) -> Vec<Meta> 
 }
 
 fn string_option(meta: &Meta, slot: &mut Option<LitStr>, attr: &str, errors: &mut Errors) {
-    let name = meta
-        .path()
-        .get_ident()
-        .map(Ident::to_string)
-        .unwrap_or_default();
+    let name = option_name(meta);
     let value = match meta {
         Meta::NameValue(nv) => match &nv.value {
             Expr::Lit(syn::ExprLit {
@@ -221,15 +223,11 @@ fn string_option(meta: &Meta, slot: &mut Option<LitStr>, attr: &str, errors: &mu
         errors.spanned(&value, format!("`{name}` cannot be empty"));
         return;
     }
-    if slot.is_some() {
-        errors.spanned(meta, format!("option `{name}` is given twice"));
-        return;
-    }
-    *slot = Some(value);
+    once(slot, value, meta, errors);
 }
 
 fn unknown_option(meta: &Meta, attr: &str, valid: &[OptionSpec], errors: &mut Errors) {
-    let shown = meta.path().to_token_stream().to_string().replace(' ', "");
+    let shown = option_name(meta);
     errors.spanned(
         meta.path(),
         format!(

@@ -18,7 +18,7 @@ use tokio::sync::{Semaphore, SemaphorePermit};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::__private::IntoNodeError;
+use crate::__private::{IntoNodeError, Slot};
 use crate::RunOptions;
 use crate::limit::{Held, Lending, lending};
 use crate::{BoxError, ConcurrencyLimit, Error, NodeInfo, RateLimiter, RunContext, RunId};
@@ -185,7 +185,7 @@ impl<'a, G: Gate> Run<'a, G> {
             token,
             watched,
             deadline,
-            semaphore: permits.map(|n| Box::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
+            semaphore: permits.map(run_semaphore),
             shared: options.limit,
             stamp: AtomicU32::new(0),
             _gate: PhantomData,
@@ -201,18 +201,11 @@ impl<'a, G: Gate> Run<'a, G> {
             token: OnceLock::new(),
             watched: false,
             deadline: settings.timeout.map(|t| (Instant::now() + t, t)),
-            semaphore: settings
-                .max_concurrency
-                .map(|n| Box::new(Semaphore::new(n.min(Semaphore::MAX_PERMITS)))),
+            semaphore: settings.max_concurrency.map(run_semaphore),
             shared: None,
             stamp: AtomicU32::new(0),
             _gate: PhantomData,
         }
-    }
-
-    /// The workflow's name.
-    pub fn workflow(&self) -> &'static str {
-        self.workflow
     }
 
     fn id(&self) -> &RunId {
@@ -351,6 +344,11 @@ impl<T, F: Future<Output = Result<T, Error>>> Future for Guarded<'_, F> {
         }
         Poll::Pending
     }
+}
+
+/// A run's own `max_concurrency` semaphore.
+fn run_semaphore(permits: usize) -> Box<Semaphore> {
+    Box::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS)))
 }
 
 impl<G> Drop for Run<'_, G> {
@@ -631,21 +629,19 @@ impl<T> Drop for Spawned<T> {
 
 /// The output of a node the run keeps beyond its body: one with a compensation, or one that
 /// may fail without failing the run (`continue_on_error`). Stamped with its completion.
-pub struct Kept<T>(OnceLock<(u32, T)>);
+pub struct Kept<T>(Slot<(u32, T)>);
 
 impl<T> Kept<T> {
     /// An empty slot.
     #[inline(always)]
     pub const fn new() -> Self {
-        Kept(OnceLock::new())
+        Kept(Slot::new())
     }
 
     /// Stores the node's output, stamped.
     #[inline]
     pub fn keep(&self, stamp: u32, value: T) {
-        if self.0.set((stamp, value)).is_err() {
-            unreachable!("flow: a node's output was stored twice");
-        }
+        self.0.set((stamp, value));
     }
 
     /// The stored output; its consumers run after it is stored.
@@ -659,11 +655,8 @@ impl<T> Kept<T> {
 
     /// Waits until the output is stored (inside a dataflow join, see `Slot::wait`).
     #[inline]
-    pub fn wait(&self) -> impl Future<Output = &T> + '_ {
-        std::future::poll_fn(move |_| match self.0.get() {
-            Some((_, value)) => Poll::Ready(value),
-            None => Poll::Pending,
-        })
+    pub async fn wait(&self) -> &T {
+        &self.0.wait().await.1
     }
 
     /// The completion stamp, 0 if the node did not complete.
@@ -692,12 +685,11 @@ impl<T> Kept<Result<T, Error>> {
     pub fn take_err(&mut self) -> Option<(u32, Error)> {
         match self.0.take() {
             Some((stamp, Err(e))) => Some((stamp, e)),
-            other => {
-                if let Some(kept) = other {
-                    let _ = self.0.set(kept);
-                }
+            Some(kept) => {
+                self.0.set(kept);
                 None
             }
+            None => None,
         }
     }
 }

@@ -4,7 +4,7 @@ use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -110,11 +110,12 @@ pub(crate) enum Permit<'a> {
 }
 
 /// A permit held by a running node, and the one-permit semaphore through which it lends
-/// the permit to nested workflows that run inside the node's body.
+/// the permit to nested workflows that run inside the node's body (made when one first
+/// asks, so a node that nests nothing allocates nothing).
 pub(crate) struct Held<'a> {
     limit: &'a ConcurrencyLimit,
     _permit: Permit<'a>,
-    lend: Arc<Semaphore>,
+    lend: OnceLock<Arc<Semaphore>>,
 }
 
 impl<'a> Held<'a> {
@@ -123,8 +124,14 @@ impl<'a> Held<'a> {
         Held {
             limit,
             _permit: permit,
-            lend: Arc::new(Semaphore::new(1)),
+            lend: OnceLock::new(),
         }
+    }
+
+    fn lend(&self) -> Arc<Semaphore> {
+        self.lend
+            .get_or_init(|| Arc::new(Semaphore::new(1)))
+            .clone()
     }
 }
 
@@ -151,7 +158,7 @@ fn lent(limit: &ConcurrencyLimit) -> Option<Arc<Semaphore>> {
                 if let Some(h) = held.as_ref()
                     && std::ptr::eq(h.limit, limit)
                 {
-                    return Some(h.lend.clone());
+                    return Some(h.lend());
                 }
             }
             frame = f.parent;

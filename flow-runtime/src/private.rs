@@ -176,6 +176,18 @@ impl<T> Slot<T> {
         })
     }
 
+    /// The output, if it is stored.
+    #[inline(always)]
+    pub fn get(&self) -> Option<&T> {
+        self.0.get()
+    }
+
+    /// Moves the output out, if it is stored.
+    #[inline(always)]
+    pub fn take(&mut self) -> Option<T> {
+        self.0.take()
+    }
+
     /// Moves the output out once the join has finished.
     #[inline(always)]
     pub fn into_value(self) -> T {

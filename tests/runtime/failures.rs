@@ -537,3 +537,29 @@ mod kept_outputs {
         assert_eq!(std::error::Error::source(&err).unwrap().to_string(), "zero");
     }
 }
+
+/// Workflows with kept outputs (compensation, tolerated failures), policies and the run
+/// context are `Send` too.
+#[test]
+fn futures_with_policies_and_kept_outputs_are_send() {
+    fn assert_send<F: Send>(_: &F) {}
+    let saga = compensation::Saga {
+        c_delay: 0,
+        fail_b_undo: false,
+        c_dropped: Counter::default(),
+    };
+    assert_send(&compensation::saga(&saga));
+    let probe = partial::Probe {
+        fail: false,
+        optional_runs: Counter::default(),
+        result_runs: Counter::default(),
+        seen: Mutex::new(Vec::new()),
+    };
+    assert_send(&partial::storefront(&probe));
+    assert_send(&partial::storefront::run(RunOptions::new(), &probe));
+    let runs = runs::Probe {
+        dropped: Counter::default(),
+        contexts: Mutex::new(Vec::new()),
+    };
+    assert_send(&runs::short_run(&runs));
+}
