@@ -39,6 +39,18 @@ pub struct Graph {
     pub output: Option<usize>,
     /// The nodes in a topological order (ties broken by list order).
     pub topo: Vec<usize>,
+    /// For each node, the conditional nodes (returning `Option<T>`) whose `None` means it
+    /// provides nothing, in list order: itself if it is conditional, and those of every
+    /// provider it needs a value from (`&T` or `Result<&T, _>`). Empty when it always
+    /// provides its value.
+    pub conditions: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    /// Whether node `i`'s provided value may be missing (it is stored as an `Option`).
+    pub fn maybe(&self, i: usize) -> bool {
+        !self.conditions[i].is_empty()
+    }
 }
 
 /// Builds the graph and reports every error in it.
@@ -221,14 +233,33 @@ pub fn build(
     if errors.len() > before {
         return None;
     }
+    let deps: Vec<Vec<Src>> = deps
+        .into_iter()
+        .map(|d| d.into_iter().map(|s| s.expect("checked above")).collect())
+        .collect();
+    let mut conditions: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for &i in &topo {
+        let mut conds = Vec::new();
+        if nodes[i].sig.optional {
+            conds.push(i);
+        }
+        for (param, src) in nodes[i].sig.params.iter().zip(&deps[i]) {
+            if let Src::Node(p) = *src
+                && matches!(param.kind, ParamKind::Ref | ParamKind::Result)
+            {
+                conds.extend(conditions[p].iter().copied());
+            }
+        }
+        conds.sort_unstable();
+        conds.dedup();
+        conditions[i] = conds;
+    }
     Some(Graph {
-        deps: deps
-            .into_iter()
-            .map(|d| d.into_iter().map(|s| s.expect("checked above")).collect())
-            .collect(),
+        deps,
         consumers,
         output,
         topo,
+        conditions,
     })
 }
 
@@ -494,6 +525,7 @@ mod tests {
             consumers,
             output: None,
             topo: (0..n).collect(),
+            conditions: vec![Vec::new(); n],
         }
     }
 

@@ -192,6 +192,10 @@ fn option_tokens(value: Option<TokenStream>) -> TokenStream {
 /// in its options resolve where the user wrote them.
 fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> TokenStream {
     let ident = &sig.ident;
+    let raw = match &sig.value {
+        Some(t) => t.to_token_stream(),
+        None => quote!(()),
+    };
     let out = match &sig.output {
         Some(t) => t.to_token_stream(),
         None => quote!(()),
@@ -310,7 +314,7 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
             pub async fn __flow_call<__FlowGate: ::flow_runtime::__private::Gate>(
                 __flow_run: &::flow_runtime::__private::Run<'_, __FlowGate>,
                 #(#decls),*
-            ) -> ::core::result::Result<#out, ::flow_runtime::Error> {
+            ) -> ::core::result::Result<#raw, ::flow_runtime::Error> {
                 static __FLOW_POLICY: ::flow_runtime::__private::Policy = ::flow_runtime::__private::Policy {
                     timeout: #timeout,
                     retry: #retry,
@@ -798,11 +802,29 @@ impl Body<'_> {
             })
             .await
         };
+        let produced = |outcome: TokenStream| match output {
+            Some(i) if self.graph.maybe(i) => {
+                let path = self.nodes[i].path;
+                let because = self.graph.conditions[i]
+                    .iter()
+                    .map(|&c| self.nodes[c].name.as_str());
+                quote! {
+                    ::flow_runtime::__private::produced(
+                        #outcome,
+                        __FLOW_WORKFLOW,
+                        #path::INFO,
+                        &[#(#because),*],
+                    )
+                }
+            }
+            _ => outcome,
+        };
         if kept.is_empty() {
+            let result = produced(guarded);
             return quote! {{
                 const __FLOW_WORKFLOW: &str = #wf_name;
                 #(#inputs)*
-                #guarded
+                #result
             }};
         }
         let tolerant: Vec<usize> = kept.iter().copied().filter(|&i| self.tolerant(i)).collect();
@@ -847,6 +869,11 @@ impl Body<'_> {
                 } else {
                     quote!(#k.get())
                 };
+                let get = if self.graph.maybe(i) {
+                    quote!(#get.and_then(::core::option::Option::as_ref))
+                } else {
+                    get
+                };
                 quote! {
                     #c => {
                         if let ::core::option::Option::Some(__flow_out) = #get {
@@ -866,6 +893,7 @@ impl Body<'_> {
                 }
             }
         };
+        let produced_outcome = produced(quote!(__flow_outcome));
         quote! {{
             const __FLOW_WORKFLOW: &str = #wf_name;
             #(#inputs)*
@@ -875,6 +903,7 @@ impl Body<'_> {
                 ::core::result::Result::Ok(__flow_value) => #extract,
                 ::core::result::Result::Err(__flow_error) => ::core::result::Result::Err(__flow_error),
             };
+            let __flow_outcome = #produced_outcome;
             match __flow_outcome {
                 ::core::result::Result::Ok(__flow_value) => ::core::result::Result::Ok(__flow_value),
                 ::core::result::Result::Err(__flow_error) => {
@@ -936,11 +965,45 @@ impl Body<'_> {
 
     /// The awaited call of node `i`, its error mapped (and returned, unless tolerated);
     /// `local` gives, per producer, a variable already holding a reference (inside a
-    /// dataflow join).
+    /// dataflow join). When a value node `i` needs may be missing, the call is skipped and
+    /// the result is `None` (`Ok(None)` when tolerated).
     fn call(&self, i: usize, local: &dyn Fn(usize) -> Option<Ident>) -> TokenStream {
+        let (args, skips) = self.args(i, local);
+        let call = self.invoke(i, &args);
+        if skips.is_empty() {
+            return call;
+        }
+        let optional = self.nodes[i].sig.optional;
+        let tolerant = self.tolerant(i);
+        let (ran, skipped) = match (tolerant, optional) {
+            (false, true) => (call, quote!(::core::option::Option::None)),
+            (false, false) => (
+                quote!(::core::option::Option::Some(#call)),
+                quote!(::core::option::Option::None),
+            ),
+            (true, true) => (
+                call,
+                quote!(::core::result::Result::Ok(::core::option::Option::None)),
+            ),
+            (true, false) => (
+                quote!(::core::result::Result::map(#call, ::core::option::Option::Some)),
+                quote!(::core::result::Result::Ok(::core::option::Option::None)),
+            ),
+        };
+        let scrutinees = skips.iter().map(|(s, _)| s);
+        let bindings = skips.iter().map(|(_, b)| b);
+        quote! {
+            match (#(#scrutinees,)*) {
+                (#(::core::option::Option::Some(#bindings),)*) => #ran,
+                _ => #skipped,
+            }
+        }
+    }
+
+    /// The awaited call of node `i` with `args`.
+    fn invoke(&self, i: usize, args: &[TokenStream]) -> TokenStream {
         let node = &self.nodes[i];
         let path = node.path;
-        let args = self.args(i, local);
         if self.policy(i) {
             let call = quote!(#path::__flow_call(__flow_run, #(#args),*).await);
             if self.tolerant(i) {
@@ -960,6 +1023,21 @@ impl Body<'_> {
         }
     }
 
+    /// Whether node `i` needs a value that may be missing, so it may be skipped.
+    fn skippable(&self, i: usize) -> bool {
+        self.nodes[i]
+            .sig
+            .params
+            .iter()
+            .zip(&self.graph.deps[i])
+            .any(|(param, src)| match *src {
+                Src::Node(p) => {
+                    self.graph.maybe(p) && matches!(param.kind, ParamKind::Ref | ParamKind::Result)
+                }
+                _ => false,
+            })
+    }
+
     /// Runs node `i` and stores its output where its consumers find it.
     fn store(&self, i: usize, call: TokenStream) -> TokenStream {
         if self.kept(i) {
@@ -974,20 +1052,28 @@ impl Body<'_> {
     }
 
     /// The arguments of node `i` (without the run context), each spanned at its parameter so
-    /// that a type mismatch points there.
-    fn args(&self, i: usize, local: &dyn Fn(usize) -> Option<Ident>) -> Vec<TokenStream> {
+    /// that a type mismatch points there, and the values that may be missing: an
+    /// `Option<&T>`-typed expression and the variable the argument uses when it is there.
+    fn args(
+        &self,
+        i: usize,
+        local: &dyn Fn(usize) -> Option<Ident>,
+    ) -> (Vec<TokenStream>, Vec<(TokenStream, Ident)>) {
         let node = &self.nodes[i];
-        node.sig
+        let mut skips = Vec::new();
+        let args = node
+            .sig
             .params
             .iter()
+            .enumerate()
             .zip(&self.graph.deps[i])
             .filter(|(_, src)| **src != Src::Context)
-            .map(|(param, src)| {
+            .map(|((k, param), src)| {
                 let span = param.ty.span();
-                let (value, tolerant) = match *src {
+                let (value, tolerant, maybe) = match *src {
                     Src::Input(k) => {
                         let var = input_var(k);
-                        (quote_spanned!(span=> #var), false)
+                        (quote_spanned!(span=> #var), false, false)
                     }
                     Src::Node(p) => {
                         let value = match local(p) {
@@ -1001,23 +1087,47 @@ impl Body<'_> {
                                 quote_spanned!(span=> &#var)
                             }
                         };
-                        (value, self.tolerant(p))
+                        (value, self.tolerant(p), self.graph.maybe(p))
                     }
                     Src::Context => unreachable!("filtered above"),
                 };
-                match (param.kind, tolerant) {
-                    (ParamKind::Option, true) => quote_spanned!(span=> #value.as_ref().ok()),
-                    (ParamKind::Option, false) => {
+                let mut skip = |scrutinee: TokenStream| {
+                    let m = format_ident!("__flow_m{}", k);
+                    skips.push((scrutinee, m.clone()));
+                    m
+                };
+                match (param.kind, tolerant, maybe) {
+                    (ParamKind::Option, true, false) => quote_spanned!(span=> #value.as_ref().ok()),
+                    (ParamKind::Option, true, true) => {
+                        quote_spanned!(span=> ::flow_runtime::__private::present_ok(#value))
+                    }
+                    (ParamKind::Option, false, false) => {
                         quote_spanned!(span=> ::core::option::Option::Some(#value))
                     }
-                    (ParamKind::Result, true) => quote_spanned!(span=> #value.as_ref()),
-                    (ParamKind::Result, false) => {
+                    (ParamKind::Option, false, true) => {
+                        quote_spanned!(span=> ::core::option::Option::as_ref(#value))
+                    }
+                    (ParamKind::Result, true, false) => quote_spanned!(span=> #value.as_ref()),
+                    (ParamKind::Result, true, true) => {
+                        let m = skip(quote!(::flow_runtime::__private::present_result(#value)));
+                        quote_spanned!(span=> #m)
+                    }
+                    (ParamKind::Result, false, false) => {
                         quote_spanned!(span=> ::core::result::Result::Ok(#value))
+                    }
+                    (ParamKind::Result, false, true) => {
+                        let m = skip(quote!(::core::option::Option::as_ref(#value)));
+                        quote_spanned!(span=> ::core::result::Result::Ok(#m))
+                    }
+                    (_, _, true) => {
+                        let m = skip(quote!(::core::option::Option::as_ref(#value)));
+                        quote_spanned!(span=> #m)
                     }
                     _ => quote_spanned!(span=> #value),
                 }
             })
-            .collect()
+            .collect();
+        (args, skips)
     }
 
     /// Statements that run `plan` and bind the outputs of its nodes.
@@ -1033,9 +1143,14 @@ impl Body<'_> {
                     let fallible = set.iter().any(|&i| self.fails(i));
                     match branch {
                         // A lone node joins as its own future, as in hand-written code.
-                        Plan::Node(i) if !fallible && !self.policy(*i) && !self.kept(*i) => {
+                        Plan::Node(i)
+                            if !fallible
+                                && !self.policy(*i)
+                                && !self.kept(*i)
+                                && !self.skippable(*i) =>
+                        {
                             let path = self.nodes[*i].path;
-                            let args = self.args(*i, &|_| None);
+                            let (args, _) = self.args(*i, &|_| None);
                             joined.push((
                                 quote!(__flow_run.gate(#path::INFO, #path(#(#args),*))),
                                 false,

@@ -658,6 +658,11 @@ pub struct NodeSig {
     pub params: Vec<NodeParam>,
     /// The type the node provides: `Items` for `-> Result<Items, E>`; `None` for `()`.
     pub output: Option<Type>,
+    /// The node returns `Option<T>` (or `Result<Option<T>, E>`): it provides `T` only when
+    /// it returns `Some`.
+    pub optional: bool,
+    /// The success type as written: `Option<Items>` for a conditional node, else `output`.
+    pub value: Option<Type>,
     pub fallible: bool,
     /// The return type as written, for metadata (`()` when there is none).
     pub returns: String,
@@ -782,6 +787,18 @@ impl NodeSig {
                 }
             }
         };
+        let value = output.clone();
+        let mut optional = false;
+        let output = match output {
+            Some(out) => match generic_args(&out, "Option") {
+                Some(args) if args.len() == 1 => {
+                    optional = true;
+                    (!types::is_unit(args[0])).then(|| args[0].clone())
+                }
+                _ => Some(out),
+            },
+            None => None,
+        };
         if let Some(out) = &output
             && let Some(problem) = unowned(out)
         {
@@ -794,6 +811,8 @@ impl NodeSig {
             ident: sig.ident.clone(),
             params,
             output,
+            optional,
+            value,
             fallible,
             returns,
         })

@@ -27,6 +27,12 @@ pub enum ErrorKind {
     TimedOut,
     /// A node's compensation failed; found in [`Error::compensation_errors`].
     CompensationFailed,
+    /// The workflow's output was not produced: the node providing it was skipped, because
+    /// a node it depends on returned `None`. The source is a [`Skipped`].
+    OutputSkipped,
+    /// Every member of a race group failed. Each member's error is in
+    /// [`Error::causes`], in the order the members are listed.
+    RaceFailed,
 }
 
 /// The error of a workflow run: why it failed ([`kind`](Error::kind)), which workflow,
@@ -89,6 +95,9 @@ struct Inner {
     source: Option<BoxError>,
     others: Vec<Error>,
     compensation: Vec<Error>,
+    element: Option<usize>,
+    causes: Vec<Error>,
+    race: Option<&'static str>,
 }
 
 /// One node's failure, as a consumer of a `continue_on_error` node receives it in a
@@ -149,6 +158,48 @@ impl fmt::Display for Cancelled {
 
 impl StdError for Cancelled {}
 
+/// The source of an [`ErrorKind::OutputSkipped`] error: which node was skipped, and which
+/// conditional nodes (those returning `Option<T>`) it depends on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Skipped {
+    node: &'static str,
+    because: &'static [&'static str],
+}
+
+impl Skipped {
+    /// The node that was skipped: the one that provides the workflow's output.
+    pub fn node(&self) -> &'static str {
+        self.node
+    }
+
+    /// The conditional nodes whose `None` can skip it, in list order.
+    pub fn conditions(&self) -> &'static [&'static str] {
+        self.because
+    }
+}
+
+impl fmt::Display for Skipped {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "node `{}` was skipped because ", self.node)?;
+        match self.because {
+            [one] if *one == self.node => f.write_str("it returned `None`"),
+            [one] => write!(f, "node `{one}` returned `None`"),
+            many => {
+                f.write_str("one of ")?;
+                for (k, name) in many.iter().enumerate() {
+                    if k > 0 {
+                        f.write_str(", ")?;
+                    }
+                    write!(f, "`{name}`")?;
+                }
+                f.write_str(" returned `None`")
+            }
+        }
+    }
+}
+
+impl StdError for Skipped {}
+
 impl Error {
     #[cold]
     #[inline(never)]
@@ -168,6 +219,9 @@ impl Error {
                 source,
                 others: Vec::new(),
                 compensation: Vec::new(),
+                element: None,
+                causes: Vec::new(),
+                race: None,
             }),
         }
     }
@@ -263,6 +317,46 @@ impl Error {
         )
     }
 
+    /// The workflow's output was skipped.
+    #[cold]
+    pub(crate) fn output_skipped(
+        workflow: &'static str,
+        node: &'static NodeInfo,
+        because: &'static [&'static str],
+    ) -> Self {
+        Self::new(
+            ErrorKind::OutputSkipped,
+            workflow,
+            Some(node),
+            0,
+            Some(Box::new(Skipped {
+                node: node.name(),
+                because,
+            })),
+        )
+    }
+
+    /// Every member of race `race` failed; `causes` in list order.
+    #[cold]
+    pub(crate) fn race_failed(
+        workflow: &'static str,
+        race: &'static str,
+        causes: Vec<Error>,
+    ) -> Self {
+        let mut error = Self::new(ErrorKind::RaceFailed, workflow, None, 0, None);
+        error.inner.race = Some(race);
+        error.inner.causes = causes;
+        error
+    }
+
+    /// Marks the error as the failure of element `index` of a mapped node.
+    pub(crate) fn at_element(mut self, index: usize) -> Self {
+        if self.inner.node.is_some() && self.inner.element.is_none() {
+            self.inner.element = Some(index);
+        }
+        self
+    }
+
     pub(crate) fn push_other(&mut self, other: Error) {
         self.inner.others.push(other);
     }
@@ -309,6 +403,23 @@ impl Error {
         &self.inner.compensation
     }
 
+    /// For a node applied to every element of a collection (`map(node)` in a workflow),
+    /// the index of the element whose run failed.
+    pub fn element(&self) -> Option<usize> {
+        self.inner.element
+    }
+
+    /// For [`ErrorKind::RaceFailed`], the error of every member of the race, in the order
+    /// the members are listed; empty otherwise.
+    pub fn causes(&self) -> &[Error] {
+        &self.inner.causes
+    }
+
+    /// For [`ErrorKind::RaceFailed`], the race group's name (its members joined by `|`).
+    pub fn race(&self) -> Option<&'static str> {
+        self.inner.race
+    }
+
     fn source_as<E: StdError + 'static>(&self) -> Option<&E> {
         self.inner.source.as_deref()?.downcast_ref()
     }
@@ -326,9 +437,16 @@ impl fmt::Display for Error {
         if inner.kind == ErrorKind::CompensationFailed {
             f.write_str("compensation of ")?;
         }
-        match inner.node {
-            Some(node) => write!(f, "node `{}` of workflow `{workflow}`", node.name())?,
-            None => write!(f, "workflow `{workflow}`")?,
+        match (inner.node, inner.race) {
+            (Some(node), _) if inner.kind != ErrorKind::OutputSkipped => {
+                write!(f, "node `{}`", node.name())?;
+                if let Some(index) = inner.element {
+                    write!(f, " (element {index})")?;
+                }
+                write!(f, " of workflow `{workflow}`")?
+            }
+            (_, Some(race)) => write!(f, "race `{race}` of workflow `{workflow}`")?,
+            _ => write!(f, "workflow `{workflow}`")?,
         }
         match inner.kind {
             ErrorKind::NodeFailed if inner.attempts > 1 => {
@@ -358,6 +476,16 @@ impl fmt::Display for Error {
                 Ok(())
             }
             ErrorKind::CompensationFailed => f.write_str(" failed"),
+            ErrorKind::OutputSkipped => {
+                f.write_str(" produced no output")?;
+                if let Some(s) = self.source_as::<Skipped>() {
+                    write!(f, ": {s}")?;
+                }
+                Ok(())
+            }
+            ErrorKind::RaceFailed => {
+                write!(f, " failed: all {} members failed", inner.causes.len())
+            }
         }
     }
 }
@@ -372,12 +500,17 @@ impl fmt::Debug for Error {
             .field("source", &self.inner.source)
             .field("others", &self.inner.others)
             .field("compensation_errors", &self.inner.compensation)
+            .field("element", &self.inner.element)
+            .field("causes", &self.inner.causes)
             .finish()
     }
 }
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        if let Some(first) = self.inner.causes.first() {
+            return Some(first);
+        }
         self.inner
             .source
             .as_deref()

@@ -66,7 +66,7 @@ mod run;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use error::{BoxError, Cancelled, Elapsed, Error, ErrorKind, NodeError, Panicked};
+pub use error::{BoxError, Cancelled, Elapsed, Error, ErrorKind, NodeError, Panicked, Skipped};
 pub use flow_macros::{node, workflow};
 pub use info::{Edge, Location, NodeInfo, Param, Source, WorkflowGraph};
 pub use limit::{ConcurrencyLimit, RateLimiter};

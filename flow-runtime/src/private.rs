@@ -204,6 +204,42 @@ impl<T> Default for Slot<T> {
     }
 }
 
+/// The value of a conditional provider that failed under `continue_on_error`, as a
+/// `Result<&T, &NodeError>` argument: `None` when it was skipped.
+#[inline(always)]
+pub fn present_result<T>(value: &Result<Option<T>, Error>) -> Option<Result<&T, &Error>> {
+    match value {
+        Ok(Some(v)) => Some(Ok(v)),
+        Ok(None) => None,
+        Err(e) => Some(Err(e)),
+    }
+}
+
+/// The value of a conditional provider under `continue_on_error`, as an `Option<&T>`
+/// argument: `None` when it failed or was skipped.
+#[inline(always)]
+pub fn present_ok<T>(value: &Result<Option<T>, Error>) -> Option<&T> {
+    match value {
+        Ok(Some(v)) => Some(v),
+        _ => None,
+    }
+}
+
+/// The workflow's output, or the error saying that the node providing it was skipped.
+#[inline(always)]
+pub fn produced<T>(
+    value: Result<Option<T>, Error>,
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    because: &'static [&'static str],
+) -> Result<T, Error> {
+    match value {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => Err(Error::output_skipped(workflow, node, because)),
+        Err(e) => Err(e),
+    }
+}
+
 pub use flow_macros::__workflow as workflow;
 
 pub use crate::exec::*;

@@ -1,5 +1,6 @@
 //! Integration tests of the runtime contract of generated workflows.
 
+mod branches;
 mod common;
 mod errors;
 mod failures;
