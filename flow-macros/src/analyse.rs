@@ -8,7 +8,7 @@ use syn::Path;
 use syn::spanned::Spanned;
 
 use crate::errors::Errors;
-use crate::parse::{NodeOptions, NodeSig, ParamKind, WorkflowSig};
+use crate::parse::{MapSpec, NodeOptions, NodeSig, ParamKind, Shape, WorkflowSig};
 use crate::types;
 
 /// A listed node with its signature and options.
@@ -18,6 +18,37 @@ pub struct NodeEntry<'a> {
     pub options: &'a NodeOptions,
     /// The node's name in messages and metadata.
     pub name: String,
+    /// How the node is applied (once, per element, as a race member).
+    pub shape: &'a Shape,
+    /// The type the listed node provides: its output, or `Vec<output>` for a mapped node.
+    pub provides: Option<syn::Type>,
+}
+
+impl NodeEntry<'_> {
+    /// `map(...)` options when the node runs once per element.
+    pub fn map(&self) -> Option<&MapSpec> {
+        match self.shape {
+            Shape::Map(spec) => Some(spec),
+            _ => None,
+        }
+    }
+
+    /// Whether a failure is handed to consumers instead of ending the run (for a mapped
+    /// node: per element, inside its `Vec<Result<..>>`).
+    pub fn continues_on_error(&self) -> bool {
+        self.options.continue_on_error.is_some() || self.map().is_some_and(|m| m.continue_on_error)
+    }
+}
+
+/// The type `Vec<T>` provided by a node mapped over elements, whose output is `T`, or
+/// `Vec<Result<T, NodeError>>` when failed elements are kept.
+pub fn mapped_type(value: Option<&syn::Type>, keep_errors: bool) -> Option<syn::Type> {
+    let value = value?;
+    Some(if keep_errors {
+        syn::parse_quote!(Vec<Result<#value, NodeError>>)
+    } else {
+        syn::parse_quote!(Vec<#value>)
+    })
 }
 
 /// Where a value comes from.
@@ -44,6 +75,8 @@ pub struct Graph {
     /// provider it needs a value from (`&T` or `Result<&T, _>`). Empty when it always
     /// provides its value.
     pub conditions: Vec<Vec<usize>>,
+    /// For each mapped node, the parameter that takes one element.
+    pub over: Vec<Option<usize>>,
 }
 
 impl Graph {
@@ -97,7 +130,7 @@ pub fn build(
         );
     }
     for (i, node) in nodes.iter().enumerate() {
-        if let Some(out) = &node.sig.output {
+        if let Some(out) = &node.provides {
             offer(
                 types::key(out),
                 types::display(out),
@@ -122,16 +155,27 @@ pub fn build(
     // Edges.
     let n = nodes.len();
     let mut deps: Vec<Vec<Option<Src>>> = Vec::with_capacity(n);
-    for node in nodes {
+    let mut over = vec![None; n];
+    for (i, node) in nodes.iter().enumerate() {
+        if let Some(spec) = node.map() {
+            over[i] = map_over(wf_name, node, spec, &providers, errors);
+        }
+    }
+    for (i, node) in nodes.iter().enumerate() {
         let mut node_deps = Vec::new();
-        for param in &node.sig.params {
+        for (k, param) in node.sig.params.iter().enumerate() {
             if param.kind == ParamKind::Context {
                 node_deps.push(Some(Src::Context));
+                continue;
+            }
+            if over[i] == Some(k) {
+                node_deps.push(providers.get(&vec_key(&param.inner)).copied());
                 continue;
             }
             let src = providers.get(&param.key).copied();
             if let Some(Src::Node(p)) = src
                 && nodes[p].options.continue_on_error.is_some()
+                && nodes[p].map().is_none()
                 && param.kind == ParamKind::Ref
             {
                 let ty = types::display(&param.inner);
@@ -144,7 +188,7 @@ pub fn build(
                     ),
                 );
             }
-            if src.is_none() {
+            if src.is_none() && (node.map().is_none() || over[i].is_some()) {
                 let ty = types::display(&param.inner);
                 errors.spanned(
                     &param.ty,
@@ -240,7 +284,7 @@ pub fn build(
     let mut conditions: Vec<Vec<usize>> = vec![Vec::new(); n];
     for &i in &topo {
         let mut conds = Vec::new();
-        if nodes[i].sig.optional {
+        if nodes[i].sig.optional && nodes[i].map().is_none() {
             conds.push(i);
         }
         for (param, src) in nodes[i].sig.params.iter().zip(&deps[i]) {
@@ -260,7 +304,92 @@ pub fn build(
         output,
         topo,
         conditions,
+        over,
     })
+}
+
+/// The key of `Vec<T>`.
+fn vec_key(inner: &syn::Type) -> String {
+    types::key(&syn::parse_quote!(Vec<#inner>))
+}
+
+/// The parameter of a mapped node that takes one element: named by `over = param`, or the
+/// one `&T` parameter for which a `Vec<T>` is provided.
+fn map_over(
+    wf_name: &str,
+    node: &NodeEntry<'_>,
+    spec: &MapSpec,
+    providers: &HashMap<String, Src>,
+    errors: &mut Errors,
+) -> Option<usize> {
+    let name = &node.name;
+    let elementwise = |k: usize| {
+        let param = &node.sig.params[k];
+        param.kind == ParamKind::Ref && providers.contains_key(&vec_key(&param.inner))
+    };
+    if let Some(over) = &spec.over {
+        let Some(k) = node.sig.params.iter().position(|p| *over == p.name) else {
+            errors.spanned(over, format!("node `{name}` has no parameter `{over}`"));
+            return None;
+        };
+        if !elementwise(k) {
+            let param = &node.sig.params[k];
+            let ty = types::display(&param.inner);
+            errors.spanned(
+                over,
+                format!(
+                    "`map({name})` runs `{name}` once per element of a `Vec<{ty}>`, but nothing in workflow `{wf_name}` provides a `Vec<{ty}>` (parameter `{over}` must be `&{ty}`)"
+                ),
+            );
+            return None;
+        }
+        return Some(k);
+    }
+    let candidates: Vec<usize> = (0..node.sig.params.len())
+        .filter(|&k| elementwise(k))
+        .collect();
+    match candidates[..] {
+        [k] => Some(k),
+        [] => {
+            let takes = node
+                .sig
+                .params
+                .iter()
+                .filter(|p| p.kind == ParamKind::Ref)
+                .map(|p| format!("`Vec<{}>`", types::display(&p.inner)))
+                .collect::<Vec<_>>();
+            let wanted = if takes.is_empty() {
+                format!("`{name}` takes no `&T` parameter to apply to each element")
+            } else {
+                format!(
+                    "nothing in workflow `{wf_name}` provides {}",
+                    takes.join(" or ")
+                )
+            };
+            errors.spanned(
+                node.path,
+                format!(
+                    "`map({name})` runs `{name}` once per element of a collection, but {wanted}\n                     a mapped node takes one element as `&T`, and another node (or an input) provides the `Vec<T>`"
+                ),
+            );
+            None
+        }
+        _ => {
+            let names = candidates
+                .iter()
+                .map(|&k| format!("`{}`", node.sig.params[k].name))
+                .collect::<Vec<_>>()
+                .join(", ");
+            errors.spanned(
+                node.path,
+                format!(
+                    "`map({name})`: several parameters of `{name}` could take the elements ({names}); say which with `map({name}, over = {})`",
+                    node.sig.params[candidates[0]].name
+                ),
+            );
+            None
+        }
+    }
 }
 
 /// Reports one cycle per strongly connected set of nodes left after the topological sort.
@@ -526,6 +655,7 @@ mod tests {
             output: None,
             topo: (0..n).collect(),
             conditions: vec![Vec::new(); n],
+            over: vec![None; n],
         }
     }
 

@@ -624,13 +624,25 @@ pub fn expand(input: TokenStream) -> TokenStream {
     let entries: Vec<NodeEntry<'_>> = wf_args
         .nodes
         .iter()
+        .zip(&wf_args.shapes)
         .zip(&node_sigs)
         .zip(&node_options)
-        .map(|((path, sig), options)| NodeEntry {
-            path,
-            sig,
-            options,
-            name: parse::name_or(&options.name, &sig.ident),
+        .map(|(((path, shape), sig), options)| {
+            let provides = match shape {
+                parse::Shape::Map(spec) => analyse::mapped_type(
+                    sig.value.as_ref(),
+                    spec.continue_on_error || options.continue_on_error.is_some(),
+                ),
+                _ => sig.output.clone(),
+            };
+            NodeEntry {
+                path,
+                sig,
+                options,
+                name: parse::name_or(&options.name, &sig.ident),
+                shape,
+                provides,
+            }
         })
         .collect();
     let mut errors = Errors::default();
@@ -924,7 +936,9 @@ impl Body<'_> {
 
     /// Whether node `i`'s failure is handed to its consumers instead of ending the run.
     fn tolerant(&self, i: usize) -> bool {
-        self.nodes[i].options.continue_on_error.is_some() && !self.graph.consumers[i].is_empty()
+        self.nodes[i].options.continue_on_error.is_some()
+            && self.nodes[i].map().is_none()
+            && !self.graph.consumers[i].is_empty()
     }
 
     /// Whether node `i`'s output is kept beyond the body (for a compensation, or as a
@@ -935,7 +949,9 @@ impl Body<'_> {
 
     /// Whether running node `i` can end the run with an error.
     fn fails(&self, i: usize) -> bool {
-        if self.policy(i) {
+        if self.nodes[i].map().is_some() && self.nodes[i].continues_on_error() {
+            false
+        } else if self.policy(i) {
             !self.tolerant(i)
         } else {
             self.nodes[i].sig.fallible
@@ -948,7 +964,7 @@ impl Body<'_> {
         set.iter()
             .copied()
             .filter(|&i| {
-                self.nodes[i].sig.output.is_some()
+                self.nodes[i].provides.is_some()
                     && !self.kept(i)
                     && (self.graph.output == Some(i)
                         || self.graph.consumers[i].iter().any(|c| !set.contains(c)))
@@ -958,7 +974,7 @@ impl Body<'_> {
 
     /// Whether node `i` provides a value that something uses, so it must be bound.
     fn binds(&self, i: usize) -> bool {
-        self.nodes[i].sig.output.is_some()
+        self.nodes[i].provides.is_some()
             && !self.kept(i)
             && (self.graph.output == Some(i) || !self.graph.consumers[i].is_empty())
     }
@@ -973,7 +989,7 @@ impl Body<'_> {
         if skips.is_empty() {
             return call;
         }
-        let optional = self.nodes[i].sig.optional;
+        let optional = self.nodes[i].sig.optional && self.nodes[i].map().is_none();
         let tolerant = self.tolerant(i);
         let (ran, skipped) = match (tolerant, optional) {
             (false, true) => (call, quote!(::core::option::Option::None)),
@@ -1004,6 +1020,9 @@ impl Body<'_> {
     fn invoke(&self, i: usize, args: &[TokenStream]) -> TokenStream {
         let node = &self.nodes[i];
         let path = node.path;
+        if let Some(spec) = node.map() {
+            return self.invoke_map(i, spec, args);
+        }
         if self.policy(i) {
             let call = quote!(#path::__flow_call(__flow_run, #(#args),*).await);
             if self.tolerant(i) {
@@ -1021,6 +1040,56 @@ impl Body<'_> {
                 call
             }
         }
+    }
+
+    /// The awaited run of mapped node `i` over the elements of its `over` argument.
+    fn invoke_map(&self, i: usize, spec: &parse::MapSpec, args: &[TokenStream]) -> TokenStream {
+        let node = &self.nodes[i];
+        let path = node.path;
+        let over = self.graph.over[i].expect("a mapped node has an element parameter");
+        let position = node.sig.params[..over]
+            .iter()
+            .filter(|p| p.kind != ParamKind::Context)
+            .count();
+        let mut binds = Vec::new();
+        let mut element_args = Vec::new();
+        let mut collection = quote!();
+        for (k, arg) in args.iter().enumerate() {
+            if k == position {
+                collection = arg.clone();
+                element_args.push(quote!(__flow_e));
+            } else {
+                let a = format_ident!("__flow_a{}", k);
+                binds.push(quote!(let #a = #arg;));
+                element_args.push(a.into_token_stream());
+            }
+        }
+        let element = if self.policy(i) {
+            quote!(#path::__flow_call(__flow_run, #(#element_args),*))
+        } else {
+            let call = quote!(__flow_run.gate(#path::INFO, #path(#(#element_args),*)).await);
+            if node.sig.fallible {
+                quote! {
+                    async move {
+                        ::flow_runtime::__private::fallible(#call, __FLOW_WORKFLOW, #path::INFO)
+                    }
+                }
+            } else {
+                quote! {
+                    async move { ::core::result::Result::Ok::<_, ::flow_runtime::Error>(#call) }
+                }
+            }
+        };
+        let concurrency = option_tokens(spec.concurrency.map(|n| quote!(#n)));
+        let run = if node.continues_on_error() {
+            quote!(::flow_runtime::__private::map_all(#collection, #concurrency, move |__flow_e| #element).await)
+        } else {
+            quote!(::flow_runtime::__private::map(#collection, #concurrency, move |__flow_e| #element).await?)
+        };
+        quote! {{
+            #(#binds)*
+            #run
+        }}
     }
 
     /// Whether node `i` needs a value that may be missing, so it may be skipped.
@@ -1147,7 +1216,8 @@ impl Body<'_> {
                             if !fallible
                                 && !self.policy(*i)
                                 && !self.kept(*i)
-                                && !self.skippable(*i) =>
+                                && !self.skippable(*i)
+                                && self.nodes[*i].map().is_none() =>
                         {
                             let path = self.nodes[*i].path;
                             let (args, _) = self.args(*i, &|_| None);
@@ -1204,7 +1274,7 @@ impl Body<'_> {
                     .iter()
                     .copied()
                     .filter(|&i| {
-                        self.nodes[i].sig.output.is_some()
+                        self.nodes[i].provides.is_some()
                             && !self.kept(i)
                             && (exports.contains(&i)
                                 || self.graph.consumers[i].iter().any(|c| set.contains(c)))

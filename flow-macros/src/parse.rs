@@ -177,11 +177,56 @@ pub struct RetrySpec {
 /// The arguments of `#[workflow(...)]`: the listed nodes and the options.
 #[derive(Default)]
 pub struct WorkflowArgs {
+    /// Every listed node, in list order (members of `map(...)` and `race(...)` included).
     pub nodes: Vec<Path>,
+    /// Per listed node, how it is applied.
+    pub shapes: Vec<Shape>,
+    /// The race groups, each naming its members by their index in `nodes`.
+    pub races: Vec<RaceGroup>,
     pub name: Option<LitStr>,
     pub max_concurrency: Option<usize>,
     pub timeout: Option<Duration>,
 }
+
+/// How a listed node runs.
+#[derive(Clone, Default)]
+pub enum Shape {
+    /// Once per run.
+    #[default]
+    Once,
+    /// `map(node, ...)`: once per element of a collection.
+    Map(MapSpec),
+    /// A member of race group `race(...)` (an index into `WorkflowArgs::races`).
+    Race(usize),
+}
+
+/// `map(node, concurrency = N, continue_on_error)`.
+#[derive(Clone, Default)]
+pub struct MapSpec {
+    pub concurrency: Option<usize>,
+    pub continue_on_error: bool,
+    /// The parameter that takes one element, when given as `over = name`.
+    pub over: Option<Ident>,
+}
+
+/// `race(a, b, ...)`.
+pub struct RaceGroup {
+    pub name: String,
+    pub members: Vec<usize>,
+    pub span: Span,
+}
+
+pub const MAP_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        form: "concurrency = N",
+    },
+    OptionSpec {
+        form: "continue_on_error",
+    },
+    OptionSpec {
+        form: "over = param",
+    },
+];
 
 fn parse_metas(args: TokenStream, attr: &str, errors: &mut Errors) -> Vec<Meta> {
     match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
@@ -531,18 +576,89 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
     for meta in parse_metas(args, "workflow", errors) {
         match &meta {
             Meta::Path(path) => {
-                let text = path.to_token_stream().to_string().replace(' ', "");
-                if seen.contains(&text) {
-                    errors.spanned(
-                        path,
-                        format!(
-                            "node `{text}` is listed twice; a node runs once per run, list it once"
-                        ),
-                    );
-                    continue;
+                list_node(path, Shape::Once, &mut parsed, &mut seen, errors);
+            }
+            Meta::List(list) if list.path.is_ident("map") => {
+                let inner = parse_metas(list.tokens.clone(), "map", errors);
+                let mut spec = MapSpec::default();
+                let mut node = None;
+                let mut flag = None;
+                for (k, meta) in inner.iter().enumerate() {
+                    match meta {
+                        Meta::Path(path) if k == 0 => node = Some(path.clone()),
+                        _ if meta.path().is_ident("concurrency") => {
+                            if let Some(n) = count_option(
+                                meta,
+                                "workflow(map(..))",
+                                "no element could ever run; leave the option out to run every element at once",
+                                errors,
+                            ) {
+                                once(&mut spec.concurrency, n as usize, meta, errors);
+                            }
+                        }
+                        _ if meta.path().is_ident("continue_on_error") => {
+                            flag_option(meta, &mut flag, errors);
+                        }
+                        _ if meta.path().is_ident("over") => match value_expr(
+                            meta,
+                            "workflow(map(..))",
+                            "over = param",
+                            errors,
+                        ) {
+                            Some(Expr::Path(p)) if p.path.get_ident().is_some() => {
+                                let ident = p.path.get_ident().expect("checked").clone();
+                                once(&mut spec.over, ident, meta, errors);
+                            }
+                            Some(other) => errors.spanned(
+                                other,
+                                "`over` names the parameter that takes one element: `over = item`",
+                            ),
+                            None => {}
+                        },
+                        _ => unknown_option(meta, "workflow(map(..))", MAP_OPTIONS, errors),
+                    }
                 }
-                seen.push(text);
-                parsed.nodes.push(path.clone());
+                spec.continue_on_error = flag.is_some();
+                match node {
+                    Some(path) => {
+                        list_node(&path, Shape::Map(spec), &mut parsed, &mut seen, errors);
+                    }
+                    None => errors.spanned(
+                        list,
+                        "`map(...)` starts with the node to run once per element: `map(score, concurrency = 8)`",
+                    ),
+                }
+            }
+            Meta::List(list) if list.path.is_ident("race") => {
+                let inner = parse_metas(list.tokens.clone(), "race", errors);
+                let group = parsed.races.len();
+                let mut members = Vec::new();
+                let mut names = Vec::new();
+                for meta in &inner {
+                    match meta {
+                        Meta::Path(path) => {
+                            if list_node(path, Shape::Race(group), &mut parsed, &mut seen, errors) {
+                                members.push(parsed.nodes.len() - 1);
+                                names.push(path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default());
+                            }
+                        }
+                        other => errors.spanned(
+                            other,
+                            "`race(...)` lists the nodes that race to provide one value: `race(primary, mirror)`",
+                        ),
+                    }
+                }
+                if inner.len() < 2 {
+                    errors.spanned(
+                        list,
+                        "a race needs at least two nodes providing the same type: `race(primary, mirror)`",
+                    );
+                }
+                parsed.races.push(RaceGroup {
+                    name: names.join(" | "),
+                    members,
+                    span: list.span(),
+                });
             }
             _ if meta.path().is_ident("name") => {
                 string_option(&meta, &mut parsed.name, "workflow", errors);
@@ -566,6 +682,28 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
         }
     }
     parsed
+}
+
+/// Adds a listed node; returns whether it was added (not a duplicate).
+fn list_node(
+    path: &Path,
+    shape: Shape,
+    parsed: &mut WorkflowArgs,
+    seen: &mut Vec<String>,
+    errors: &mut Errors,
+) -> bool {
+    let text = path.to_token_stream().to_string().replace(' ', "");
+    if seen.contains(&text) {
+        errors.spanned(
+            path,
+            format!("node `{text}` is listed twice; a node runs once per run, list it once"),
+        );
+        return false;
+    }
+    seen.push(text);
+    parsed.nodes.push(path.clone());
+    parsed.shapes.push(shape);
+    true
 }
 
 /// How a node takes a value.

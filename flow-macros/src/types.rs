@@ -36,6 +36,12 @@ fn write_type(out: &mut String, ty: &Type, full: bool) {
             }
             write_type(out, &r.elem, full);
         }
+        // A consumer's `&[T]` matches the provider of a `Vec<T>`.
+        Type::Slice(s) if !full => {
+            out.push_str("Vec<");
+            write_type(out, &s.elem, full);
+            out.push('>');
+        }
         Type::Slice(s) => {
             out.push('[');
             write_type(out, &s.elem, full);

@@ -58,6 +58,7 @@ mod error;
 mod exec;
 mod info;
 mod limit;
+mod map;
 pub mod registry;
 mod render;
 mod run;

@@ -243,3 +243,4 @@ pub fn produced<T>(
 pub use flow_macros::__workflow as workflow;
 
 pub use crate::exec::*;
+pub use crate::map::{map, map_all};

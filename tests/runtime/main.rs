@@ -4,6 +4,7 @@ mod branches;
 mod common;
 mod errors;
 mod failures;
+mod maps;
 mod metadata;
 mod modules;
 mod policies;
