@@ -231,7 +231,9 @@ mod tests {
         assert_eq!(key(&ty("(a::A, B)")), "(A, B)");
         assert_eq!(key(&ty("(A,)")), "(A,)");
         assert_eq!(key(&ty("[u8; 4]")), "[u8; 4]");
-        assert_eq!(key(&ty("&'static [u8]")), "&[u8]");
+        assert_eq!(key(&ty("&'static [u8]")), "&Vec<u8>");
+        // A consumer's `&[T]` matches the provider of `Vec<T>`.
+        assert_eq!(key(&ty("[model::Item]")), "Vec<Item>");
         assert_eq!(
             key(&ty("HashMap<String, Vec<x::Y>>")),
             "HashMap<String, Vec<Y>>"
