@@ -13,14 +13,22 @@ struct Counting;
 
 thread_local! {
     static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
+    /// Bytes allocated and not yet freed on this thread, and their high-water mark.
+    static LIVE: Cell<isize> = const { Cell::new(0) };
+    static PEAK: Cell<isize> = const { Cell::new(0) };
 }
 
 unsafe impl GlobalAlloc for Counting {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+        let _ = LIVE.try_with(|l| {
+            l.set(l.get() + layout.size() as isize);
+            let _ = PEAK.try_with(|p| p.set(p.get().max(l.get())));
+        });
         unsafe { System.alloc(layout) }
     }
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        let _ = LIVE.try_with(|l| l.set(l.get() - layout.size() as isize));
         unsafe { System.dealloc(ptr, layout) }
     }
 }
@@ -144,4 +152,54 @@ fn only_the_error_path_allocates() {
     let (r, allocs) = allocations_of(failing(In(0)));
     assert!(r.is_err());
     assert!(allocs >= 1);
+}
+
+pub struct Doubled(pub u64);
+
+#[node]
+async fn double(x: &u64) -> Doubled {
+    Doubled(x * 2)
+}
+
+#[workflow(map(double, concurrency = 64))]
+async fn double_all(xs: &[u64]) -> Vec<Doubled>;
+
+/// The most bytes live at once while `future` runs (polled until it finishes), beyond
+/// those live before it started.
+fn peak_bytes_of<F: Future>(future: F) -> (F::Output, isize) {
+    let base = LIVE.with(Cell::get);
+    PEAK.with(|p| p.set(base));
+    let mut future = std::pin::pin!(future);
+    let mut cx = Context::from_waker(Waker::noop());
+    let output = loop {
+        // `FuturesUnordered` yields now and then; the noop waker just polls again.
+        if let Poll::Ready(output) = future.as_mut().poll(&mut cx) {
+            break output;
+        }
+    };
+    (output, PEAK.with(Cell::get) - base)
+}
+
+#[test]
+fn map_memory_is_flat_in_the_number_of_items() {
+    let extra = |n: u64| {
+        let xs: Vec<u64> = (0..n).collect();
+        let (out, peak) = peak_bytes_of(double_all(&xs));
+        let out = out.unwrap();
+        assert_eq!(out.len() as u64, n);
+        assert_eq!(out.last().map(|d| d.0), n.checked_sub(1).map(|x| x * 2));
+        // What the map holds beyond its output: at most 64 elements in flight.
+        peak - (n as usize * std::mem::size_of::<Doubled>()) as isize
+    };
+    let small = extra(1_000);
+    let large = extra(100_000);
+    eprintln!("map bytes beyond the output: 1 000 items {small}, 100 000 items {large}");
+    assert!(
+        small > 0 && small < 64 * 1024,
+        "1 000 items: {small} bytes beyond the output"
+    );
+    assert!(
+        large <= small + 1024,
+        "100 000 items held {large} bytes beyond the output, 1 000 items {small}"
+    );
 }
