@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use proc_macro2::Span;
+use quote::ToTokens;
 use syn::Path;
 use syn::spanned::Spanned;
 
@@ -58,6 +59,22 @@ pub enum Src {
     Node(usize),
     /// The run's context (`&RunContext`), which is not a graph dependency.
     Context,
+    /// Every value of one type, in list order (`&[T]` with several producers of `T`): an
+    /// index into [`Graph::collects`].
+    Collect(usize),
+}
+
+/// The producers of one type gathered for consumers taking `&[T]` / `&Vec<T>`.
+pub struct Collect {
+    /// The producers, in list order.
+    pub producers: Vec<usize>,
+}
+
+/// A race group: its members provide one value; the first to succeed wins.
+pub struct Race {
+    pub name: String,
+    /// The members, in list order; the first one stands for the group in the plan.
+    pub members: Vec<usize>,
 }
 
 /// The checked graph.
@@ -77,9 +94,33 @@ pub struct Graph {
     pub conditions: Vec<Vec<usize>>,
     /// For each mapped node, the parameter that takes one element.
     pub over: Vec<Option<usize>>,
+    /// The collected types.
+    pub collects: Vec<Collect>,
+    /// For each node whose output is collected: the collect and its position in it.
+    pub collected: Vec<Option<(usize, usize)>>,
+    /// The race groups.
+    pub races: Vec<Race>,
+    /// For each node in a race group, the group.
+    pub race_of: Vec<Option<usize>>,
+    /// For each node, the nodes it waits for (for a race's first member, those of every
+    /// member; for the other members, none: they run inside the first one's step).
+    pub preds: Vec<Vec<usize>>,
 }
 
 impl Graph {
+    /// Whether node `i` is run by the plan: every node but the members of a race group
+    /// after its first.
+    pub fn scheduled(&self, i: usize) -> bool {
+        self.race_of[i].is_none_or(|r| self.races[r].members[0] == i)
+    }
+
+    /// The race group node `i` leads, if any.
+    pub fn race_led_by(&self, i: usize) -> Option<&Race> {
+        self.race_of[i]
+            .map(|r| &self.races[r])
+            .filter(|r| r.members[0] == i)
+    }
+
     /// Whether node `i`'s provided value may be missing (it is stored as an `Option`).
     pub fn maybe(&self, i: usize) -> bool {
         !self.conditions[i].is_empty()
@@ -91,33 +132,30 @@ pub fn build(
     wf_name: &str,
     wf: &WorkflowSig,
     nodes: &[NodeEntry<'_>],
+    race_groups: &[crate::parse::RaceGroup],
     errors: &mut Errors,
 ) -> Option<Graph> {
     let before = errors.len();
     let describe = |src: Src| match src {
         Src::Input(i) => format!("input `{}`", wf.inputs[i].ident),
         Src::Node(i) => format!("node `{}`", nodes[i].name),
-        Src::Context => "the run".to_string(),
+        Src::Context | Src::Collect(_) => "the run".to_string(),
     };
 
-    // Providers, in order: inputs, then nodes as listed.
+    // Providers, in order: inputs, then nodes as listed. Several providers of one type
+    // are an error unless they are one race group, or every consumer collects them.
     let mut providers: HashMap<String, Src> = HashMap::new();
+    let mut all: Vec<Provided> = Vec::new();
     let mut provided: Vec<(String, String, Src)> = Vec::new();
-    let mut offer = |key: String, display: String, src: Src, span: Span, errors: &mut Errors| {
-        if let Some(&first) = providers.get(&key) {
-            errors.at(
-                span,
-                format!(
-                    "two providers of `{display}` in workflow `{wf_name}`: {} and {}\n\
-                     each type needs exactly one provider, so a consumer's `&{display}` has one meaning; \
-                     wrap one of them in a newtype (`struct Other{display}({display})`), or list only one",
-                    describe(first),
-                    describe(src),
-                ),
-            );
-        } else {
-            providers.insert(key, src);
-            provided.push((display, describe(src), src));
+    let mut offer = |key: String, display: String, src: Src, span: Span| match all
+        .iter_mut()
+        .find(|(k, _, _)| *k == key)
+    {
+        Some((_, _, list)) => list.push((src, span)),
+        None => {
+            providers.insert(key.clone(), src);
+            provided.push((display.clone(), describe(src), src));
+            all.push((key, display, vec![(src, span)]));
         }
     };
     for (i, input) in wf.inputs.iter().enumerate() {
@@ -126,7 +164,6 @@ pub fn build(
             types::display(&input.inner),
             Src::Input(i),
             input.ty.span(),
-            errors,
         );
     }
     for (i, node) in nodes.iter().enumerate() {
@@ -136,10 +173,33 @@ pub fn build(
                 types::display(out),
                 Src::Node(i),
                 node.path.span(),
-                errors,
             );
         }
     }
+    let n = nodes.len();
+    let mut race_of = vec![None; n];
+    for (r, group) in race_groups.iter().enumerate() {
+        check_race(wf_name, nodes, group, errors);
+        for &m in &group.members {
+            race_of[m] = Some(r);
+        }
+    }
+    let races: Vec<Race> = race_groups
+        .iter()
+        .map(|g| Race {
+            name: g
+                .members
+                .iter()
+                .map(|&m| nodes[m].name.as_str())
+                .collect::<Vec<_>>()
+                .join(" | "),
+            members: g.members.clone(),
+        })
+        .collect();
+    // Keys used as one value (`&T`, the output), and keys collected (`&[T]`).
+    let mut single: Vec<String> = Vec::new();
+    let mut collects: Vec<Collect> = Vec::new();
+    let mut collect_keys: Vec<String> = Vec::new();
     let provided_list = || {
         if provided.is_empty() {
             "nothing".to_string()
@@ -153,11 +213,20 @@ pub fn build(
     };
 
     // Edges.
-    let n = nodes.len();
     let mut deps: Vec<Vec<Option<Src>>> = Vec::with_capacity(n);
     let mut over = vec![None; n];
     for (i, node) in nodes.iter().enumerate() {
         if let Some(spec) = node.map() {
+            if let Some(path) = &node.options.compensate {
+                errors.spanned(
+                    node.path,
+                    format!(
+                        "`map({})` cannot run a node with `compensate = {}`: compensation runs once on one output, and a mapped node has one per element",
+                        node.name,
+                        path.to_token_stream().to_string().replace(' ', ""),
+                    ),
+                );
+            }
             over[i] = map_over(wf_name, node, spec, &providers, errors);
         }
     }
@@ -172,7 +241,60 @@ pub fn build(
                 node_deps.push(providers.get(&vec_key(&param.inner)).copied());
                 continue;
             }
-            let src = providers.get(&param.key).copied();
+            let mut src = providers.get(&param.key).copied();
+            if src.is_some() {
+                single.push(param.key.clone());
+            } else if let Some(elem) = types::element_type(&param.inner)
+                && let elem_key = types::key(elem)
+                && let Some((_, _, list)) = all.iter().find(|(k, _, _)| *k == elem_key)
+                && list.iter().all(|(s, _)| matches!(s, Src::Node(_)))
+            {
+                let c = match collect_keys.iter().position(|k| *k == elem_key) {
+                    Some(c) => c,
+                    None => {
+                        collect_keys.push(elem_key.clone());
+                        collects.push(Collect {
+                            producers: list
+                                .iter()
+                                .filter_map(|(s, _)| match s {
+                                    Src::Node(p) => Some(*p),
+                                    _ => None,
+                                })
+                                .collect(),
+                        });
+                        collects.len() - 1
+                    }
+                };
+                for &p in &collects[c].producers {
+                    if nodes[p].options.compensate.is_some() || nodes[p].continues_on_error() {
+                        errors.spanned(
+                            &param.ty,
+                            format!(
+                                "parameter `{}` of node `{}` collects every `{}`, but node `{}` has `{}`: a collected value is moved into the list, so it cannot be kept for compensation or failure handling",
+                                param.name,
+                                node.name,
+                                types::display(elem),
+                                nodes[p].name,
+                                if nodes[p].options.compensate.is_some() { "compensate" } else { "continue_on_error" },
+                            ),
+                        );
+                    }
+                    if race_of[p].is_some() {
+                        errors.spanned(
+                            &param.ty,
+                            format!(
+                                "parameter `{}` of node `{}` collects every `{}`, but node `{}` is in a race, which provides one value: take `&{}`",
+                                param.name,
+                                node.name,
+                                types::display(elem),
+                                nodes[p].name,
+                                types::display(elem),
+                            ),
+                        );
+                    }
+                }
+                src = Some(Src::Collect(c));
+            }
             if let Some(Src::Node(p)) = src
                 && nodes[p].options.continue_on_error.is_some()
                 && nodes[p].map().is_none()
@@ -211,8 +333,12 @@ pub fn build(
     let mut output = None;
     if let Some(out) = &wf.output {
         let display = types::display(out);
-        match providers.get(&types::key(out)) {
-            Some(Src::Node(i)) => output = Some(*i),
+        let key = types::key(out);
+        match providers.get(&key) {
+            Some(Src::Node(i)) => {
+                output = Some(*i);
+                single.push(key);
+            }
             other => {
                 let also = match other {
                     Some(Src::Input(i)) => format!(
@@ -240,20 +366,74 @@ pub fn build(
         }
     }
 
+    // Several providers of one type.
+    for (key, display, list) in &all {
+        if collect_keys.contains(key) && single.contains(key) {
+            errors.at(
+                list[0].1,
+                format!(
+                    "`{display}` in workflow `{wf_name}` is both collected (a consumer takes `&[{display}]`) and taken alone (as `&{display}`, or as the output): collected values are moved into the list; take one form only"
+                ),
+            );
+            continue;
+        }
+        if list.len() < 2 {
+            continue;
+        }
+        let group = match list[0].0 {
+            Src::Node(p) => race_of[p],
+            _ => None,
+        };
+        let one_race = group.is_some()
+            && list
+                .iter()
+                .all(|(s, _)| matches!(s, Src::Node(p) if race_of[*p] == group));
+        if one_race || (collect_keys.contains(key) && !single.contains(key)) {
+            continue;
+        }
+        let first = list[0].0;
+        for &(src, span) in &list[1..] {
+            errors.at(
+                span,
+                format!(
+                    "two providers of `{display}` in workflow `{wf_name}`: {} and {}\n\
+                     each type needs exactly one provider, so a consumer's `&{display}` has one meaning; \
+                     wrap one of them in a newtype, list only one, take `&[{display}]` to receive every one in list order, \
+                     or list them as `race(...)` to take the first that succeeds",
+                    describe(first),
+                    describe(src),
+                ),
+            );
+        }
+    }
+
     // Consumers and a topological order.
+    let mut collected = vec![None; n];
+    for (c, collect) in collects.iter().enumerate() {
+        for (k, &p) in collect.producers.iter().enumerate() {
+            collected[p] = Some((c, k));
+        }
+    }
+    let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for (c, node_deps) in deps.iter().enumerate() {
+        let lead = match race_of[c] {
+            Some(r) => races[r].members[0],
+            None => c,
+        };
+        for d in node_deps {
+            match d {
+                Some(Src::Node(p)) => preds[lead].push(*p),
+                Some(Src::Collect(k)) => preds[lead].extend(collects[*k].producers.iter().copied()),
+                _ => {}
+            }
+        }
+    }
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut indegree = vec![0usize; n];
-    for (c, node_deps) in deps.iter().enumerate() {
-        let mut from: Vec<usize> = node_deps
-            .iter()
-            .filter_map(|d| match d {
-                Some(Src::Node(p)) => Some(*p),
-                _ => None,
-            })
-            .collect();
+    for (c, from) in preds.iter_mut().enumerate() {
         from.sort_unstable();
         from.dedup();
-        for p in from {
+        for &p in from.iter() {
             consumers[p].push(c);
             indegree[c] += 1;
         }
@@ -271,7 +451,9 @@ pub fn build(
         }
     }
     if topo.len() < n {
-        report_cycles(wf_name, nodes, &deps, &consumers, &indegree, errors);
+        report_cycles(
+            wf_name, nodes, &deps, &collects, &race_of, &consumers, &indegree, errors,
+        );
     }
 
     if errors.len() > before {
@@ -287,11 +469,18 @@ pub fn build(
         if nodes[i].sig.optional && nodes[i].map().is_none() {
             conds.push(i);
         }
-        for (param, src) in nodes[i].sig.params.iter().zip(&deps[i]) {
-            if let Src::Node(p) = *src
-                && matches!(param.kind, ParamKind::Ref | ParamKind::Result)
-            {
-                conds.extend(conditions[p].iter().copied());
+        let members = match race_of[i] {
+            Some(r) if races[r].members[0] == i => races[r].members.clone(),
+            Some(_) => Vec::new(),
+            None => vec![i],
+        };
+        for m in members {
+            for (param, src) in nodes[m].sig.params.iter().zip(&deps[m]) {
+                if let Src::Node(p) = *src
+                    && matches!(param.kind, ParamKind::Ref | ParamKind::Result)
+                {
+                    conds.extend(conditions[p].iter().copied());
+                }
             }
         }
         conds.sort_unstable();
@@ -305,8 +494,71 @@ pub fn build(
         topo,
         conditions,
         over,
+        collects,
+        collected,
+        races,
+        race_of,
+        preds,
     })
 }
+
+/// Checks that a race group's members can race: one provided type, no option that keeps
+/// a member's output or failure.
+fn check_race(
+    wf_name: &str,
+    nodes: &[NodeEntry<'_>],
+    group: &crate::parse::RaceGroup,
+    errors: &mut Errors,
+) {
+    let Some(&first) = group.members.first() else {
+        return;
+    };
+    let first_ty = nodes[first].sig.output.as_ref();
+    for &m in &group.members {
+        let node = &nodes[m];
+        let why = if node.options.compensate.is_some() {
+            Some("`compensate`: a losing member is dropped mid-flight, so what to undo is unknown")
+        } else if node.options.continue_on_error.is_some() {
+            Some("`continue_on_error`: a race already tolerates failed members until all fail")
+        } else if node.sig.optional {
+            Some("an `Option` output: a member either provides the value or fails")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            errors.spanned(
+                node.path,
+                format!(
+                    "node `{}` cannot race in workflow `{wf_name}` with {why}",
+                    node.name
+                ),
+            );
+        }
+        let ty = node.sig.output.as_ref();
+        if ty.is_none() || ty.map(types::key) != first_ty.map(types::key) {
+            let show = |t: Option<&syn::Type>| {
+                t.map_or("nothing".to_string(), |t| {
+                    format!("`{}`", types::display(t))
+                })
+            };
+            errors.spanned(
+                node.path,
+                format!(
+                    "the members of `race({})` must provide one type: `{}` provides {}, `{}` provides {}",
+                    group.name,
+                    nodes[first].name,
+                    show(first_ty),
+                    node.name,
+                    show(ty),
+                ),
+            );
+        }
+    }
+    let _ = group.span;
+}
+
+/// A type's key, its display form, and every provider of it with its span.
+type Provided = (String, String, Vec<(Src, Span)>);
 
 /// The key of `Vec<T>`.
 fn vec_key(inner: &syn::Type) -> String {
@@ -369,7 +621,8 @@ fn map_over(
             errors.spanned(
                 node.path,
                 format!(
-                    "`map({name})` runs `{name}` once per element of a collection, but {wanted}\n                     a mapped node takes one element as `&T`, and another node (or an input) provides the `Vec<T>`"
+                    "`map({name})` runs `{name}` once per element of a collection, but {wanted}\n\
+                     a mapped node takes one element as `&T`, and another node (or an input) provides the `Vec<T>`"
                 ),
             );
             None
@@ -392,11 +645,14 @@ fn map_over(
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 /// Reports one cycle per strongly connected set of nodes left after the topological sort.
 fn report_cycles(
     wf_name: &str,
     nodes: &[NodeEntry<'_>],
     deps: &[Vec<Option<Src>>],
+    collects: &[Collect],
+    race_of: &[Option<usize>],
     consumers: &[Vec<usize>],
     indegree: &[usize],
     errors: &mut Errors,
@@ -441,21 +697,37 @@ fn report_cycles(
         }
         let name = |i: usize| format!("`{}`", nodes[i].name);
         let takes = |consumer: usize, producer: usize| -> (String, Option<&syn::Type>) {
-            let sig = nodes[consumer].sig;
-            let idx = deps[consumer]
-                .iter()
-                .position(|d| *d == Some(Src::Node(producer)))
-                .expect("edge exists");
-            let param = &sig.params[idx];
-            (
-                format!(
-                    "{} takes `&{}` from {}",
-                    name(consumer),
-                    types::display(&param.inner),
-                    name(producer)
+            // The edge is a parameter of the consumer (or, for a race, of another member)
+            // taking the producer's value alone or collected.
+            let from = |d: &Option<Src>| match d {
+                Some(Src::Node(p)) => *p == producer,
+                Some(Src::Collect(c)) => collects[*c].producers.contains(&producer),
+                _ => false,
+            };
+            let found = std::iter::once(consumer)
+                .chain(
+                    (0..nodes.len())
+                        .filter(|&m| race_of[m].is_some() && race_of[m] == race_of[consumer]),
+                )
+                .find_map(|m| deps[m].iter().position(from).map(|idx| (m, idx)));
+            match found {
+                Some((m, idx)) => {
+                    let param = &nodes[m].sig.params[idx];
+                    (
+                        format!(
+                            "{} takes `&{}` from {}",
+                            name(m),
+                            types::display(&param.inner),
+                            name(producer)
+                        ),
+                        Some(&param.ty),
+                    )
+                }
+                None => (
+                    format!("{} waits for {}", name(consumer), name(producer)),
+                    None,
                 ),
-                Some(&param.ty),
-            )
+            }
         };
         let (message, span_ty) = if cycle.len() == 1 {
             let (_, ty) = takes(start, start);
@@ -525,18 +797,16 @@ fn set_bit(bits: &mut Bits, i: usize) {
 /// Decomposes the graph into a plan that never makes a node wait for anything but its own
 /// inputs.
 pub fn plan(graph: &Graph) -> Plan {
-    let n = graph.topo.len();
+    let n = graph.preds.len();
     let words = n.div_ceil(64).max(1);
     // ancestors[i]: every node i depends on, directly or not.
     let mut ancestors: Vec<Bits> = vec![vec![0; words]; n];
     for &i in &graph.topo {
         let mut acc = vec![0; words];
-        for d in &graph.deps[i] {
-            if let Src::Node(p) = *d {
-                set_bit(&mut acc, p);
-                for (a, b) in acc.iter_mut().zip(&ancestors[p]) {
-                    *a |= *b;
-                }
+        for &p in &graph.preds[i] {
+            set_bit(&mut acc, p);
+            for (a, b) in acc.iter_mut().zip(&ancestors[p]) {
+                *a |= *b;
             }
         }
         ancestors[i] = acc;
@@ -546,10 +816,16 @@ pub fn plan(graph: &Graph) -> Plan {
         ancestors,
         words,
     };
-    if n == 0 {
+    let scheduled: Vec<usize> = graph
+        .topo
+        .iter()
+        .copied()
+        .filter(|&i| graph.scheduled(i))
+        .collect();
+    if scheduled.is_empty() {
         return Plan::Seq(Vec::new());
     }
-    ctx.decompose(graph.topo.clone())
+    ctx.decompose(scheduled)
 }
 
 struct Ctx<'a> {
@@ -597,7 +873,7 @@ impl Ctx<'_> {
     /// The weakly connected components of `set` under the edges inside it, each in
     /// topological order, ordered by their first node.
     fn components(&self, set: &[usize]) -> Vec<Vec<usize>> {
-        let n = self.graph.topo.len();
+        let n = self.graph.preds.len();
         let mut member = vec![false; n];
         for &i in set {
             member[i] = true;
@@ -611,10 +887,8 @@ impl Ctx<'_> {
             x
         }
         for &i in set {
-            for d in &self.graph.deps[i] {
-                if let Src::Node(p) = *d
-                    && member[p]
-                {
+            for &p in &self.graph.preds[i] {
+                if member[p] {
                     let (a, b) = (find(&mut parent, i), find(&mut parent, p));
                     parent[a] = b;
                 }
@@ -656,6 +930,11 @@ mod tests {
             topo: (0..n).collect(),
             conditions: vec![Vec::new(); n],
             over: vec![None; n],
+            collects: Vec::new(),
+            collected: vec![None; n],
+            races: Vec::new(),
+            race_of: vec![None; n],
+            preds: deps.iter().map(|ds| ds.to_vec()).collect(),
         }
     }
 

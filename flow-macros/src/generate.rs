@@ -646,7 +646,8 @@ pub fn expand(input: TokenStream) -> TokenStream {
         })
         .collect();
     let mut errors = Errors::default();
-    let Some(graph) = analyse::build(&wf_name, &wf_sig, &entries, &mut errors) else {
+    let Some(graph) = analyse::build(&wf_name, &wf_sig, &entries, &wf_args.races, &mut errors)
+    else {
         if graph_mode {
             return unreachable;
         }
@@ -722,12 +723,27 @@ fn graph_static(
     for (to, deps) in graph.deps.iter().enumerate() {
         let graph_deps = deps.iter().filter(|s| **s != Src::Context);
         for (param, src) in graph_deps.enumerate() {
-            let from = match src {
-                Src::Input(i) => quote!(::flow_runtime::Source::Input(#i)),
-                Src::Node(i) => quote!(::flow_runtime::Source::Node(#i)),
+            // A value from a race comes from any member; a collected one from every producer.
+            let from: Vec<TokenStream> = match *src {
+                Src::Input(i) => vec![quote!(::flow_runtime::Source::Input(#i))],
+                Src::Node(i) => match graph.race_led_by(i) {
+                    Some(race) => race
+                        .members
+                        .iter()
+                        .map(|m| quote!(::flow_runtime::Source::Node(#m)))
+                        .collect(),
+                    None => vec![quote!(::flow_runtime::Source::Node(#i))],
+                },
+                Src::Collect(c) => graph.collects[c]
+                    .producers
+                    .iter()
+                    .map(|p| quote!(::flow_runtime::Source::Node(#p)))
+                    .collect(),
                 Src::Context => continue,
             };
-            edges.push(quote!(::flow_runtime::Edge::__new(#from, #to, #param)));
+            for from in from {
+                edges.push(quote!(::flow_runtime::Edge::__new(#from, #to, #param)));
+            }
         }
     }
     quote! {{
@@ -767,6 +783,10 @@ fn slot_var(i: usize) -> Ident {
 
 fn kept_var(i: usize) -> Ident {
     format_ident!("__flow_k{}", i)
+}
+
+fn collect_var(i: usize) -> Ident {
+    format_ident!("__flow_c{}", i)
 }
 
 fn input_var(i: usize) -> Ident {
@@ -814,6 +834,12 @@ impl Body<'_> {
             })
             .await
         };
+        let collectors = self.graph.collects.iter().enumerate().map(|(c, collect)| {
+            let var = collect_var(c);
+            let k = collect.producers.len();
+            quote!(let #var = ::flow_runtime::__private::Collect::<_, #k>::new();)
+        });
+        let inputs = quote!(#(#inputs)* #(#collectors)*);
         let produced = |outcome: TokenStream| match output {
             Some(i) if self.graph.maybe(i) => {
                 let path = self.nodes[i].path;
@@ -835,7 +861,7 @@ impl Body<'_> {
             let result = produced(guarded);
             return quote! {{
                 const __FLOW_WORKFLOW: &str = #wf_name;
-                #(#inputs)*
+                #inputs
                 #result
             }};
         }
@@ -908,7 +934,7 @@ impl Body<'_> {
         let produced_outcome = produced(quote!(__flow_outcome));
         quote! {{
             const __FLOW_WORKFLOW: &str = #wf_name;
-            #(#inputs)*
+            #inputs
             #(#slots)*
             let __flow_outcome = #guarded;
             let __flow_outcome = match __flow_outcome {
@@ -949,7 +975,9 @@ impl Body<'_> {
 
     /// Whether running node `i` can end the run with an error.
     fn fails(&self, i: usize) -> bool {
-        if self.nodes[i].map().is_some() && self.nodes[i].continues_on_error() {
+        if self.graph.race_led_by(i).is_some() {
+            true
+        } else if self.nodes[i].map().is_some() && self.nodes[i].continues_on_error() {
             false
         } else if self.policy(i) {
             !self.tolerant(i)
@@ -966,6 +994,7 @@ impl Body<'_> {
             .filter(|&i| {
                 self.nodes[i].provides.is_some()
                     && !self.kept(i)
+                    && self.graph.collected[i].is_none()
                     && (self.graph.output == Some(i)
                         || self.graph.consumers[i].iter().any(|c| !set.contains(c)))
             })
@@ -976,6 +1005,7 @@ impl Body<'_> {
     fn binds(&self, i: usize) -> bool {
         self.nodes[i].provides.is_some()
             && !self.kept(i)
+            && self.graph.collected[i].is_none()
             && (self.graph.output == Some(i) || !self.graph.consumers[i].is_empty())
     }
 
@@ -984,8 +1014,13 @@ impl Body<'_> {
     /// dataflow join). When a value node `i` needs may be missing, the call is skipped and
     /// the result is `None` (`Ok(None)` when tolerated).
     fn call(&self, i: usize, local: &dyn Fn(usize) -> Option<Ident>) -> TokenStream {
-        let (args, skips) = self.args(i, local);
-        let call = self.invoke(i, &args);
+        let (call, skips) = match self.graph.race_led_by(i) {
+            Some(race) => self.invoke_race(race, local),
+            None => {
+                let (args, skips) = self.args(i, local);
+                (self.invoke(i, &args), skips)
+            }
+        };
         if skips.is_empty() {
             return call;
         }
@@ -1040,6 +1075,68 @@ impl Body<'_> {
                 call
             }
         }
+    }
+
+    /// The awaited race of a group's members, and the values they need that may be missing.
+    fn invoke_race(
+        &self,
+        race: &analyse::Race,
+        local: &dyn Fn(usize) -> Option<Ident>,
+    ) -> (TokenStream, Vec<(TokenStream, Ident)>) {
+        let mut skips = Vec::new();
+        let mut pins = Vec::new();
+        let mut polls = Vec::new();
+        let mut errs = Vec::new();
+        for (k, &m) in race.members.iter().enumerate() {
+            let (args, member_skips) = self.args(m, local);
+            skips.extend(member_skips);
+            let path = self.nodes[m].path;
+            let future = if self.policy(m) {
+                quote!(#path::__flow_call(__flow_run, #(#args),*))
+            } else {
+                let call = quote!(__flow_run.gate(#path::INFO, #path(#(#args),*)).await);
+                if self.nodes[m].sig.fallible {
+                    quote!(async { ::flow_runtime::__private::fallible(#call, __FLOW_WORKFLOW, #path::INFO) })
+                } else {
+                    quote!(async { ::core::result::Result::Ok::<_, ::flow_runtime::Error>(#call) })
+                }
+            };
+            let x = format_ident!("__flow_x{}", k);
+            pins.push(quote! {
+                let mut #x = ::core::pin::pin!(::flow_runtime::__private::Maybe::new(#future));
+            });
+            polls.push(quote! {
+                if let ::core::option::Option::Some(__flow_v) = #x.as_mut().poll_race(__flow_cx, &mut __flow_pending) {
+                    return ::core::task::Poll::Ready(::core::option::Option::Some(__flow_v));
+                }
+            });
+            errs.push(quote!(#x.as_mut().take_err()));
+        }
+        let name = &race.name;
+        let call = quote! {{
+            #(#pins)*
+            let __flow_won = ::core::future::poll_fn(|__flow_cx: &mut ::core::task::Context<'_>| {
+                let mut __flow_pending = false;
+                #(#polls)*
+                if __flow_pending {
+                    ::core::task::Poll::Pending
+                } else {
+                    ::core::task::Poll::Ready(::core::option::Option::None)
+                }
+            })
+            .await;
+            match __flow_won {
+                ::core::option::Option::Some(__flow_v) => __flow_v,
+                ::core::option::Option::None => {
+                    return ::core::result::Result::Err(::flow_runtime::__private::race_failed(
+                        __FLOW_WORKFLOW,
+                        #name,
+                        ::std::vec![#(#errs),*],
+                    ));
+                }
+            }
+        }};
+        (call, skips)
     }
 
     /// The awaited run of mapped node `i` over the elements of its `over` argument.
@@ -1109,7 +1206,14 @@ impl Body<'_> {
 
     /// Runs node `i` and stores its output where its consumers find it.
     fn store(&self, i: usize, call: TokenStream) -> TokenStream {
-        if self.kept(i) {
+        if let Some((c, k)) = self.graph.collected[i] {
+            let var = collect_var(c);
+            if self.graph.maybe(i) {
+                quote!(#var.put(#k, #call);)
+            } else {
+                quote!(#var.put(#k, ::core::option::Option::Some(#call));)
+            }
+        } else if self.kept(i) {
             let k = kept_var(i);
             quote!(#k.keep(__flow_run.stamp(), #call);)
         } else if self.binds(i) {
@@ -1158,10 +1262,14 @@ impl Body<'_> {
                         };
                         (value, self.tolerant(p), self.graph.maybe(p))
                     }
+                    Src::Collect(c) => {
+                        let var = collect_var(c);
+                        (quote_spanned!(span=> #var.values()), false, false)
+                    }
                     Src::Context => unreachable!("filtered above"),
                 };
                 let mut skip = |scrutinee: TokenStream| {
-                    let m = format_ident!("__flow_m{}", k);
+                    let m = format_ident!("__flow_m{}_{}", i, k);
                     skips.push((scrutinee, m.clone()));
                     m
                 };
@@ -1217,7 +1325,9 @@ impl Body<'_> {
                                 && !self.policy(*i)
                                 && !self.kept(*i)
                                 && !self.skippable(*i)
-                                && self.nodes[*i].map().is_none() =>
+                                && self.nodes[*i].map().is_none()
+                                && self.graph.race_of[*i].is_none()
+                                && self.graph.collected[*i].is_none() =>
                         {
                             let path = self.nodes[*i].path;
                             let (args, _) = self.args(*i, &|_| None);
@@ -1276,6 +1386,7 @@ impl Body<'_> {
                     .filter(|&i| {
                         self.nodes[i].provides.is_some()
                             && !self.kept(i)
+                            && self.graph.collected[i].is_none()
                             && (exports.contains(&i)
                                 || self.graph.consumers[i].iter().any(|c| set.contains(c)))
                     })
@@ -1289,7 +1400,23 @@ impl Body<'_> {
                     .map(|&i| {
                         let mut waits = Vec::new();
                         let mut local_deps = Vec::new();
-                        for src in &self.graph.deps[i] {
+                        let members = match self.graph.race_led_by(i) {
+                            Some(race) => race.members.clone(),
+                            None => vec![i],
+                        };
+                        let mut collects = Vec::new();
+                        for src in members.iter().flat_map(|&m| &self.graph.deps[m]) {
+                            if let Src::Collect(c) = *src
+                                && !collects.contains(&c)
+                                && self.graph.collects[c]
+                                    .producers
+                                    .iter()
+                                    .any(|p| set.contains(p))
+                            {
+                                collects.push(c);
+                                let var = collect_var(c);
+                                waits.push(quote!(#var.wait_all().await;));
+                            }
                             if let Src::Node(p) = *src
                                 && set.contains(&p)
                                 && !local_deps.contains(&p)
@@ -1308,7 +1435,7 @@ impl Body<'_> {
                         let store = if slotted.contains(&i) {
                             let s = slot_var(i);
                             quote!(#s.set(#call);)
-                        } else if self.kept(i) {
+                        } else if self.kept(i) || self.graph.collected[i].is_some() {
                             self.store(i, call)
                         } else {
                             quote!(let _ = #call;)

@@ -196,8 +196,8 @@ pub enum Shape {
     Once,
     /// `map(node, ...)`: once per element of a collection.
     Map(MapSpec),
-    /// A member of race group `race(...)` (an index into `WorkflowArgs::races`).
-    Race(usize),
+    /// A member of a race group `race(...)` (see `WorkflowArgs::races`).
+    Race,
 }
 
 /// `map(node, concurrency = N, continue_on_error)`.
@@ -631,13 +631,12 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
             }
             Meta::List(list) if list.path.is_ident("race") => {
                 let inner = parse_metas(list.tokens.clone(), "race", errors);
-                let group = parsed.races.len();
                 let mut members = Vec::new();
                 let mut names = Vec::new();
                 for meta in &inner {
                     match meta {
                         Meta::Path(path) => {
-                            if list_node(path, Shape::Race(group), &mut parsed, &mut seen, errors) {
+                            if list_node(path, Shape::Race, &mut parsed, &mut seen, errors) {
                                 members.push(parsed.nodes.len() - 1);
                                 names.push(path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default());
                             }

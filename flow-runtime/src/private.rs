@@ -146,6 +146,110 @@ where
     }
 }
 
+impl<F, T> Maybe<F>
+where
+    F: Future<Output = Result<T, Error>>,
+{
+    /// Polls a member of a race if it is still running: its value if it succeeded in this
+    /// call. A failure is kept for the race's error; sets `*pending` while it runs.
+    #[inline(always)]
+    pub fn poll_race(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        pending: &mut bool,
+    ) -> Option<T> {
+        if let MaybeProj::Running { future } = self.as_mut().project() {
+            match future.poll(cx) {
+                Poll::Pending => *pending = true,
+                Poll::Ready(Ok(value)) => {
+                    self.project_replace(Maybe::Taken);
+                    return Some(value);
+                }
+                Poll::Ready(Err(e)) => {
+                    self.project_replace(Maybe::Done { value: Err(e) });
+                }
+            }
+        }
+        None
+    }
+
+    /// The error of a race member once every member failed.
+    #[inline]
+    pub fn take_err(self: Pin<&mut Self>) -> Error {
+        match self.take() {
+            Err(e) => e,
+            Ok(_) => unreachable!("flow: a race member that succeeded was read as failed"),
+        }
+    }
+}
+
+/// The error of a race whose members all failed: `causes` in list order.
+#[cold]
+pub fn race_failed(workflow: &'static str, race: &'static str, causes: Vec<Error>) -> Error {
+    Error::race_failed(workflow, race, causes)
+}
+
+/// The values of one type that `K` nodes provide, gathered in list order for consumers
+/// taking `&[T]`. Each producer puts its value (or `None` when it was skipped); the first
+/// consumer moves them into one `Vec`, which every consumer then borrows.
+pub struct Collect<T, const K: usize> {
+    values: [std::sync::Mutex<Option<T>>; K],
+    stored: std::sync::atomic::AtomicUsize,
+    gathered: OnceLock<Vec<T>>,
+}
+
+impl<T, const K: usize> Collect<T, K> {
+    /// No value yet.
+    pub fn new() -> Self {
+        Collect {
+            values: [const { std::sync::Mutex::new(None) }; K],
+            stored: std::sync::atomic::AtomicUsize::new(0),
+            gathered: OnceLock::new(),
+        }
+    }
+
+    /// Stores producer `index`'s value (`None`: it was skipped).
+    pub fn put(&self, index: usize, value: Option<T>) {
+        *self.values[index]
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = value;
+        self.stored
+            .fetch_add(1, std::sync::atomic::Ordering::Release);
+    }
+
+    /// Waits until every producer stored its value (inside a dataflow join, see
+    /// [`Slot::wait`]).
+    pub fn wait_all(&self) -> impl Future<Output = ()> + '_ {
+        core::future::poll_fn(move |_| {
+            if self.stored.load(std::sync::atomic::Ordering::Acquire) == K {
+                Poll::Ready(())
+            } else {
+                Poll::Pending
+            }
+        })
+    }
+
+    /// The values, in list order, once every producer ran.
+    pub fn values(&self) -> &Vec<T> {
+        self.gathered.get_or_init(|| {
+            self.values
+                .iter()
+                .filter_map(|v| {
+                    v.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .take()
+                })
+                .collect()
+        })
+    }
+}
+
+impl<T, const K: usize> Default for Collect<T, K> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The output of a node that nodes of the same dataflow join wait for.
 ///
 /// Every future of a dataflow join runs in the join's own task, and the join polls all of

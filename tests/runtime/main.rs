@@ -1,6 +1,7 @@
 //! Integration tests of the runtime contract of generated workflows.
 
 mod branches;
+mod collect;
 mod common;
 mod errors;
 mod failures;

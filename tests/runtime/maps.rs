@@ -127,6 +127,7 @@ mod failing {
         Ok(Checked(*x))
     }
     #[node]
+    #[allow(clippy::ptr_arg)] // `&Vec<T>` works as well as `&[T]`.
     async fn count(probe: &Probe, checked: &Vec<Checked>) -> usize {
         probe.reduced.hit();
         checked.len()
