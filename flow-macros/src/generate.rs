@@ -124,10 +124,26 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
     };
 
     let errors = errors.to_compile_errors();
+    let callback = callback_macro(ident, vis, &macro_name, &packet);
     quote! {
         #func
         #errors
 
+        #callback
+
+        #twin
+    }
+}
+
+/// The `macro_rules!` through which a workflow reads a node's signature (its `packet`),
+/// and the `use` that names it like the node.
+fn callback_macro(
+    ident: &Ident,
+    vis: &syn::Visibility,
+    macro_name: &Ident,
+    packet: &TokenStream,
+) -> TokenStream {
+    quote! {
         #[doc(hidden)]
         #[macro_export]
         #[allow(non_local_definitions)]
@@ -143,8 +159,6 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
         #[doc(hidden)]
         #[allow(unused_imports)]
         #vis use #macro_name as #ident;
-
-        #twin
     }
 }
 
@@ -381,7 +395,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             "a workflow is declared without a body: end the declaration with `;` and the macro writes the body that runs the nodes",
         );
     }
-    WorkflowSig::analyse(&decl.sig, &mut errors);
+    let wf_sig = WorkflowSig::analyse(&decl.sig, &mut errors);
     if wf_args.nodes.is_empty() && errors.is_empty() {
         errors.spanned(
             &decl.sig.ident,
@@ -434,7 +448,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!(::flow_runtime::__private::Open)
     };
-    let plain_chain = chain("body");
+    let nested_chain = chain("nested");
     let inputs = &decl.sig.inputs;
     let input_names: Vec<TokenStream> = decl
         .sig
@@ -457,12 +471,42 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             timeout: #timeout,
         }
     };
+    // As a node of another workflow, and for the plain function: the inputs by reference.
+    let ref_inputs: Vec<TokenStream> = decl
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::FnArg::Typed(t) => {
+                let (pat, ty) = (&t.pat, &t.ty);
+                Some(match &**ty {
+                    syn::Type::Reference(_) => quote!(#pat: #ty),
+                    _ => quote!(#pat: &#ty),
+                })
+            }
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
+    let borrowed_inputs: Vec<TokenStream> = decl
+        .sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::FnArg::Typed(t) => {
+                let pat = &t.pat;
+                Some(match &*t.ty {
+                    syn::Type::Reference(_) => quote!(#pat),
+                    _ => quote!(&#pat),
+                })
+            }
+            syn::FnArg::Receiver(_) => None,
+        })
+        .collect();
     let (plain_body, run_body) = if ok {
         (
             quote! {
                 let __flow_run = ::flow_runtime::__private::Run::<#gate>::plain(#wf_name, &#settings);
-                let __flow_run = &__flow_run;
-                #plain_chain
+                #ident::__flow_nested(&__flow_run, #(#borrowed_inputs),*).await
             },
             quote! {
                 let __flow_run = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
@@ -478,6 +522,83 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             quote!(::core::unreachable!()),
             quote!(::core::unreachable!()),
         )
+    };
+    // What lets another workflow list this one as a node: the callback macro with a node's
+    // packet (inputs by reference, output as a fallible node's), `INFO`, `__flow_call`.
+    let start = ident.span().start();
+    let (line, column) = (start.line as u32, start.column as u32 + 1);
+    let mut hasher = DefaultHasher::new();
+    (
+        "workflow",
+        ident.to_string(),
+        line,
+        column,
+        ident.span().file(),
+    )
+        .hash(&mut hasher);
+    let macro_name = format_ident!("__flow_node_{}_{:016x}", ident, hasher.finish());
+    let out_ty = match &decl.sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+    };
+    let packet = if ok {
+        quote!([ { __flow_workflow } async fn #ident(#(#ref_inputs),*) -> ::core::result::Result<#out_ty, ::flow_runtime::Error> ])
+    } else {
+        quote!([poisoned])
+    };
+    let callback = callback_macro(ident, vis, &macro_name, &packet);
+    let as_node = if ok {
+        let fn_name = ident.to_string();
+        let params = wf_sig.inputs.iter().map(|i| {
+            let (n, t) = (i.ident.to_string(), types::display(&i.inner));
+            quote!(::flow_runtime::Param::__new(#n, #t))
+        });
+        let provided = option_tokens(wf_sig.output.as_ref().filter(|t| !types::is_unit(t)).map(
+            |t| {
+                let t = types::display(t);
+                quote!(#t)
+            },
+        ));
+        let returns = format!(
+            "Result<{}, flow_runtime::Error>",
+            wf_sig
+                .output
+                .as_ref()
+                .map_or("()".to_string(), types::display)
+        );
+        quote! {
+            /// What `#[workflow]` recorded about this workflow as a node of another one.
+            #[doc(hidden)]
+            pub const INFO: &'static ::flow_runtime::NodeInfo = {
+                static INFO: ::flow_runtime::NodeInfo = ::flow_runtime::NodeInfo::__new(
+                    #wf_name,
+                    #fn_name,
+                    ::flow_runtime::Location::__new(
+                        ::core::module_path!(),
+                        ::core::file!(),
+                        #line,
+                        #column,
+                    ),
+                    &[#(#params),*],
+                    #provided,
+                    #returns,
+                    true,
+                );
+                &INFO
+            };
+
+            /// Runs the workflow as a node of another workflow.
+            #[doc(hidden)]
+            pub async fn __flow_call<__FlowGate: ::flow_runtime::__private::Gate>(
+                _: &::flow_runtime::__private::Run<'_, __FlowGate>,
+                #(#ref_inputs),*
+            ) #output {
+                let __flow_run = ::flow_runtime::__private::Run::<#gate>::plain(#wf_name, &#settings);
+                Self::__flow_nested(&__flow_run, #(#input_names),*).await
+            }
+        }
+    } else {
+        quote!()
     };
     let run_doc = format!(
         " Runs `{ident}` with per-call `flow_runtime::RunOptions`: a run id, a cancellation token, a deadline, concurrency limits."
@@ -509,7 +630,19 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             }
 
             #body
+
+            #[allow(unused_variables, clippy::too_many_arguments)]
+            async fn __flow_nested(
+                __flow_run: &::flow_runtime::__private::Run<'_, #gate>,
+                #(#ref_inputs),*
+            ) #output {
+                #nested_chain
+            }
+
+            #as_node
         }
+
+        #callback
 
         #register
     }
@@ -590,12 +723,13 @@ pub fn expand(input: TokenStream) -> TokenStream {
         Err(e) => return e.to_compile_error(),
     };
     let graph_mode = input.mode == "graph";
+    let nested = input.mode == "nested";
     // The attribute already reported these; here they are known to be valid.
     let mut reported = Errors::default();
     let wf_args = parse::workflow_args(input.args.clone(), &mut reported);
     let wf_sig = WorkflowSig::analyse(&input.sig, &mut reported);
     let inputs: Vec<&Ident> = wf_sig.inputs.iter().map(|i| &i.ident).collect();
-    let unreachable = if graph_mode {
+    let unreachable = if graph_mode || nested {
         quote!(::core::unreachable!())
     } else {
         quote!({ #(let _ = &#inputs;)* ::core::unreachable!() })
@@ -662,6 +796,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
             wf: &wf_sig,
             nodes: &entries,
             graph: &graph,
+            nested,
         }
         .generate()
     }
@@ -767,6 +902,8 @@ struct Body<'a> {
     wf: &'a WorkflowSig,
     nodes: &'a [NodeEntry<'a>],
     graph: &'a Graph,
+    /// The inputs arrive by reference (`__flow_nested`).
+    nested: bool,
 }
 
 fn out_var(i: usize) -> Ident {
@@ -804,7 +941,7 @@ impl Body<'_> {
             let var = input_var(i);
             let ident = &input.ident;
             let used = self.graph.deps.iter().any(|d| d.contains(&Src::Input(i)));
-            match (used, input.by_ref) {
+            match (used, input.by_ref || self.nested) {
                 (false, _) => quote!(let _ = &#ident;),
                 (true, true) => quote!(let #var = #ident;),
                 (true, false) => quote!(let #var = &#ident;),

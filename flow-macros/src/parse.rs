@@ -143,6 +143,8 @@ pub struct NodeOptions {
     pub limit: Option<Path>,
     pub blocking: Option<Span>,
     pub spawn: Option<Span>,
+    /// Set in the packet of a workflow listed as a node of another workflow.
+    pub workflow: bool,
 }
 
 impl NodeOptions {
@@ -150,7 +152,9 @@ impl NodeOptions {
     /// `#[workflow]` calls) rather than being awaited directly: it has a policy, or takes the
     /// run context.
     pub fn runs_under_policy(&self, sig: &NodeSig) -> bool {
-        self.has_policy() || sig.params.iter().any(|p| p.kind == ParamKind::Context)
+        self.workflow
+            || self.has_policy()
+            || sig.params.iter().any(|p| p.kind == ParamKind::Context)
     }
 
     fn has_policy(&self) -> bool {
@@ -540,6 +544,8 @@ pub fn node_options(args: TokenStream, errors: &mut Errors) -> NodeOptions {
                 }
             }
             "continue_on_error" => flag_option(&meta, &mut o.continue_on_error, errors),
+            // Written by `#[workflow]` into its own callback packet, never by users.
+            "__flow_workflow" => o.workflow = true,
             "blocking" => flag_option(&meta, &mut o.blocking, errors),
             "spawn" => flag_option(&meta, &mut o.spawn, errors),
             "compensate" => {

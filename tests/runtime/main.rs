@@ -8,5 +8,6 @@ mod failures;
 mod maps;
 mod metadata;
 mod modules;
+mod nested;
 mod policies;
 mod scheduling;
