@@ -146,7 +146,7 @@ fn callback_macro(
     quote! {
         #[doc(hidden)]
         #[macro_export]
-        #[allow(non_local_definitions)]
+        #[allow(non_local_definitions, clippy::crate_in_macro_def)]
         macro_rules! #macro_name {
             ( [ ( $($next:tt)* ) $($rest:tt)* ] ( $($final:tt)* ) $($acc:tt)* ) => {
                 $($next)* ! { [ $($rest)* ] ( $($final)* ) $($acc)* #packet }
