@@ -106,7 +106,11 @@ async fn as_unknown(class: &Class) -> Option<Unknown> {
 async fn text_sentiment(calls: &Calls, text: &Text) -> Analysis {
     Calls::hit(&calls.text);
     work(30).await;
-    let mood = if text.0.contains("great") { "positive" } else { "neutral" };
+    let mood = if text.0.contains("great") {
+        "positive"
+    } else {
+        "neutral"
+    };
     analysis("sentiment", mood)
 }
 #[node]
@@ -240,8 +244,16 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn every_kind_routes_to_its_own_analysers() {
         for (kind, class, expected) in [
-            ("text", Class::Text, &["sentiment", "entities", "keywords"][..]),
-            ("audio", Class::Audio, &["transcript", "audio_sentiment"][..]),
+            (
+                "text",
+                Class::Text,
+                &["sentiment", "entities", "keywords"][..],
+            ),
+            (
+                "audio",
+                Class::Audio,
+                &["transcript", "audio_sentiment"][..],
+            ),
             ("video", Class::Unknown, &["generic"][..]),
         ] {
             let calls = Calls::default();
@@ -250,7 +262,10 @@ mod tests {
             let kinds: Vec<&str> = report.analyses.iter().map(|a| a.kind).collect();
             assert_eq!(kinds, expected);
             assert_eq!(count(&calls.aggregate), 1);
-            let ran = count(&calls.text) + count(&calls.image) + count(&calls.audio) + count(&calls.generic);
+            let ran = count(&calls.text)
+                + count(&calls.image)
+                + count(&calls.audio)
+                + count(&calls.generic);
             assert_eq!(ran, expected.len());
         }
     }
