@@ -5,7 +5,7 @@
 use crate::common::*;
 use flow_runtime::{ErrorKind, NodeError, node, workflow};
 
-mod routing {
+pub mod routing {
     use super::*;
 
     pub struct Doc {

@@ -60,7 +60,7 @@ async fn collected_values_are_in_list_order_whatever_the_completion_order() {
     }
 }
 
-mod conditional {
+pub mod conditional {
     //! Collect what ran: skipped producers are left out.
     use super::*;
 
@@ -103,7 +103,7 @@ async fn skipped_producers_are_left_out() {
     assert_eq!(gather(Kinds(&[])).await.unwrap(), All(vec![]));
 }
 
-mod racing {
+pub mod racing {
     use super::*;
 
     #[derive(Debug)]

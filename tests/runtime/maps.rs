@@ -94,7 +94,7 @@ async fn an_empty_collection_completes_at_once_and_consumers_run() {
     assert_eq!(probe.reduced.get(), 1);
 }
 
-mod failing {
+pub mod failing {
     use super::*;
 
     #[derive(Debug)]

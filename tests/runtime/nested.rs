@@ -188,3 +188,53 @@ async fn a_sub_workflow_can_be_mapped() {
     // Two waves of ten elements; inside each, double and triple side by side.
     assert_eq!(start.elapsed(), ms(20));
 }
+
+/// Workflows with every shape are `Send` (they can be spawned), through `run` too.
+#[test]
+fn every_shape_is_send() {
+    fn assert_send<F: Send>(_: &F) {}
+    let meet = Meet {
+        barrier: Barrier::new(2),
+        fail_leaf: false,
+    };
+    assert_send(&outer::woods(&meet, 1));
+    assert_send(&outer::woods::run(
+        flow_runtime::RunOptions::new(),
+        &meet,
+        1,
+    ));
+    assert_send(&mapped::all_five_times(vec![1]));
+    assert_send(&mapped::all_five_times::run(
+        flow_runtime::RunOptions::new(),
+        vec![1],
+    ));
+    let kinds = crate::collect::conditional::Kinds(&[]);
+    assert_send(&crate::collect::conditional::gather::run(
+        flow_runtime::RunOptions::new(),
+        kinds,
+    ));
+    let p = crate::collect::racing::Plan {
+        mirrors: [(0, false); 3],
+        started: Counter::default(),
+        dropped: Counter::default(),
+        after: Counter::default(),
+    };
+    assert_send(&crate::collect::racing::load::run(
+        flow_runtime::RunOptions::new(),
+        &p,
+    ));
+    let doc = crate::branches::routing::Doc {
+        kinds: &[],
+        calls: Default::default(),
+    };
+    assert_send(&crate::branches::routing::analyse::run(
+        flow_runtime::RunOptions::new(),
+        &doc,
+    ));
+    let fail_probe = crate::maps::Probe::default();
+    assert_send(&crate::maps::failing::keep_going::run(
+        flow_runtime::RunOptions::new(),
+        &fail_probe,
+        crate::maps::failing::Input(vec![]),
+    ));
+}
