@@ -449,6 +449,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         quote!(::flow_runtime::__private::Open)
     };
     let nested_chain = chain("nested");
+    let plain_chain = chain("nested");
     let inputs = &decl.sig.inputs;
     let input_names: Vec<TokenStream> = decl
         .sig
@@ -471,7 +472,9 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             timeout: #timeout,
         }
     };
-    // As a node of another workflow, and for the plain function: the inputs by reference.
+    // As a node of another workflow, and in the plain function: the inputs by reference.
+    // (The plain function inlines the body rather than awaiting `__flow_nested`: one
+    // future less to move costs a third of a small workflow's overhead.)
     let ref_inputs: Vec<TokenStream> = decl
         .sig
         .inputs
@@ -487,26 +490,26 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             syn::FnArg::Receiver(_) => None,
         })
         .collect();
-    let borrowed_inputs: Vec<TokenStream> = decl
-        .sig
+    let input_idents: Vec<&Ident> = wf_sig.inputs.iter().map(|i| &i.ident).collect();
+    let borrowed_inputs: Vec<TokenStream> = wf_sig
         .inputs
         .iter()
-        .filter_map(|arg| match arg {
-            syn::FnArg::Typed(t) => {
-                let pat = &t.pat;
-                Some(match &*t.ty {
-                    syn::Type::Reference(_) => quote!(#pat),
-                    _ => quote!(&#pat),
-                })
+        .map(|i| {
+            let ident = &i.ident;
+            if i.by_ref {
+                quote!(#ident)
+            } else {
+                quote!(&#ident)
             }
-            syn::FnArg::Receiver(_) => None,
         })
         .collect();
     let (plain_body, run_body) = if ok {
         (
             quote! {
                 let __flow_run = ::flow_runtime::__private::Run::<#gate>::plain(#wf_name, &#settings);
-                #ident::__flow_nested(&__flow_run, #(#borrowed_inputs),*).await
+                let __flow_run = &__flow_run;
+                #(let #input_idents = #borrowed_inputs;)*
+                #plain_chain
             },
             quote! {
                 let __flow_run = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
@@ -729,7 +732,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
     let wf_args = parse::workflow_args(input.args.clone(), &mut reported);
     let wf_sig = WorkflowSig::analyse(&input.sig, &mut reported);
     let inputs: Vec<&Ident> = wf_sig.inputs.iter().map(|i| &i.ident).collect();
-    let unreachable = if graph_mode || nested {
+    let unreachable = if graph_mode {
         quote!(::core::unreachable!())
     } else {
         quote!({ #(let _ = &#inputs;)* ::core::unreachable!() })
