@@ -265,6 +265,7 @@ pub fn build(
                         collects.len() - 1
                     }
                 };
+                let mut raced = false;
                 for &p in &collects[c].producers {
                     if nodes[p].options.compensate.is_some() || nodes[p].continues_on_error() {
                         errors.spanned(
@@ -279,7 +280,8 @@ pub fn build(
                             ),
                         );
                     }
-                    if race_of[p].is_some() {
+                    if race_of[p].is_some() && !raced {
+                        raced = true;
                         errors.spanned(
                             &param.ty,
                             format!(

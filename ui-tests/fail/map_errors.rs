@@ -64,4 +64,8 @@ pub async fn unknown_option() -> Vec<Score>;
 #[workflow(items, map(concurrency = 4))]
 pub async fn no_node() -> Vec<Score>;
 
+
+
+#[workflow(items, map(score, over = "item"))]
+pub async fn over_string() -> Vec<Score>;
 fn main() {}

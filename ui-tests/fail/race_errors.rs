@@ -45,4 +45,29 @@ pub async fn alone(q: Query) -> Page;
 #[workflow(primary, mirror)]
 pub async fn undeclared(q: Query) -> Page;
 
+// Only nodes can race; a member with a compensation cannot.
+#[node(compensate = undo)]
+async fn booked(_q: &Query) -> Page {
+    Page
+}
+
+async fn undo(_p: &Page) -> Result<(), std::io::Error> {
+    Ok(())
+}
+
+#[workflow(race(primary, name = "fastest"))]
+pub async fn options_inside(q: Query) -> Page;
+
+#[workflow(race(primary, booked))]
+pub async fn compensated(q: Query) -> Page;
+
+// A race provides one value: it cannot be collected.
+#[node]
+async fn pages(_p: &[Page]) -> Summary {
+    Summary
+}
+
+#[workflow(race(primary, mirror), pages)]
+pub async fn collected(q: Query) -> Summary;
+
 fn main() {}
