@@ -1117,8 +1117,9 @@ impl Body<'_> {
     fn fails(&self, i: usize) -> bool {
         if self.graph.race_led_by(i).is_some() {
             true
-        } else if self.nodes[i].map().is_some() && self.nodes[i].continues_on_error() {
-            false
+        } else if self.nodes[i].map().is_some() {
+            // A map's result is a `Result` (checked with `?`) unless it keeps every error.
+            !self.nodes[i].continues_on_error()
         } else if self.policy(i) {
             !self.tolerant(i)
         } else {

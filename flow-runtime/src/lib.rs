@@ -50,6 +50,72 @@
 //! }
 //! ```
 //!
+//! # Shapes
+//!
+//! `map(node, concurrency = N)` runs a node written for one `&T` once per element of a
+//! `Vec<T>`; a node returning `Option<T>` provides `T` only when it returns `Some` (nodes
+//! needing it are skipped otherwise); a consumer taking `&[T]` receives the `T` of every
+//! producer in list order; `race(a, b)` takes the first member that succeeds; and a workflow
+//! can be listed as a node of another.
+//!
+//! ```
+//! use flow_runtime::{node, workflow};
+//!
+//! pub struct Order { pub lines: Vec<Line>, pub express: bool }
+//! #[derive(Clone)]
+//! pub struct Line { pub price: u32, pub qty: u32 }
+//! pub struct Amount(u32);
+//! pub struct Express;
+//! pub struct Fee(u32);
+//! pub struct Quote(u32);
+//! #[derive(Debug, PartialEq)]
+//! pub struct Total(u32);
+//!
+//! #[node]
+//! async fn lines(order: &Order) -> Vec<Line> { order.lines.clone() }
+//! #[node]
+//! async fn amount(line: &Line) -> Amount { Amount(line.price * line.qty) }
+//! #[node]
+//! async fn express(order: &Order) -> Option<Express> { order.express.then_some(Express) }
+//! #[node]
+//! async fn express_fee(_e: &Express) -> Fee { Fee(15) }   // runs only for express orders
+//! #[node]
+//! async fn fast_quote(_o: &Order) -> Result<Quote, String> { Err("busy".into()) }
+//! #[node]
+//! async fn slow_quote(_o: &Order) -> Result<Quote, String> { Ok(Quote(5)) }
+//! #[node]
+//! async fn total(amounts: &[Amount], fee: Option<&Fee>, q: &Quote) -> Total {
+//!     Total(amounts.iter().map(|a| a.0).sum::<u32>() + fee.map_or(0, |f| f.0) + q.0)
+//! }
+//!
+//! #[workflow(
+//!     lines,
+//!     map(amount, concurrency = 8),
+//!     express,
+//!     express_fee,
+//!     race(fast_quote, slow_quote),
+//!     total
+//! )]
+//! pub async fn price(order: Order) -> Total;
+//!
+//! /// A workflow listed as a node: `price` takes `&Order` here.
+//! pub struct Priced(u32);
+//! #[node]
+//! async fn priced(t: &Total) -> Priced { Priced(t.0) }
+//! #[workflow(price, priced)]
+//! pub async fn checkout(order: Order) -> Priced;
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), flow_runtime::Error> {
+//! let lines = vec![Line { price: 10, qty: 2 }, Line { price: 3, qty: 1 }];
+//! let order = Order { lines: lines.clone(), express: false };
+//! assert_eq!(price(order).await?, Total(20 + 3 + 5));
+//! let order = Order { lines, express: true };
+//! assert_eq!(checkout(order).await?.0, 20 + 3 + 15 + 5);
+//! # Ok(())
+//! # }
+//! ```
+//!
 //! See the crate's README for the runtime contract and the compile errors.
 
 #![warn(missing_docs)]

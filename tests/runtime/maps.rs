@@ -259,3 +259,41 @@ async fn map_order_is_input_order_every_time() {
         assert_eq!(out, expected);
     }
 }
+
+mod beside {
+    //! An infallible mapped node in a parallel branch, beside another node.
+    use super::*;
+
+    pub struct Len(pub usize);
+    #[derive(Debug, PartialEq)]
+    pub struct Sum(pub u64);
+    pub struct Half(pub u64);
+
+    #[node]
+    async fn len(xs: &[u64]) -> Len {
+        sleep_ms(5).await;
+        Len(xs.len())
+    }
+    #[node]
+    async fn half(x: &u64) -> Half {
+        sleep_ms(5).await;
+        Half(x / 2)
+    }
+    #[node]
+    async fn sum(halves: &[Half], len: &Len) -> Sum {
+        Sum(halves.iter().map(|h| h.0).sum::<u64>() + len.0 as u64)
+    }
+
+    #[workflow(len, map(half), sum)]
+    pub async fn halves(xs: Vec<u64>) -> Sum;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_map_runs_beside_other_nodes() {
+    let start = tokio::time::Instant::now();
+    assert_eq!(
+        beside::halves(vec![2, 4, 6]).await.unwrap(),
+        beside::Sum(1 + 2 + 3 + 3)
+    );
+    assert_eq!(start.elapsed(), ms(5));
+}
