@@ -238,3 +238,113 @@ async fn when_every_member_fails_the_error_carries_every_cause() {
     );
     assert_eq!(p.after.get(), 0);
 }
+
+mod in_dataflow {
+    //! Collected producers inside an N-shaped (dataflow) join, one of them conditional.
+    use super::*;
+
+    pub struct A(pub u64);
+    pub struct B(pub u64);
+    pub struct Other(pub u64);
+    #[derive(Debug, PartialEq)]
+    pub struct F(pub u64);
+    #[derive(Debug, PartialEq)]
+    pub struct Out(pub Vec<u64>, pub u64);
+
+    #[node]
+    async fn a(x: &u64) -> A {
+        sleep_ms(3).await;
+        A(*x)
+    }
+    #[node]
+    async fn b(x: &u64) -> B {
+        sleep_ms(1).await;
+        B(*x * 10)
+    }
+    #[node]
+    async fn p1(a: &A) -> Option<F> {
+        sleep_ms(5).await;
+        (a.0 % 2 == 0).then_some(F(a.0))
+    }
+    #[node]
+    async fn p2(a: &A, b: &B) -> F {
+        F(a.0 + b.0)
+    }
+    #[node]
+    async fn p3(b: &B) -> Other {
+        Other(b.0 + 1)
+    }
+    #[node]
+    async fn sink(fs: &[F], o: &Other) -> Out {
+        Out(fs.iter().map(|f| f.0).collect(), o.0)
+    }
+
+    #[workflow(a, b, p1, p2, p3, sink)]
+    pub async fn shape(x: u64) -> Out;
+}
+
+#[tokio::test(start_paused = true)]
+async fn collect_inside_a_dataflow_join() {
+    use in_dataflow::*;
+    assert_eq!(shape(2).await.unwrap(), Out(vec![2, 22], 21));
+    assert_eq!(shape(3).await.unwrap(), Out(vec![33], 31));
+}
+
+mod race_in_dataflow {
+    //! Race members with different inputs, inside an N-shaped join.
+    use super::*;
+
+    pub struct A(pub u64);
+    pub struct B(pub u64);
+    pub struct C(pub u64);
+    pub struct E(pub u64);
+    #[derive(Debug, PartialEq)]
+    pub struct Won(pub &'static str, pub u64);
+    #[derive(Debug, PartialEq)]
+    pub struct Out(pub Won, pub u64, pub u64);
+
+    #[node]
+    async fn a(x: &u64) -> A {
+        sleep_ms(2).await;
+        A(*x)
+    }
+    #[node]
+    async fn b(x: &u64) -> B {
+        sleep_ms(4).await;
+        B(*x + 1)
+    }
+    #[node]
+    async fn c(a: &A) -> C {
+        C(a.0 * 2)
+    }
+    #[node]
+    async fn e(b: &B) -> E {
+        E(b.0 * 3)
+    }
+    #[node]
+    async fn from_a(a: &A) -> Result<Won, String> {
+        sleep_ms(10).await;
+        Ok(Won("a", a.0))
+    }
+    #[node]
+    async fn from_b(b: &B) -> Result<Won, String> {
+        sleep_ms(1).await;
+        Ok(Won("b", b.0))
+    }
+    #[node]
+    async fn out(w: &Won, c: &C, e: &E) -> Out {
+        Out(Won(w.0, w.1), c.0, e.0)
+    }
+
+    #[workflow(a, b, c, e, race(from_a, from_b), out)]
+    pub async fn shape(x: u64) -> Out;
+}
+
+#[tokio::test(start_paused = true)]
+async fn race_inside_a_dataflow_join() {
+    use race_in_dataflow::*;
+    let start = tokio::time::Instant::now();
+    // Both members start when b is ready (4 ms); from_b wins 1 ms later.
+    assert_eq!(shape(1).await.unwrap(), Out(Won("b", 2), 2, 6));
+    assert_eq!(start.elapsed(), ms(5));
+}
