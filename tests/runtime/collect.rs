@@ -264,7 +264,7 @@ mod in_dataflow {
     #[node]
     async fn p1(a: &A) -> Option<F> {
         sleep_ms(5).await;
-        (a.0 % 2 == 0).then_some(F(a.0))
+        a.0.is_multiple_of(2).then_some(F(a.0))
     }
     #[node]
     async fn p2(a: &A, b: &B) -> F {
