@@ -556,7 +556,6 @@ fn check_race(
             );
         }
     }
-    let _ = group.span;
 }
 
 /// A type's key, its display form, and every provider of it with its span.

@@ -72,8 +72,16 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
                 let t = types::display(t);
                 quote!(#t)
             }));
-            let returns = &sig.returns;
-            let fallible = sig.fallible;
+            let info = info_const(&NodeInfoTokens {
+                name: &name,
+                fn_name: &fn_name,
+                line,
+                column,
+                params: quote!(#(#params),*),
+                output,
+                returns: &sig.returns,
+                fallible: sig.fallible,
+            });
             let check = match (&func.sig.output, sig.fallible) {
                 (ReturnType::Type(_, ty), true) => quote_spanned! {ty.span()=>
                     const _: () = ::flow_runtime::__private::assert_fallible::<#ty>();
@@ -87,24 +95,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 
                 impl #ident {
                     /// What `#[node]` recorded about this node.
-                    #[doc(hidden)]
-                    pub const INFO: &'static ::flow_runtime::NodeInfo = {
-                        static INFO: ::flow_runtime::NodeInfo = ::flow_runtime::NodeInfo::__new(
-                            #name,
-                            #fn_name,
-                            ::flow_runtime::Location::__new(
-                                ::core::module_path!(),
-                                ::core::file!(),
-                                #line,
-                                #column,
-                            ),
-                            &[#(#params),*],
-                            #output,
-                            #returns,
-                            #fallible,
-                        );
-                        &INFO
-                    };
+                    #info
 
                     #policy
                 }
@@ -132,6 +123,52 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
         #callback
 
         #twin
+    }
+}
+
+/// What goes into a node's `INFO`.
+struct NodeInfoTokens<'a> {
+    name: &'a str,
+    fn_name: &'a str,
+    line: u32,
+    column: u32,
+    params: TokenStream,
+    output: TokenStream,
+    returns: &'a str,
+    fallible: bool,
+}
+
+/// `pub const INFO: &NodeInfo`, for a node or a workflow listed as one.
+fn info_const(info: &NodeInfoTokens<'_>) -> TokenStream {
+    let NodeInfoTokens {
+        name,
+        fn_name,
+        line,
+        column,
+        params,
+        output,
+        returns,
+        fallible,
+    } = info;
+    quote! {
+        #[doc(hidden)]
+        pub const INFO: &'static ::flow_runtime::NodeInfo = {
+            static INFO: ::flow_runtime::NodeInfo = ::flow_runtime::NodeInfo::__new(
+                #name,
+                #fn_name,
+                ::flow_runtime::Location::__new(
+                    ::core::module_path!(),
+                    ::core::file!(),
+                    #line,
+                    #column,
+                ),
+                &[#params],
+                #output,
+                #returns,
+                #fallible,
+            );
+            &INFO
+        };
     }
 }
 
@@ -569,26 +606,19 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 .as_ref()
                 .map_or("()".to_string(), types::display)
         );
+        let info = info_const(&NodeInfoTokens {
+            name: &wf_name,
+            fn_name: &fn_name,
+            line,
+            column,
+            params: quote!(#(#params),*),
+            output: provided,
+            returns: &returns,
+            fallible: true,
+        });
         quote! {
             /// What `#[workflow]` recorded about this workflow as a node of another one.
-            #[doc(hidden)]
-            pub const INFO: &'static ::flow_runtime::NodeInfo = {
-                static INFO: ::flow_runtime::NodeInfo = ::flow_runtime::NodeInfo::__new(
-                    #wf_name,
-                    #fn_name,
-                    ::flow_runtime::Location::__new(
-                        ::core::module_path!(),
-                        ::core::file!(),
-                        #line,
-                        #column,
-                    ),
-                    &[#(#params),*],
-                    #provided,
-                    #returns,
-                    true,
-                );
-                &INFO
-            };
+            #info
 
             /// Runs the workflow as a node of another workflow.
             #[doc(hidden)]

@@ -217,7 +217,6 @@ pub struct MapSpec {
 pub struct RaceGroup {
     pub name: String,
     pub members: Vec<usize>,
-    pub span: Span,
 }
 
 pub const MAP_OPTIONS: &[OptionSpec] = &[
@@ -662,7 +661,6 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
                 parsed.races.push(RaceGroup {
                     name: names.join(" | "),
                     members,
-                    span: list.span(),
                 });
             }
             _ if meta.path().is_ident("name") => {
