@@ -1248,6 +1248,27 @@ impl Body<'_> {
         }
     }
 
+    /// An unawaited future running node `i` on `args` to a `Result<_, flow_runtime::Error>`
+    /// (an element of a map, a member of a race); `capture` is `move` or nothing.
+    fn attempt_future(&self, i: usize, args: &[TokenStream], capture: TokenStream) -> TokenStream {
+        let path = self.nodes[i].path;
+        if self.policy(i) {
+            return quote!(#path::__flow_call(__flow_run, #(#args),*));
+        }
+        let call = quote!(__flow_run.gate(#path::INFO, #path(#(#args),*)).await);
+        if self.nodes[i].sig.fallible {
+            quote! {
+                async #capture {
+                    ::flow_runtime::__private::fallible(#call, __FLOW_WORKFLOW, #path::INFO)
+                }
+            }
+        } else {
+            quote! {
+                async #capture { ::core::result::Result::Ok::<_, ::flow_runtime::Error>(#call) }
+            }
+        }
+    }
+
     /// The awaited race of a group's members, and the values they need that may be missing.
     fn invoke_race(
         &self,
@@ -1261,17 +1282,7 @@ impl Body<'_> {
         for (k, &m) in race.members.iter().enumerate() {
             let (args, member_skips) = self.args(m, local);
             skips.extend(member_skips);
-            let path = self.nodes[m].path;
-            let future = if self.policy(m) {
-                quote!(#path::__flow_call(__flow_run, #(#args),*))
-            } else {
-                let call = quote!(__flow_run.gate(#path::INFO, #path(#(#args),*)).await);
-                if self.nodes[m].sig.fallible {
-                    quote!(async { ::flow_runtime::__private::fallible(#call, __FLOW_WORKFLOW, #path::INFO) })
-                } else {
-                    quote!(async { ::core::result::Result::Ok::<_, ::flow_runtime::Error>(#call) })
-                }
-            };
+            let future = self.attempt_future(m, &args, quote!());
             let x = format_ident!("__flow_x{}", k);
             pins.push(quote! {
                 let mut #x = ::core::pin::pin!(::flow_runtime::__private::Maybe::new(#future));
@@ -1313,7 +1324,6 @@ impl Body<'_> {
     /// The awaited run of mapped node `i` over the elements of its `over` argument.
     fn invoke_map(&self, i: usize, spec: &parse::MapSpec, args: &[TokenStream]) -> TokenStream {
         let node = &self.nodes[i];
-        let path = node.path;
         let over = self.graph.over[i].expect("a mapped node has an element parameter");
         let position = node.sig.params[..over]
             .iter()
@@ -1332,22 +1342,7 @@ impl Body<'_> {
                 element_args.push(a.into_token_stream());
             }
         }
-        let element = if self.policy(i) {
-            quote!(#path::__flow_call(__flow_run, #(#element_args),*))
-        } else {
-            let call = quote!(__flow_run.gate(#path::INFO, #path(#(#element_args),*)).await);
-            if node.sig.fallible {
-                quote! {
-                    async move {
-                        ::flow_runtime::__private::fallible(#call, __FLOW_WORKFLOW, #path::INFO)
-                    }
-                }
-            } else {
-                quote! {
-                    async move { ::core::result::Result::Ok::<_, ::flow_runtime::Error>(#call) }
-                }
-            }
-        };
+        let element = self.attempt_future(i, &element_args, quote!(move));
         let concurrency = option_tokens(spec.concurrency.map(|n| quote!(#n)));
         let run = if node.continues_on_error() {
             quote!(::flow_runtime::__private::map_all(#collection, #concurrency, move |__flow_e| #element).await)
