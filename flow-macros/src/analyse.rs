@@ -66,6 +66,8 @@ pub enum Src {
 
 /// The producers of one type gathered for consumers taking `&[T]` / `&Vec<T>`.
 pub struct Collect {
+    /// The key of the collected type.
+    pub key: String,
     /// The producers, in list order.
     pub producers: Vec<usize>,
 }
@@ -105,6 +107,19 @@ pub struct Graph {
     /// For each node, the nodes it waits for (for a race's first member, those of every
     /// member; for the other members, none: they run inside the first one's step).
     pub preds: Vec<Vec<usize>>,
+    /// For each node, whether it (or, for a race's first member, any member) needs a value
+    /// (`&T` or `Result<&T, _>`) that may be missing, so that it may be skipped.
+    pub skippable: Vec<bool>,
+}
+
+/// The nodes that run in node `i`'s step: itself; every member for a race's first member;
+/// none for the other members (they run in the first one's step).
+fn step_members<'g>(races: &'g [Race], race_of: &[Option<usize>], i: &'g usize) -> &'g [usize] {
+    match race_of[*i] {
+        Some(r) if races[r].members[0] == *i => &races[r].members,
+        Some(_) => &[],
+        None => std::slice::from_ref(i),
+    }
 }
 
 impl Graph {
@@ -112,6 +127,11 @@ impl Graph {
     /// after its first.
     pub fn scheduled(&self, i: usize) -> bool {
         self.race_of[i].is_none_or(|r| self.races[r].members[0] == i)
+    }
+
+    /// The nodes that run in node `i`'s step (see [`step_members`]).
+    pub fn step<'g>(&'g self, i: &'g usize) -> &'g [usize] {
+        step_members(&self.races, &self.race_of, i)
     }
 
     /// The race group node `i` leads, if any.
@@ -177,13 +197,6 @@ pub fn build(
         }
     }
     let n = nodes.len();
-    let mut race_of = vec![None; n];
-    for (r, group) in race_groups.iter().enumerate() {
-        check_race(wf_name, nodes, group, errors);
-        for &m in &group.members {
-            race_of[m] = Some(r);
-        }
-    }
     let races: Vec<Race> = race_groups
         .iter()
         .map(|g| Race {
@@ -196,10 +209,16 @@ pub fn build(
             members: g.members.clone(),
         })
         .collect();
+    let mut race_of = vec![None; n];
+    for (r, race) in races.iter().enumerate() {
+        check_race(wf_name, nodes, race, errors);
+        for &m in &race.members {
+            race_of[m] = Some(r);
+        }
+    }
     // Keys used as one value (`&T`, the output), and keys collected (`&[T]`).
     let mut single: Vec<String> = Vec::new();
     let mut collects: Vec<Collect> = Vec::new();
-    let mut collect_keys: Vec<String> = Vec::new();
     let provided_list = || {
         if provided.is_empty() {
             "nothing".to_string()
@@ -249,11 +268,11 @@ pub fn build(
                 && let Some((_, _, list)) = all.iter().find(|(k, _, _)| *k == elem_key)
                 && list.iter().all(|(s, _)| matches!(s, Src::Node(_)))
             {
-                let c = match collect_keys.iter().position(|k| *k == elem_key) {
+                let c = match collects.iter().position(|c| c.key == elem_key) {
                     Some(c) => c,
                     None => {
-                        collect_keys.push(elem_key.clone());
                         collects.push(Collect {
+                            key: elem_key.clone(),
                             producers: list
                                 .iter()
                                 .filter_map(|(s, _)| match s {
@@ -370,7 +389,8 @@ pub fn build(
 
     // Several providers of one type.
     for (key, display, list) in &all {
-        if collect_keys.contains(key) && single.contains(key) {
+        let collected = collects.iter().any(|c| c.key == *key);
+        if collected && single.contains(key) {
             errors.at(
                 list[0].1,
                 format!(
@@ -390,7 +410,7 @@ pub fn build(
             && list
                 .iter()
                 .all(|(s, _)| matches!(s, Src::Node(p) if race_of[*p] == group));
-        if one_race || (collect_keys.contains(key) && !single.contains(key)) {
+        if one_race || collected {
             continue;
         }
         let first = list[0].0;
@@ -466,17 +486,10 @@ pub fn build(
         .map(|d| d.into_iter().map(|s| s.expect("checked above")).collect())
         .collect();
     let mut conditions: Vec<Vec<usize>> = vec![Vec::new(); n];
-    for &i in &topo {
+    let mut skippable = vec![false; n];
+    for i in &topo {
         let mut conds = Vec::new();
-        if nodes[i].sig.optional && nodes[i].map().is_none() {
-            conds.push(i);
-        }
-        let members = match race_of[i] {
-            Some(r) if races[r].members[0] == i => races[r].members.clone(),
-            Some(_) => Vec::new(),
-            None => vec![i],
-        };
-        for m in members {
+        for &m in step_members(&races, &race_of, i) {
             for (param, src) in nodes[m].sig.params.iter().zip(&deps[m]) {
                 if let Src::Node(p) = *src
                     && matches!(param.kind, ParamKind::Ref | ParamKind::Result)
@@ -485,9 +498,13 @@ pub fn build(
                 }
             }
         }
+        skippable[*i] = !conds.is_empty();
+        if nodes[*i].sig.optional && nodes[*i].map().is_none() {
+            conds.push(*i);
+        }
         conds.sort_unstable();
         conds.dedup();
-        conditions[i] = conds;
+        conditions[*i] = conds;
     }
     Some(Graph {
         deps,
@@ -501,17 +518,13 @@ pub fn build(
         races,
         race_of,
         preds,
+        skippable,
     })
 }
 
 /// Checks that a race group's members can race: one provided type, no option that keeps
 /// a member's output or failure.
-fn check_race(
-    wf_name: &str,
-    nodes: &[NodeEntry<'_>],
-    group: &crate::parse::RaceGroup,
-    errors: &mut Errors,
-) {
+fn check_race(wf_name: &str, nodes: &[NodeEntry<'_>], group: &Race, errors: &mut Errors) {
     let Some(&first) = group.members.first() else {
         return;
     };
@@ -936,6 +949,7 @@ mod tests {
             races: Vec::new(),
             race_of: vec![None; n],
             preds: deps.iter().map(|ds| ds.to_vec()).collect(),
+            skippable: vec![false; n],
         }
     }
 

@@ -41,12 +41,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
     }
     let ident = &func.sig.ident;
     let vis = &func.vis;
-    let start = ident.span().start();
-    let (line, column) = (start.line as u32, start.column as u32 + 1);
-
-    let mut hasher = DefaultHasher::new();
-    (ident.to_string(), line, column, ident.span().file()).hash(&mut hasher);
-    let macro_name = format_ident!("__flow_node_{}_{:016x}", ident, hasher.finish());
+    let (line, column) = site(ident);
 
     let packet = if errors.is_empty() {
         let fn_sig = &func.sig;
@@ -115,7 +110,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
     };
 
     let errors = errors.to_compile_errors();
-    let callback = callback_macro(ident, vis, &macro_name, &packet);
+    let callback = callback_macro("node", ident, vis, &packet);
     quote! {
         #func
         #errors
@@ -172,14 +167,34 @@ fn info_const(info: &NodeInfoTokens<'_>) -> TokenStream {
     }
 }
 
-/// The `macro_rules!` through which a workflow reads a node's signature (its `packet`),
-/// and the `use` that names it like the node.
+/// Where `ident` is written: its line and 1-based column.
+fn site(ident: &Ident) -> (u32, u32) {
+    let start = ident.span().start();
+    (start.line as u32, start.column as u32 + 1)
+}
+
+/// A workflow's inputs as `Param`s, comma-separated.
+fn input_params(wf: &WorkflowSig) -> TokenStream {
+    let params = wf.inputs.iter().map(|i| {
+        let (n, t) = (i.ident.to_string(), types::display(&i.inner));
+        quote!(::flow_runtime::Param::__new(#n, #t))
+    });
+    quote!(#(#params),*)
+}
+
+/// The `macro_rules!` through which a workflow reads the signature (its `packet`) of a
+/// `kind` (a node, or a workflow listed as one), and the `use` that names it like the item.
+/// Its hidden name is unique per item: the name, its kind and where it is written.
 fn callback_macro(
+    kind: &str,
     ident: &Ident,
     vis: &syn::Visibility,
-    macro_name: &Ident,
     packet: &TokenStream,
 ) -> TokenStream {
+    let (line, column) = site(ident);
+    let mut hasher = DefaultHasher::new();
+    (kind, ident.to_string(), line, column, ident.span().file()).hash(&mut hasher);
+    let macro_name = format_ident!("__flow_node_{}_{:016x}", ident, hasher.finish());
     quote! {
         #[doc(hidden)]
         #[macro_export]
@@ -565,18 +580,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     // What lets another workflow list this one as a node: the callback macro with a node's
     // packet (inputs by reference, output as a fallible node's), `INFO`, `__flow_call`.
-    let start = ident.span().start();
-    let (line, column) = (start.line as u32, start.column as u32 + 1);
-    let mut hasher = DefaultHasher::new();
-    (
-        "workflow",
-        ident.to_string(),
-        line,
-        column,
-        ident.span().file(),
-    )
-        .hash(&mut hasher);
-    let macro_name = format_ident!("__flow_node_{}_{:016x}", ident, hasher.finish());
+    let (line, column) = site(ident);
     let out_ty = match &decl.sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
@@ -586,13 +590,10 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!([poisoned])
     };
-    let callback = callback_macro(ident, vis, &macro_name, &packet);
+    let callback = callback_macro("workflow", ident, vis, &packet);
     let as_node = if ok {
         let fn_name = ident.to_string();
-        let params = wf_sig.inputs.iter().map(|i| {
-            let (n, t) = (i.ident.to_string(), types::display(&i.inner));
-            quote!(::flow_runtime::Param::__new(#n, #t))
-        });
+        let params = input_params(&wf_sig);
         let provided = option_tokens(wf_sig.output.as_ref().filter(|t| !types::is_unit(t)).map(
             |t| {
                 let t = types::display(t);
@@ -611,7 +612,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             fn_name: &fn_name,
             line,
             column,
-            params: quote!(#(#params),*),
+            params,
             output: provided,
             returns: &returns,
             fallible: true,
@@ -872,12 +873,8 @@ fn graph_static(
     graph: &Graph,
 ) -> TokenStream {
     let fn_name = wf.ident.to_string();
-    let start = decl.ident.span().start();
-    let (line, column) = (start.line as u32, start.column as u32 + 1);
-    let inputs = wf.inputs.iter().map(|i| {
-        let (n, t) = (i.ident.to_string(), types::display(&i.inner));
-        quote!(::flow_runtime::Param::__new(#n, #t))
-    });
+    let (line, column) = site(&decl.ident);
+    let inputs = input_params(wf);
     let output = option_tokens(wf.output.as_ref().map(|t| {
         let t = types::display(t);
         quote!(#t)
@@ -919,7 +916,7 @@ fn graph_static(
             #wf_name,
             #fn_name,
             ::flow_runtime::Location::__new(::core::module_path!(), ::core::file!(), #line, #column),
-            &[#(#inputs),*],
+            &[#inputs],
             #output,
             #output_node,
             &[#(#infos),*],
@@ -1355,21 +1352,6 @@ impl Body<'_> {
         }}
     }
 
-    /// Whether node `i` needs a value that may be missing, so it may be skipped.
-    fn skippable(&self, i: usize) -> bool {
-        self.nodes[i]
-            .sig
-            .params
-            .iter()
-            .zip(&self.graph.deps[i])
-            .any(|(param, src)| match *src {
-                Src::Node(p) => {
-                    self.graph.maybe(p) && matches!(param.kind, ParamKind::Ref | ParamKind::Result)
-                }
-                _ => false,
-            })
-    }
-
     /// Runs node `i` and stores its output where its consumers find it.
     fn store(&self, i: usize, call: TokenStream) -> TokenStream {
         if let Some((c, k)) = self.graph.collected[i] {
@@ -1490,7 +1472,7 @@ impl Body<'_> {
                             if !fallible
                                 && !self.policy(*i)
                                 && !self.kept(*i)
-                                && !self.skippable(*i)
+                                && !self.graph.skippable[*i]
                                 && self.nodes[*i].map().is_none()
                                 && self.graph.race_of[*i].is_none()
                                 && self.graph.collected[*i].is_none() =>
@@ -1566,12 +1548,13 @@ impl Body<'_> {
                     .map(|&i| {
                         let mut waits = Vec::new();
                         let mut local_deps = Vec::new();
-                        let members = match self.graph.race_led_by(i) {
-                            Some(race) => race.members.clone(),
-                            None => vec![i],
-                        };
                         let mut collects = Vec::new();
-                        for src in members.iter().flat_map(|&m| &self.graph.deps[m]) {
+                        for src in self
+                            .graph
+                            .step(&i)
+                            .iter()
+                            .flat_map(|&m| &self.graph.deps[m])
+                        {
                             if let Src::Collect(c) = *src
                                 && !collects.contains(&c)
                                 && self.graph.collects[c]

@@ -215,7 +215,6 @@ pub struct MapSpec {
 
 /// `race(a, b, ...)`.
 pub struct RaceGroup {
-    pub name: String,
     pub members: Vec<usize>,
 }
 
@@ -637,13 +636,11 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
             Meta::List(list) if list.path.is_ident("race") => {
                 let inner = parse_metas(list.tokens.clone(), "race", errors);
                 let mut members = Vec::new();
-                let mut names = Vec::new();
                 for meta in &inner {
                     match meta {
                         Meta::Path(path) => {
                             if list_node(path, Shape::Race, &mut parsed, &mut seen, errors) {
                                 members.push(parsed.nodes.len() - 1);
-                                names.push(path.segments.last().map(|s| s.ident.to_string()).unwrap_or_default());
                             }
                         }
                         other => errors.spanned(
@@ -658,10 +655,7 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
                         "a race needs at least two nodes providing the same type: `race(primary, mirror)`",
                     );
                 }
-                parsed.races.push(RaceGroup {
-                    name: names.join(" | "),
-                    members,
-                });
+                parsed.races.push(RaceGroup { members });
             }
             _ if meta.path().is_ident("name") => {
                 string_option(&meta, &mut parsed.name, "workflow", errors);
