@@ -379,6 +379,7 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
             #[allow(clippy::too_many_arguments)]
             pub async fn __flow_call<__FlowGate: ::flow_runtime::__private::Gate>(
                 __flow_run: &::flow_runtime::__private::Run<'_, __FlowGate>,
+                __flow_element: ::core::option::Option<usize>,
                 #(#decls),*
             ) -> ::core::result::Result<#raw, ::flow_runtime::Error> {
                 static __FLOW_POLICY: ::flow_runtime::__private::Policy = ::flow_runtime::__private::Policy {
@@ -391,6 +392,7 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
                 ::flow_runtime::__private::call(
                     __flow_run,
                     Self::INFO,
+                    __flow_element,
                     &__FLOW_POLICY,
                     |__flow_attempt: u32| {
                         #(#prep)*
@@ -561,7 +563,9 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 let __flow_run = ::flow_runtime::__private::Run::<#gate>::plain(#wf_name, &#settings);
                 let __flow_run = &__flow_run;
                 #(let #input_idents = #borrowed_inputs;)*
-                #plain_chain
+                let __flow_result = #plain_chain;
+                __flow_run.finish(&__flow_result);
+                __flow_result
             },
             quote! {
                 let __flow_run = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
@@ -569,7 +573,9 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                     &#settings,
                     #options,
                 );
-                Self::__flow_body(&__flow_run, #(#input_names),*).await
+                let __flow_result = Self::__flow_body(&__flow_run, #(#input_names),*).await;
+                __flow_run.finish(&__flow_result);
+                __flow_result
             },
         )
     } else {
@@ -624,11 +630,18 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             /// Runs the workflow as a node of another workflow.
             #[doc(hidden)]
             pub async fn __flow_call<__FlowGate: ::flow_runtime::__private::Gate>(
-                _: &::flow_runtime::__private::Run<'_, __FlowGate>,
+                __flow_parent: &::flow_runtime::__private::Run<'_, __FlowGate>,
+                __flow_element: ::core::option::Option<usize>,
                 #(#ref_inputs),*
             ) #output {
-                let __flow_run = ::flow_runtime::__private::Run::<#gate>::plain(#wf_name, &#settings);
-                Self::__flow_nested(&__flow_run, #(#input_names),*).await
+                __flow_parent
+                    .watched(Self::INFO, __flow_element, ::flow_runtime::__private::Passed, async {
+                        let __flow_run = ::flow_runtime::__private::Run::<#gate>::plain(#wf_name, &#settings);
+                        let __flow_result = Self::__flow_nested(&__flow_run, #(#input_names),*).await;
+                        __flow_run.finish(&__flow_result);
+                        __flow_result
+                    })
+                    .await
             }
         }
     } else {
@@ -642,6 +655,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 
         #(#attrs)*
         #allow
+        #[allow(unreachable_code)]
         #vis #fn_sig {
             #plain_body
         }
@@ -1209,12 +1223,20 @@ impl Body<'_> {
                 quote!(::core::result::Result::Ok(::core::option::Option::None)),
             ),
         };
+        let members = match self.graph.race_led_by(i) {
+            Some(race) => race.members.clone(),
+            None => vec![i],
+        };
+        let paths = members.iter().map(|&m| self.nodes[m].path);
         let scrutinees = skips.iter().map(|(s, _)| s);
         let bindings = skips.iter().map(|(_, b)| b);
         quote! {
             match (#(#scrutinees,)*) {
                 (#(::core::option::Option::Some(#bindings),)*) => #ran,
-                _ => #skipped,
+                _ => {
+                    #(__flow_run.skipped(#paths::INFO);)*
+                    #skipped
+                }
             }
         }
     }
@@ -1226,40 +1248,39 @@ impl Body<'_> {
         if let Some(spec) = node.map() {
             return self.invoke_map(i, spec, args);
         }
+        let none = quote!(::core::option::Option::None);
         if self.policy(i) {
-            let call = quote!(#path::__flow_call(__flow_run, #(#args),*).await);
+            let call = quote!(#path::__flow_call(__flow_run, #none, #(#args),*).await);
             if self.tolerant(i) {
                 call
             } else {
                 quote!(#call?)
             }
+        } else if node.sig.fallible {
+            quote!(__flow_run.gate(#path::INFO, #none, ::flow_runtime::__private::Checked, #path(#(#args),*)).await?)
         } else {
-            let call = quote!(__flow_run.gate(#path::INFO, #path(#(#args),*)).await);
-            if node.sig.fallible {
-                quote! {
-                    ::flow_runtime::__private::fallible(#call, __FLOW_WORKFLOW, #path::INFO)?
-                }
-            } else {
-                call
-            }
+            quote!(__flow_run.gate(#path::INFO, #none, ::flow_runtime::__private::Plain, #path(#(#args),*)).await)
         }
     }
 
     /// An unawaited future running node `i` on `args` to a `Result<_, flow_runtime::Error>`
-    /// (an element of a map, a member of a race); `capture` is `move` or nothing.
-    fn attempt_future(&self, i: usize, args: &[TokenStream], capture: TokenStream) -> TokenStream {
+    /// (an element of a map, whose index `element` gives, a member of a race); `capture` is
+    /// `move` or nothing.
+    fn attempt_future(
+        &self,
+        i: usize,
+        args: &[TokenStream],
+        element: TokenStream,
+        capture: TokenStream,
+    ) -> TokenStream {
         let path = self.nodes[i].path;
         if self.policy(i) {
-            return quote!(#path::__flow_call(__flow_run, #(#args),*));
+            return quote!(#path::__flow_call(__flow_run, #element, #(#args),*));
         }
-        let call = quote!(__flow_run.gate(#path::INFO, #path(#(#args),*)).await);
         if self.nodes[i].sig.fallible {
-            quote! {
-                async #capture {
-                    ::flow_runtime::__private::fallible(#call, __FLOW_WORKFLOW, #path::INFO)
-                }
-            }
+            quote!(__flow_run.gate(#path::INFO, #element, ::flow_runtime::__private::Checked, #path(#(#args),*)))
         } else {
+            let call = quote!(__flow_run.gate(#path::INFO, #element, ::flow_runtime::__private::Plain, #path(#(#args),*)).await);
             quote! {
                 async #capture { ::core::result::Result::Ok::<_, ::flow_runtime::Error>(#call) }
             }
@@ -1279,7 +1300,7 @@ impl Body<'_> {
         for (k, &m) in race.members.iter().enumerate() {
             let (args, member_skips) = self.args(m, local);
             skips.extend(member_skips);
-            let future = self.attempt_future(m, &args, quote!());
+            let future = self.attempt_future(m, &args, quote!(::core::option::Option::None), quote!());
             let x = format_ident!("__flow_x{}", k);
             pins.push(quote! {
                 let mut #x = ::core::pin::pin!(::flow_runtime::__private::Maybe::new(#future));
@@ -1339,12 +1360,17 @@ impl Body<'_> {
                 element_args.push(a.into_token_stream());
             }
         }
-        let element = self.attempt_future(i, &element_args, quote!(move));
+        let element = self.attempt_future(
+            i,
+            &element_args,
+            quote!(::core::option::Option::Some(__flow_n)),
+            quote!(move),
+        );
         let concurrency = option_tokens(spec.concurrency.map(|n| quote!(#n)));
         let run = if node.continues_on_error() {
-            quote!(::flow_runtime::__private::map_all(#collection, #concurrency, move |__flow_e| #element).await)
+            quote!(::flow_runtime::__private::map_all(#collection, #concurrency, move |__flow_n, __flow_e| #element).await)
         } else {
-            quote!(::flow_runtime::__private::map(#collection, #concurrency, move |__flow_e| #element).await?)
+            quote!(::flow_runtime::__private::map(#collection, #concurrency, move |__flow_n, __flow_e| #element).await?)
         };
         quote! {{
             #(#binds)*
@@ -1480,7 +1506,12 @@ impl Body<'_> {
                             let path = self.nodes[*i].path;
                             let (args, _) = self.args(*i, &|_| None);
                             joined.push((
-                                quote!(__flow_run.gate(#path::INFO, #path(#(#args),*))),
+                                quote!(__flow_run.gate(
+                                    #path::INFO,
+                                    ::core::option::Option::None,
+                                    ::flow_runtime::__private::Plain,
+                                    #path(#(#args),*),
+                                )),
                                 false,
                             ));
                             patterns.push(if self.binds(*i) {

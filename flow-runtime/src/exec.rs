@@ -10,7 +10,7 @@ use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use crate::__private::{IntoNodeError, Slot};
 use crate::RunOptions;
 use crate::limit::{Held, Lending, lending};
+use crate::observe::{AttemptSpan, Seen, Track, error_text};
 use crate::{BoxError, ConcurrencyLimit, Error, NodeInfo, RateLimiter, RunContext, RunId};
 
 /// A workflow's own settings, from `#[workflow(...)]`.
@@ -29,18 +30,94 @@ pub struct Settings {
     pub timeout: Option<Duration>,
 }
 
+/// What a node without policies returns, as the workflow sees it: [`Plain`] passes an
+/// infallible node's output through; [`Checked`] turns a fallible node's error into the
+/// workflow's.
+pub trait Settle<O> {
+    /// The output the workflow sees.
+    type Out;
+
+    /// Converts the node's output.
+    fn settle(out: O, workflow: &'static str, node: &'static NodeInfo) -> Self::Out;
+
+    /// The node's error, if it failed.
+    fn failure(out: &Self::Out) -> Option<&Error>;
+}
+
+/// The output of a sub-workflow, already a `Result<T, flow_runtime::Error>`.
+#[derive(Clone, Copy)]
+pub struct Passed;
+
+impl<T> Settle<Result<T, Error>> for Passed {
+    type Out = Result<T, Error>;
+
+    #[inline(always)]
+    fn settle(out: Result<T, Error>, _: &'static str, _: &'static NodeInfo) -> Result<T, Error> {
+        out
+    }
+
+    #[inline(always)]
+    fn failure(out: &Result<T, Error>) -> Option<&Error> {
+        out.as_ref().err()
+    }
+}
+
+/// An infallible node's output, passed through.
+#[derive(Clone, Copy)]
+pub struct Plain;
+
+/// A fallible node's `Result<T, E>`, as `Result<T, flow_runtime::Error>`.
+#[derive(Clone, Copy)]
+pub struct Checked;
+
+impl<O> Settle<O> for Plain {
+    type Out = O;
+
+    #[inline(always)]
+    fn settle(out: O, _: &'static str, _: &'static NodeInfo) -> O {
+        out
+    }
+
+    #[inline(always)]
+    fn failure(_: &O) -> Option<&Error> {
+        None
+    }
+}
+
+impl<T, E: IntoNodeError> Settle<Result<T, E>> for Checked {
+    type Out = Result<T, Error>;
+
+    #[inline(always)]
+    fn settle(
+        out: Result<T, E>,
+        workflow: &'static str,
+        node: &'static NodeInfo,
+    ) -> Result<T, Error> {
+        match out {
+            Ok(value) => Ok(value),
+            Err(e) => Err(Error::node_failed(workflow, node, e.into_node_error(), 1)),
+        }
+    }
+
+    #[inline(always)]
+    fn failure(out: &Result<T, Error>) -> Option<&Error> {
+        out.as_ref().err()
+    }
+}
+
 /// How a node without policies is admitted: [`Open`] runs it at once; [`Limits`] waits for
 /// the run's concurrency permits first.
 pub trait Gate: Sized + Send + Sync + 'static {
-    /// The node's future, admitted.
-    type Gated<'r, F: Future + 'r>: Future<Output = F::Output> + 'r;
+    /// The node's future, admitted, reporting, its output settled by `K`.
+    type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r>: Future<Output = K::Out> + 'r;
 
-    /// Admits one node's future.
-    fn gate<'r, F: Future + 'r>(
+    /// Admits one node's future (of element `element`, for a mapped node).
+    fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
         run: &'r Run<'_, Self>,
         node: &'static NodeInfo,
+        element: Option<usize>,
         future: F,
-    ) -> Self::Gated<'r, F>;
+    ) -> Self::Gated<'r, K, F>;
 }
 
 /// No run-wide limits: a node starts as soon as its inputs exist.
@@ -50,49 +127,51 @@ pub struct Open;
 pub struct Limits;
 
 impl Gate for Open {
-    type Gated<'r, F: Future + 'r> = Named<F>;
+    type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = Named<'r, K, F>;
 
     #[inline(always)]
-    fn gate<'r, F: Future + 'r>(
-        _run: &'r Run<'_, Self>,
+    fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
+        run: &'r Run<'_, Self>,
         node: &'static NodeInfo,
+        element: Option<usize>,
         future: F,
-    ) -> Named<F> {
-        Named::new(future, node)
+    ) -> Named<'r, K, F> {
+        Named::new(future, node, element, &run.track)
     }
 }
 
 impl Gate for Limits {
-    type Gated<'r, F: Future + 'r> = LimitsGated<'r, F>;
+    type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = LimitsGated<'r, K, F>;
 
-    fn gate<'r, F: Future + 'r>(
+    fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
         run: &'r Run<'_, Self>,
         node: &'static NodeInfo,
+        element: Option<usize>,
         future: F,
-    ) -> LimitsGated<'r, F> {
+    ) -> LimitsGated<'r, K, F> {
         let limited = run.semaphore.is_some() || run.shared.is_some();
         LimitsGated {
             acquire: limited.then(|| Box::pin(run.permits(None)) as Pin<Box<_>>),
             permits: None,
-            future: Named::new(future, node),
+            future: Named::new(future, node, element, &run.track),
         }
     }
 }
 
 pin_project_lite::pin_project! {
     /// A node's future that first waits for the run's permits.
-    pub struct LimitsGated<'r, F> {
+    pub struct LimitsGated<'r, K, F> {
         acquire: Option<Pin<Box<dyn Future<Output = Permits<'r>> + Send + 'r>>>,
         permits: Option<Permits<'r>>,
         #[pin]
-        future: Named<F>,
+        future: Named<'r, K, F>,
     }
 }
 
-impl<F: Future> Future for LimitsGated<'_, F> {
-    type Output = F::Output;
+impl<K: Settle<F::Output>, F: Future> Future for LimitsGated<'_, K, F> {
+    type Output = K::Out;
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Out> {
         let this = self.project();
         if let Some(acquire) = this.acquire {
             match acquire.as_mut().poll(cx) {
@@ -128,7 +207,6 @@ impl Permits<'_> {
 
 /// One run of a workflow.
 pub struct Run<'a, G> {
-    workflow: &'static str,
     id: OnceLock<RunId>,
     token: OnceLock<CancellationToken>,
     /// Whether `token` is a child of the caller's token, which the guard watches.
@@ -138,6 +216,8 @@ pub struct Run<'a, G> {
     semaphore: Option<Box<Semaphore>>,
     shared: Option<&'a ConcurrencyLimit>,
     stamp: AtomicU32,
+    /// Its span and observer; dropped last, after the nodes.
+    track: Track,
     _gate: PhantomData<G>,
 }
 
@@ -179,8 +259,8 @@ impl<'a, G: Gate> Run<'a, G> {
             .max_concurrency
             .map(usize::from)
             .or(settings.max_concurrency);
+        let track = Track::new(workflow, options.observer, &id);
         Run {
-            workflow,
             id,
             token,
             watched,
@@ -188,6 +268,7 @@ impl<'a, G: Gate> Run<'a, G> {
             semaphore: permits.map(run_semaphore),
             shared: options.limit,
             stamp: AtomicU32::new(0),
+            track,
             _gate: PhantomData,
         }
     }
@@ -195,17 +276,44 @@ impl<'a, G: Gate> Run<'a, G> {
     /// A run of `workflow` with its `settings`, called without options.
     #[inline]
     pub fn plain(workflow: &'static str, settings: &Settings) -> Self {
+        let id = OnceLock::new();
+        let track = Track::new(workflow, None, &id);
         Run {
-            workflow,
-            id: OnceLock::new(),
+            id,
             token: OnceLock::new(),
             watched: false,
             deadline: settings.timeout.map(|t| (Instant::now() + t, t)),
             semaphore: settings.max_concurrency.map(run_semaphore),
             shared: None,
             stamp: AtomicU32::new(0),
+            track,
             _gate: PhantomData,
         }
+    }
+
+    /// Records how the run ended (on its span, and for its observer).
+    #[inline]
+    pub fn finish<T>(&self, result: &Result<T, Error>) {
+        self.track.finish(result);
+    }
+
+    /// A future of `node` (element `element`) that reports its span and events but takes no
+    /// permits: a sub-workflow, whose own nodes take theirs.
+    #[inline]
+    pub fn watched<'r, K: Settle<F::Output>, F: Future + 'r>(
+        &'r self,
+        node: &'static NodeInfo,
+        element: Option<usize>,
+        _settle: K,
+        future: F,
+    ) -> Named<'r, K, F> {
+        Named::new(future, node, element, &self.track)
+    }
+
+    /// Reports that `node` was skipped: a value it needs was not produced.
+    #[inline]
+    pub fn skipped(&self, node: &'static NodeInfo) {
+        self.track.skipped(node);
     }
 
     fn id(&self) -> &RunId {
@@ -219,7 +327,7 @@ impl<'a, G: Gate> Run<'a, G> {
     /// The context of one attempt of `node`.
     pub fn context(&self, node: &'static NodeInfo, attempt: u32) -> RunContext {
         RunContext {
-            workflow: self.workflow,
+            workflow: self.track.workflow,
             run_id: self.id().clone(),
             node,
             attempt,
@@ -233,14 +341,17 @@ impl<'a, G: Gate> Run<'a, G> {
         self.stamp.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Admits a node without policies (see [`Gate`]).
+    /// Admits a node without policies (element `element` of a mapped node), its output
+    /// settled by `K` (see [`Gate`], [`Settle`]).
     #[inline(always)]
-    pub fn gate<'r, F: Future + 'r>(
+    pub fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
         &'r self,
         node: &'static NodeInfo,
+        element: Option<usize>,
+        _settle: K,
         future: F,
-    ) -> G::Gated<'r, F> {
-        G::gate(self, node, future)
+    ) -> G::Gated<'r, K, F> {
+        G::gate(self, node, element, future)
     }
 
     /// The permits one attempt needs: the node's own limit, then the run's.
@@ -284,7 +395,8 @@ impl<'a, G: Gate> Run<'a, G> {
         Guarded {
             body: CatchUnwind { future: body },
             watch,
-            workflow: self.workflow,
+            workflow: self.track.workflow,
+            span: &self.track.span,
         }
     }
 }
@@ -296,6 +408,7 @@ pin_project_lite::pin_project! {
         body: CatchUnwind<F>,
         watch: Option<Pin<Box<Watch<'r>>>>,
         workflow: &'static str,
+        span: &'r tracing::Span,
     }
 }
 
@@ -317,6 +430,7 @@ impl<T, F: Future<Output = Result<T, Error>>> Future for Guarded<'_, F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
+        let _entered = this.span.enter();
         if let Poll::Ready(r) = this.body.poll(cx) {
             return Poll::Ready(match r {
                 Ok(r) => r,
@@ -378,13 +492,17 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     }
 }
 
-/// Marks `node` as the one that panicked if a panic unwinds through it.
-struct PanicMark(&'static NodeInfo);
+/// Marks `node` as the one that panicked if a panic unwinds through it (and sets the flag
+/// of what reports it).
+struct PanicMark<'s>(&'static NodeInfo, Option<&'s AtomicBool>);
 
-impl Drop for PanicMark {
+impl Drop for PanicMark<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         // Only reached while unwinding: on return the mark is forgotten.
+        if let Some(flag) = self.1 {
+            flag.store(true, Ordering::Relaxed);
+        }
         mark_panicked(self.0);
     }
 }
@@ -400,32 +518,81 @@ fn mark_panicked(node: &'static NodeInfo) {
 }
 
 pin_project_lite::pin_project! {
-    /// A node's future, named so that a panic inside it is reported as this node's.
-    pub struct Named<F> {
+    /// A node's future, named so that a panic inside it is reported as this node's, and
+    /// reporting its attempt's span and events from its first poll.
+    pub struct Named<'r, K, F> {
         #[pin]
         future: F,
         node: &'static NodeInfo,
+        element: Option<usize>,
+        track: &'r Track,
+        started: bool,
+        seen: Option<Box<Seen<'r>>>,
+        _settle: PhantomData<fn() -> K>,
     }
 }
 
-impl<F> Named<F> {
-    /// Names `future` as `node`'s.
+impl<'r, K, F> Named<'r, K, F> {
+    /// Names `future` as `node`'s (element `element`'s, for a mapped node).
     #[inline(always)]
-    pub fn new(future: F, node: &'static NodeInfo) -> Self {
-        Named { future, node }
+    pub fn new(
+        future: F,
+        node: &'static NodeInfo,
+        element: Option<usize>,
+        track: &'r Track,
+    ) -> Self {
+        Named {
+            future,
+            node,
+            element,
+            track,
+            started: false,
+            seen: None,
+            _settle: PhantomData,
+        }
     }
 }
 
-impl<F: Future> Future for Named<F> {
-    type Output = F::Output;
+impl<K: Settle<F::Output>, F: Future> Future for Named<'_, K, F> {
+    type Output = K::Out;
 
     #[inline(always)]
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Out> {
         let this = self.project();
-        let mark = PanicMark(this.node);
-        let out = this.future.poll(cx);
-        std::mem::forget(mark);
-        out
+        let track: &Track = this.track;
+        if !*this.started {
+            *this.started = true;
+            if tracing::level_enabled!(tracing::Level::INFO) || track.observed() {
+                *this.seen = Seen::begin(track, this.node, *this.element);
+            }
+        }
+        let polled = match this.seen.as_deref() {
+            None => {
+                let mark = PanicMark(this.node, None);
+                let out = this.future.poll(cx);
+                std::mem::forget(mark);
+                out
+            }
+            Some(seen) => {
+                let mark = PanicMark(this.node, Some(&seen.panicked));
+                let out = match &seen.span {
+                    Some(span) => span.span().in_scope(|| this.future.poll(cx)),
+                    None => this.future.poll(cx),
+                };
+                std::mem::forget(mark);
+                out
+            }
+        };
+        match polled {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(out) => {
+                let out = K::settle(out, track.workflow, this.node);
+                if let Some(seen) = this.seen.take() {
+                    seen.end(K::failure(&out));
+                }
+                Poll::Ready(out)
+            }
+        }
     }
 }
 
@@ -503,11 +670,13 @@ enum Attempt<T, E> {
 }
 
 /// Runs a node with policies: each attempt takes its permits and a rate-limit start, runs
-/// under the timeout, and fails, times out or panics; failures are retried as the policy
-/// says, with no permit held during backoff.
+/// under the timeout (in its own span), and fails, times out or panics; failures are
+/// retried as the policy says, with no permit held during backoff. `element` is the
+/// element's index for a mapped node.
 pub async fn call<G, T, E, F, Fut, R>(
     run: &Run<'_, G>,
     node: &'static NodeInfo,
+    element: Option<usize>,
     policy: &Policy,
     mut attempt_fn: F,
     mut retry_if: R,
@@ -520,24 +689,35 @@ where
     R: FnMut(&E) -> bool,
 {
     let max = policy.retry.map_or(1, |r| r.max_attempts.max(1));
+    let workflow = run.track.workflow;
+    let mut watch = None;
     let mut attempt = 1;
     loop {
-        let outcome = {
+        let (outcome, span) = {
             let permits = run.permits(policy.limit).await;
             if let Some(rate) = policy.rate_limit {
                 rate.acquire().await;
             }
-            let future = Lending {
-                held: permits.lent(),
-                future: CatchUnwind {
-                    future: attempt_fn(attempt),
+            if attempt == 1 {
+                watch = run.track.watch(node, element);
+            }
+            let span = AttemptSpan::open(&run.track, node, element, attempt);
+            let future = {
+                let _entered = span.as_ref().map(|s| s.span().enter());
+                attempt_fn(attempt)
+            };
+            let future = InSpan {
+                span: span.as_ref().map(AttemptSpan::span),
+                future: Lending {
+                    held: permits.lent(),
+                    future: CatchUnwind { future },
                 },
             };
             let finished = match policy.timeout {
                 Some(limit) => tokio::time::timeout(limit, future).await.ok(),
                 None => Some(future.await),
             };
-            match finished {
+            let outcome = match finished {
                 None => Attempt::TimedOut(policy.timeout.unwrap_or_default()),
                 Some(Ok(Ok(value))) => Attempt::Done(value),
                 Some(Ok(Err(e))) => Attempt::Failed(e),
@@ -545,34 +725,92 @@ where
                     take_panicked_node();
                     Attempt::Panicked(message)
                 }
+            };
+            (outcome, span)
+        };
+        let close = |span: Option<AttemptSpan>, outcome| {
+            if let Some(span) = span {
+                span.close(outcome);
             }
         };
-        let workflow = run.workflow;
-        match outcome {
-            Attempt::Done(value) => return Ok(value),
+        // The error that ends the node, or why this attempt failed before a retry.
+        let failure = match outcome {
+            Attempt::Done(value) => {
+                close(span, "ok");
+                if let Some(watch) = watch {
+                    watch.finished();
+                }
+                return Ok(value);
+            }
             Attempt::Failed(e) => {
+                close(span, "failed");
                 if attempt >= max || !retry_if(&e) {
-                    return Err(Error::node_failed(
+                    Err(Error::node_failed(
                         workflow,
                         node,
                         e.into_node_error(),
                         attempt,
-                    ));
+                    ))
+                } else {
+                    Ok(watch
+                        .as_ref()
+                        .map(|_| e.into_node_error().to_string()))
                 }
             }
             Attempt::TimedOut(after) => {
+                close(span, "timed_out");
                 if attempt >= max {
-                    return Err(Error::node_timed_out(workflow, node, after, attempt));
+                    Err(Error::node_timed_out(workflow, node, after, attempt))
+                } else {
+                    Ok(watch
+                        .as_ref()
+                        .map(|_| format!("timed out after {after:?}")))
                 }
             }
             Attempt::Panicked(message) => {
-                return Err(Error::panicked(workflow, Some(node), message, attempt));
+                close(span, "panicked");
+                Err(Error::panicked(workflow, Some(node), message, attempt))
             }
+        };
+        let reason = match failure {
+            Err(error) => {
+                if let Some(watch) = watch {
+                    watch.failed(error_text(&error));
+                }
+                return Err(error);
+            }
+            Ok(reason) => reason,
+        };
+        let delay = policy.retry.map(|r| r.delay(attempt));
+        if let (Some(watch), Some(reason)) = (watch.as_mut(), reason) {
+            watch.retrying(attempt, delay.unwrap_or_default(), reason);
         }
-        if let Some(retry) = policy.retry {
-            tokio::time::sleep(retry.delay(attempt)).await;
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
         }
         attempt += 1;
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A future polled inside a span, when there is one.
+    struct InSpan<'s, F> {
+        span: Option<&'s tracing::Span>,
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for InSpan<'_, F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let this = self.project();
+        match this.span {
+            Some(span) => span.in_scope(|| this.future.poll(cx)),
+            None => this.future.poll(cx),
+        }
     }
 }
 
@@ -586,7 +824,19 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
-    Spawned(tokio::spawn(future))
+    Spawned(tokio::spawn(in_current_span(future)))
+}
+
+/// The future, in the current span when a subscriber may want it (a spawned node's body
+/// then runs inside its attempt's span).
+fn in_current_span<F: Future>(future: F) -> tracing::instrument::Instrumented<F> {
+    use tracing::Instrument as _;
+    let span = if tracing::level_enabled!(tracing::Level::INFO) {
+        tracing::Span::current()
+    } else {
+        tracing::Span::none()
+    };
+    future.instrument(span)
 }
 
 /// Runs a node's body on the blocking pool.
@@ -595,7 +845,12 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    Spawned(tokio::task::spawn_blocking(body))
+    let span = if tracing::level_enabled!(tracing::Level::INFO) {
+        tracing::Span::current()
+    } else {
+        tracing::Span::none()
+    };
+    Spawned(tokio::task::spawn_blocking(move || span.in_scope(body)))
 }
 
 /// Runs an async node's body on the blocking pool, driving it there.
@@ -605,6 +860,7 @@ where
     F::Output: Send + 'static,
 {
     let handle = tokio::runtime::Handle::current();
+    let future = in_current_span(future);
     Spawned(tokio::task::spawn_blocking(move || handle.block_on(future)))
 }
 

@@ -121,12 +121,15 @@
 #![warn(missing_docs)]
 
 mod error;
+pub mod events;
 mod exec;
 mod info;
 mod limit;
 mod map;
+mod observe;
 pub mod registry;
 mod render;
+mod report;
 mod run;
 
 #[doc(hidden)]
@@ -137,5 +140,6 @@ pub use error::{BoxError, Cancelled, Elapsed, Error, ErrorKind, NodeError, Panic
 pub use flow_macros::{node, workflow};
 pub use info::{Edge, Location, NodeInfo, Param, Source, WorkflowGraph};
 pub use limit::{ConcurrencyLimit, RateLimiter};
+pub use report::{AttemptReport, NodeOutcome, NodeReport, RunReport};
 pub use run::{RunContext, RunId, RunOptions};
 pub use tokio_util::sync::CancellationToken;

@@ -54,7 +54,7 @@ impl<O> Ord for Parked<O> {
     }
 }
 
-/// Runs `f` on every element of `items`, at most `concurrency` at a time (all at once when
+/// Runs `f` on every element of `items` (with its index), at most `concurrency` at a time (all at once when
 /// `None`), and returns the outputs in input order. An element's future is created only
 /// when it starts. The first failure (in time) ends the map: no further element starts,
 /// the ones in flight are dropped, and the error carries the element's index.
@@ -64,7 +64,7 @@ pub async fn map<'a, T, O, F, Fut>(
     f: F,
 ) -> Result<Vec<O>, Error>
 where
-    F: FnMut(&'a T) -> Fut,
+    F: FnMut(usize, &'a T) -> Fut,
     Fut: Future<Output = Result<O, Error>>,
 {
     let mut out = Vec::with_capacity(items.len());
@@ -97,7 +97,7 @@ pub async fn map_all<'a, T, O, F, Fut>(
     f: F,
 ) -> Vec<Result<O, Error>>
 where
-    F: FnMut(&'a T) -> Fut,
+    F: FnMut(usize, &'a T) -> Fut,
     Fut: Future<Output = Result<O, Error>>,
 {
     let mut out = Vec::with_capacity(items.len());
@@ -121,7 +121,7 @@ async fn drive<'a, T, R, O, F, Fut>(
     mut accept: impl FnMut(usize, R) -> Option<O>,
     out: &mut Vec<O>,
 ) where
-    F: FnMut(&'a T) -> Fut,
+    F: FnMut(usize, &'a T) -> Fut,
     Fut: Future<Output = R>,
 {
     let limit = concurrency.unwrap_or(usize::MAX).max(1);
@@ -133,7 +133,7 @@ async fn drive<'a, T, R, O, F, Fut>(
             match next.next() {
                 Some((index, item)) => running.push(Indexed {
                     index,
-                    future: f(item),
+                    future: f(index, item),
                 }),
                 None => break,
             }
@@ -164,7 +164,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn outputs_are_in_input_order() {
         let items: Vec<u64> = (0..20).collect();
-        let out = map(&items, Some(4), |&i| async move {
+        let out = map(&items, Some(4), |_, &i| async move {
             tokio::time::sleep(Duration::from_millis((20 - i) * 3 % 7)).await;
             Ok::<_, Error>(i * 10)
         })
@@ -176,7 +176,7 @@ mod tests {
     #[tokio::test]
     async fn empty_input_gives_empty_output() {
         let items: Vec<u64> = Vec::new();
-        let out = map(&items, Some(4), |&i| async move { Ok::<_, Error>(i) })
+        let out = map(&items, Some(4), |_, &i| async move { Ok::<_, Error>(i) })
             .await
             .unwrap();
         assert!(out.is_empty());

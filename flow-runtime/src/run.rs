@@ -9,14 +9,15 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::Observer;
 use crate::{ConcurrencyLimit, NodeInfo};
 
 /// Identifies one run of a workflow: given in [`RunOptions::run_id`], or numbered by the
 /// process (`run-1`, `run-2`, ...).
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 pub struct RunId(Repr);
 
-#[derive(Clone, PartialEq, Eq, Hash)]
+#[derive(Clone)]
 enum Repr {
     Seq(u64),
     Text(Arc<str>),
@@ -35,6 +36,36 @@ impl RunId {
     }
 }
 
+/// Run ids are equal when they read the same: `RunId::new("run-3")` equals the third id of
+/// the process's sequence.
+impl PartialEq for RunId {
+    fn eq(&self, other: &Self) -> bool {
+        match (&self.0, &other.0) {
+            (Repr::Seq(a), Repr::Seq(b)) => a == b,
+            (Repr::Text(a), Repr::Text(b)) => a == b,
+            (Repr::Seq(n), Repr::Text(t)) | (Repr::Text(t), Repr::Seq(n)) => {
+                t.strip_prefix("run-") == Some(n.to_string().as_str())
+            }
+        }
+    }
+}
+
+impl Eq for RunId {}
+
+impl std::hash::Hash for RunId {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        struct Feed<'h, H>(&'h mut H);
+        impl<H: std::hash::Hasher> fmt::Write for Feed<'_, H> {
+            fn write_str(&mut self, s: &str) -> fmt::Result {
+                self.0.write(s.as_bytes());
+                Ok(())
+            }
+        }
+        let _ = fmt::write(&mut Feed(state), format_args!("{self}"));
+        state.write_u8(0xff);
+    }
+}
+
 impl fmt::Display for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.0 {
@@ -47,6 +78,27 @@ impl fmt::Display for RunId {
 impl fmt::Debug for RunId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "RunId({self})")
+    }
+}
+
+impl serde::Serialize for RunId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for RunId {
+    /// A run id deserializes to the one that was serialized.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let seq = text
+            .strip_prefix("run-")
+            .filter(|n| !n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|n| n.parse().ok());
+        Ok(match seq {
+            Some(n) => RunId(Repr::Seq(n)),
+            None => RunId::new(text),
+        })
     }
 }
 
@@ -99,6 +151,17 @@ pub struct RunOptions<'a> {
     pub(crate) deadline: Option<Instant>,
     pub(crate) max_concurrency: Option<NonZeroUsize>,
     pub(crate) limit: Option<&'a ConcurrencyLimit>,
+    pub(crate) observer: Option<Watcher>,
+}
+
+/// A run's observer, shared by the run and its options.
+#[derive(Clone)]
+pub(crate) struct Watcher(pub(crate) Arc<dyn Observer>);
+
+impl fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Observer")
+    }
 }
 
 impl<'a> RunOptions<'a> {
@@ -145,6 +208,15 @@ impl<'a> RunOptions<'a> {
     /// Every node body of this run also holds a permit of `limit`, which other runs may share.
     pub fn limit(mut self, limit: &'a ConcurrencyLimit) -> Self {
         self.limit = Some(limit);
+        self
+    }
+
+    /// Reports the run's [`Event`](crate::events::Event)s to `observer` as they happen: a
+    /// closure, a [`Recorder`](crate::events::Recorder), the sender of an
+    /// [`events::channel`](crate::events::channel), or an `Arc` of any observer. See
+    /// [`events`](crate::events) for the order the events come in.
+    pub fn observe(mut self, observer: impl Observer) -> Self {
+        self.observer = Some(Watcher(Arc::new(observer)));
         self
     }
 }

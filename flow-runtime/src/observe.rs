@@ -1,0 +1,345 @@
+//! What a run reports while it runs: its `tracing` spans (one per run, one per node attempt)
+//! and the events of its observer. With no subscriber and no observer, each node pays one
+//! level check on its first poll.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::time::Instant;
+use tracing::Span;
+use tracing::field::{Empty, display};
+
+use crate::events::{Event, EventKind, RunOutcome};
+use crate::run::Watcher;
+use crate::{Error, NodeInfo, RunId};
+
+/// Where a run reports: its span, and its observer when it has one.
+pub struct Track {
+    pub(crate) workflow: &'static str,
+    pub(crate) span: Span,
+    observe: Option<Box<Observe>>,
+}
+
+/// A run's observer, with what every event carries.
+struct Observe {
+    watcher: Watcher,
+    start: Instant,
+    run_id: RunId,
+    finished: AtomicBool,
+}
+
+impl Track {
+    /// The run's span (parented to the current span) and, with an observer, `RunStarted`.
+    /// `id` gives the run id when something needs it.
+    pub(crate) fn new(
+        workflow: &'static str,
+        watcher: Option<Watcher>,
+        id: &OnceLock<RunId>,
+    ) -> Self {
+        let span = tracing::info_span!(
+            target: "flow_runtime",
+            "workflow",
+            otel.name = workflow,
+            workflow,
+            run_id = Empty,
+            outcome = Empty,
+        );
+        if !span.is_disabled() {
+            span.record("run_id", display(id.get_or_init(RunId::next)));
+        }
+        let observe = watcher.map(|watcher| {
+            let observe = Box::new(Observe {
+                watcher,
+                start: Instant::now(),
+                run_id: id.get_or_init(RunId::next).clone(),
+                finished: AtomicBool::new(false),
+            });
+            observe.emit(EventKind::RunStarted {
+                workflow: workflow.into(),
+            });
+            observe
+        });
+        Track {
+            workflow,
+            span,
+            observe,
+        }
+    }
+
+    /// Records how the run ended: on its span, and as `RunFinished`.
+    #[inline]
+    pub(crate) fn finish<T>(&self, result: &Result<T, Error>) {
+        if !self.span.is_disabled() {
+            self.span
+                .record("outcome", if result.is_ok() { "ok" } else { "failed" });
+        }
+        if let Some(observe) = &self.observe {
+            let (outcome, error) = match result {
+                Ok(_) => (RunOutcome::Succeeded, None),
+                Err(e) => (RunOutcome::Failed, Some(e.to_string())),
+            };
+            observe.finish(self.workflow, outcome, error);
+        }
+    }
+
+    /// Reports that `node` was skipped.
+    #[inline]
+    pub(crate) fn skipped(&self, node: &'static NodeInfo) {
+        if let Some(observe) = &self.observe {
+            observe.emit(EventKind::NodeSkipped {
+                node: node.name().into(),
+            });
+        }
+    }
+
+    /// The watch of one node (one element of a mapped node), which reports `NodeStarted`
+    /// now; `None` without an observer.
+    #[inline]
+    pub(crate) fn watch(
+        &self,
+        node: &'static NodeInfo,
+        element: Option<usize>,
+    ) -> Option<Watch<'_>> {
+        let observe = self.observe.as_deref()?;
+        observe.emit(EventKind::NodeStarted {
+            node: node.name().into(),
+            element,
+        });
+        Some(Watch {
+            observe,
+            node,
+            element,
+            start: Instant::now(),
+            attempts: 1,
+            done: false,
+        })
+    }
+
+    /// Whether the run reports anything beyond its span.
+    #[inline(always)]
+    pub(crate) fn observed(&self) -> bool {
+        self.observe.is_some()
+    }
+}
+
+impl Drop for Track {
+    fn drop(&mut self) {
+        if let Some(observe) = &self.observe {
+            observe.finish(self.workflow, RunOutcome::Dropped, None);
+        }
+    }
+}
+
+impl Observe {
+    fn emit(&self, kind: EventKind) {
+        self.watcher.0.on_event(&Event {
+            run_id: self.run_id.clone(),
+            at: self.start.elapsed(),
+            kind,
+        });
+    }
+
+    fn finish(&self, workflow: &'static str, outcome: RunOutcome, error: Option<String>) {
+        if self.finished.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        self.emit(EventKind::RunFinished {
+            workflow: workflow.into(),
+            outcome,
+            error,
+            duration: self.start.elapsed(),
+        });
+    }
+}
+
+/// The events of one node (or element), from `NodeStarted` to its one terminal event; a
+/// watch dropped before the end reports `NodeCancelled` (or `NodeFailed` after a panic).
+pub(crate) struct Watch<'r> {
+    observe: &'r Observe,
+    node: &'static NodeInfo,
+    element: Option<usize>,
+    start: Instant,
+    attempts: u32,
+    done: bool,
+}
+
+impl Watch<'_> {
+    /// Attempt `attempt` failed with `error`; the next starts after `delay`.
+    pub(crate) fn retrying(&mut self, attempt: u32, delay: Duration, error: String) {
+        self.observe.emit(EventKind::NodeRetrying {
+            node: self.node.name().into(),
+            element: self.element,
+            attempt,
+            delay,
+            error,
+        });
+        self.attempts = attempt + 1;
+    }
+
+    /// The node returned its output.
+    pub(crate) fn finished(mut self) {
+        self.done = true;
+        self.observe.emit(EventKind::NodeFinished {
+            node: self.node.name().into(),
+            element: self.element,
+            attempts: self.attempts,
+            duration: self.start.elapsed(),
+        });
+    }
+
+    /// The node failed for good.
+    pub(crate) fn failed(mut self, error: String) {
+        self.done = true;
+        self.observe.emit(EventKind::NodeFailed {
+            node: self.node.name().into(),
+            element: self.element,
+            attempts: self.attempts,
+            duration: self.start.elapsed(),
+            error,
+        });
+    }
+}
+
+impl Drop for Watch<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.observe.emit(EventKind::NodeCancelled {
+                node: self.node.name().into(),
+                element: self.element,
+                attempts: self.attempts,
+                duration: self.start.elapsed(),
+            });
+        }
+    }
+}
+
+/// The span of one node attempt, parented to the run's span. Closed with its outcome and
+/// duration; dropped unclosed, it records `cancelled`.
+pub(crate) struct AttemptSpan {
+    span: Span,
+    start: Instant,
+    open: bool,
+}
+
+impl AttemptSpan {
+    /// The span of attempt `attempt` of `node`; `None` when no subscriber wants it.
+    #[inline]
+    pub(crate) fn open(
+        track: &Track,
+        node: &'static NodeInfo,
+        element: Option<usize>,
+        attempt: u32,
+    ) -> Option<Self> {
+        let span = tracing::info_span!(
+            target: "flow_runtime",
+            parent: &track.span,
+            "node",
+            otel.name = node.name(),
+            node = node.name(),
+            attempt,
+            element = Empty,
+            outcome = Empty,
+            duration_ms = Empty,
+        );
+        if span.is_disabled() {
+            return None;
+        }
+        if let Some(element) = element {
+            span.record("element", element);
+        }
+        Some(AttemptSpan {
+            span,
+            start: Instant::now(),
+            open: true,
+        })
+    }
+
+    pub(crate) fn span(&self) -> &Span {
+        &self.span
+    }
+
+    /// Records the attempt's outcome (`ok`, `failed`, `timed_out`, `panicked`) and duration.
+    pub(crate) fn close(mut self, outcome: &'static str) {
+        self.record(outcome);
+    }
+
+    fn record(&mut self, outcome: &'static str) {
+        self.open = false;
+        self.span.record("outcome", outcome);
+        self.span
+            .record("duration_ms", self.start.elapsed().as_secs_f64() * 1e3);
+    }
+}
+
+impl Drop for AttemptSpan {
+    fn drop(&mut self) {
+        if self.open {
+            self.record("cancelled");
+        }
+    }
+}
+
+/// What a node without policies reports, from its first poll: its one attempt's span and
+/// its watch. Boxed, and only when there is something to report.
+pub(crate) struct Seen<'r> {
+    pub(crate) span: Option<AttemptSpan>,
+    pub(crate) watch: Option<Watch<'r>>,
+    /// Set when a panic unwinds through the node's poll.
+    pub(crate) panicked: AtomicBool,
+}
+
+impl<'r> Seen<'r> {
+    /// What to report about `node`'s start, or `None` when nothing listens.
+    #[inline]
+    pub(crate) fn begin(
+        track: &'r Track,
+        node: &'static NodeInfo,
+        element: Option<usize>,
+    ) -> Option<Box<Self>> {
+        let span = AttemptSpan::open(track, node, element, 1);
+        if span.is_none() && !track.observed() {
+            return None;
+        }
+        Some(Box::new(Seen {
+            span,
+            watch: track.watch(node, element),
+            panicked: AtomicBool::new(false),
+        }))
+    }
+
+    /// The node returned; `failure` is its error if it failed.
+    pub(crate) fn end(mut self: Box<Self>, failure: Option<&Error>) {
+        if let Some(span) = self.span.take() {
+            span.close(if failure.is_some() { "failed" } else { "ok" });
+        }
+        if let Some(watch) = self.watch.take() {
+            match failure {
+                Some(e) => watch.failed(error_text(e)),
+                None => watch.finished(),
+            }
+        }
+    }
+}
+
+impl Drop for Seen<'_> {
+    fn drop(&mut self) {
+        if *self.panicked.get_mut() {
+            if let Some(span) = self.span.take() {
+                span.close("panicked");
+            }
+            if let Some(watch) = self.watch.take() {
+                watch.failed("panicked".to_string());
+            }
+        }
+    }
+}
+
+/// The text of a node's failure for an event: the cause, without the workflow and node the
+/// event already names.
+pub(crate) fn error_text(error: &Error) -> String {
+    match std::error::Error::source(error) {
+        Some(source) => source.to_string(),
+        None => error.to_string(),
+    }
+}

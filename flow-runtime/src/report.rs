@@ -1,0 +1,354 @@
+//! A run's report, built from its events: per node its start, end, attempts and outcome.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::events::{Event, EventKind, RunOutcome};
+use crate::{RunId, Source, WorkflowGraph};
+
+/// What happened in one run, node by node, built from its [`Event`]s with
+/// [`RunReport::from_events`] (or [`Recorder::report`](crate::events::Recorder::report)).
+///
+/// ```
+/// use std::time::Duration;
+/// use flow_runtime::events::Recorder;
+/// use flow_runtime::{node, workflow, NodeOutcome, RunOptions};
+///
+/// pub struct Page(String);
+/// pub struct Words(usize);
+///
+/// #[node]
+/// async fn fetch(url: &String) -> Page {
+///     tokio::time::sleep(Duration::from_millis(30)).await;
+///     Page(format!("<p>{url}</p>"))
+/// }
+///
+/// #[node]
+/// async fn count(page: &Page) -> Words { Words(page.0.split_whitespace().count()) }
+///
+/// #[workflow(fetch, count)]
+/// async fn words(url: String) -> Words;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() -> Result<(), flow_runtime::Error> {
+/// let recorder = Recorder::new();
+/// words::run(RunOptions::new().observe(recorder.clone()), "a.example".into()).await?;
+/// let report = recorder.report();
+/// let fetch = report.node("fetch").unwrap();
+/// assert_eq!(fetch.outcome, NodeOutcome::Finished);
+/// assert_eq!(fetch.end, Some(Duration::from_millis(30)));
+/// assert_eq!(report.node("count").unwrap().start, Some(Duration::from_millis(30)));
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// The workflow's name (empty if the events had no `RunStarted`).
+    pub workflow: String,
+    /// The run's id, if there were events.
+    pub run_id: Option<RunId>,
+    /// How the run ended; `None` while it runs.
+    pub outcome: Option<RunOutcome>,
+    /// The error the run returned, if it failed.
+    pub error: Option<String>,
+    /// How long the run took; `None` while it runs.
+    pub duration: Option<Duration>,
+    /// The nodes (and elements of mapped nodes) that started or were skipped, in the order
+    /// of their first event.
+    pub nodes: Vec<NodeReport>,
+}
+
+/// One node's (or one element's) part of a run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeReport {
+    /// The node's name.
+    pub node: String,
+    /// The element's index, for a mapped node.
+    pub element: Option<usize>,
+    /// When its first attempt started; `None` if it was skipped.
+    pub start: Option<Duration>,
+    /// When it ended (or was skipped); `None` while it runs.
+    pub end: Option<Duration>,
+    /// Its attempts, in order.
+    pub attempts: Vec<AttemptReport>,
+    /// How it ended.
+    pub outcome: NodeOutcome,
+    /// Why it failed, when it did.
+    pub error: Option<String>,
+}
+
+/// One attempt of a node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AttemptReport {
+    /// 1 for the first attempt.
+    pub number: u32,
+    /// When it started (a retry starts after its backoff).
+    pub start: Duration,
+    /// When it ended; `None` while it runs.
+    pub end: Option<Duration>,
+    /// How it ended.
+    pub outcome: NodeOutcome,
+}
+
+/// How a node (or an attempt) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NodeOutcome {
+    /// Still running when the report was made.
+    Running,
+    /// Returned its output.
+    Finished,
+    /// Failed (an error, a timeout or a panic).
+    Failed,
+    /// Never ran: a value it needs was not produced.
+    Skipped,
+    /// Stopped before it ended.
+    Cancelled,
+}
+
+impl NodeOutcome {
+    /// The outcome's name: `running`, `finished`, `failed`, `skipped`, `cancelled`.
+    pub fn name(self) -> &'static str {
+        match self {
+            NodeOutcome::Running => "running",
+            NodeOutcome::Finished => "finished",
+            NodeOutcome::Failed => "failed",
+            NodeOutcome::Skipped => "skipped",
+            NodeOutcome::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl RunReport {
+    /// The report of the events of one run, in the order they happened. Events of other
+    /// runs (another run id than the first event's) are left out.
+    pub fn from_events<'e>(events: impl IntoIterator<Item = &'e Event>) -> Self {
+        let mut report = RunReport {
+            workflow: String::new(),
+            run_id: None,
+            outcome: None,
+            error: None,
+            duration: None,
+            nodes: Vec::new(),
+        };
+        let mut index: HashMap<(String, Option<usize>), usize> = HashMap::new();
+        for event in events {
+            match &report.run_id {
+                Some(id) if *id != event.run_id => continue,
+                Some(_) => {}
+                None => report.run_id = Some(event.run_id.clone()),
+            }
+            let at = event.at;
+            match &event.kind {
+                EventKind::RunStarted { workflow } => report.workflow = workflow.to_string(),
+                EventKind::RunFinished {
+                    workflow,
+                    outcome,
+                    error,
+                    duration,
+                } => {
+                    report.workflow = workflow.to_string();
+                    report.outcome = Some(*outcome);
+                    report.error = error.clone();
+                    report.duration = Some(*duration);
+                }
+                EventKind::NodeStarted { node, element } => {
+                    let n = entry(&mut report.nodes, &mut index, node, *element);
+                    n.start = Some(at);
+                    n.attempts.push(AttemptReport {
+                        number: 1,
+                        start: at,
+                        end: None,
+                        outcome: NodeOutcome::Running,
+                    });
+                }
+                EventKind::NodeRetrying {
+                    node,
+                    element,
+                    attempt,
+                    delay,
+                    ..
+                } => {
+                    let n = entry(&mut report.nodes, &mut index, node, *element);
+                    if let Some(last) = n.attempts.last_mut() {
+                        last.end = Some(at);
+                        last.outcome = NodeOutcome::Failed;
+                    }
+                    n.attempts.push(AttemptReport {
+                        number: attempt + 1,
+                        start: at + *delay,
+                        end: None,
+                        outcome: NodeOutcome::Running,
+                    });
+                }
+                EventKind::NodeFinished { node, element, .. } => {
+                    entry(&mut report.nodes, &mut index, node, *element).end_at(at, NodeOutcome::Finished, None);
+                }
+                EventKind::NodeFailed {
+                    node,
+                    element,
+                    error,
+                    ..
+                } => {
+                    entry(&mut report.nodes, &mut index, node, *element).end_at(at, NodeOutcome::Failed, Some(error.clone()));
+                }
+                EventKind::NodeCancelled { node, element, .. } => {
+                    entry(&mut report.nodes, &mut index, node, *element).end_at(at, NodeOutcome::Cancelled, None);
+                }
+                EventKind::NodeSkipped { node } => {
+                    let n = entry(&mut report.nodes, &mut index, node, None);
+                    n.end = Some(at);
+                    n.outcome = NodeOutcome::Skipped;
+                }
+            }
+        }
+        report
+    }
+
+    /// The report of a node that is not mapped (or the first element of a mapped one).
+    pub fn node(&self, name: &str) -> Option<&NodeReport> {
+        self.nodes.iter().find(|n| n.node == name)
+    }
+
+    /// Every report of `name`: one, or one per element of a mapped node, in element order.
+    pub fn elements(&self, name: &str) -> Vec<&NodeReport> {
+        let mut all: Vec<&NodeReport> = self.nodes.iter().filter(|n| n.node == name).collect();
+        all.sort_by_key(|n| n.element);
+        all
+    }
+
+    /// The most nodes (and elements) that were running at one time.
+    pub fn max_parallelism(&self) -> usize {
+        let mut edges: Vec<(Duration, i32)> = Vec::new();
+        let end = self.end();
+        for n in &self.nodes {
+            if let Some(start) = n.start {
+                edges.push((start, 1));
+                edges.push((n.end.unwrap_or(end), -1));
+            }
+        }
+        // Ends before starts at the same instant: a node that starts when another ends
+        // did not overlap it.
+        edges.sort();
+        let (mut now, mut max) = (0i32, 0i32);
+        for (_, d) in edges {
+            now += d;
+            max = max.max(now);
+        }
+        max as usize
+    }
+
+    /// When the run ended, or the last event's time while it runs.
+    pub fn end(&self) -> Duration {
+        self.duration.unwrap_or_else(|| {
+            self.nodes
+                .iter()
+                .filter_map(|n| n.end.or(n.start))
+                .max()
+                .unwrap_or_default()
+        })
+    }
+
+    /// The critical path: the chain of nodes (indexes into [`nodes`](Self::nodes)) that
+    /// decided how long the run took, first to last. It ends at the node that ended last;
+    /// each node before it is the dependency that ended last before it started. With the
+    /// workflow's `graph`, dependencies are its edges; without, any node that ended by the
+    /// time the next one started.
+    pub fn critical_path(&self, graph: Option<&WorkflowGraph>) -> Vec<usize> {
+        let ran = |n: &NodeReport| n.start.is_some() && n.end.is_some();
+        let Some(mut current) = (0..self.nodes.len())
+            .filter(|&k| ran(&self.nodes[k]))
+            .max_by_key(|&k| (self.nodes[k].end, std::cmp::Reverse(k)))
+        else {
+            return Vec::new();
+        };
+        let depends = |later: &str, earlier: &str| -> bool {
+            let Some(graph) = graph else {
+                return later != earlier;
+            };
+            let position = |name: &str| graph.nodes().iter().position(|n| n.name() == name);
+            match (position(later), position(earlier)) {
+                (Some(l), Some(e)) => graph
+                    .edges()
+                    .iter()
+                    .any(|edge| edge.to() == l && edge.from() == Source::Node(e)),
+                _ => false,
+            }
+        };
+        let mut path = vec![current];
+        loop {
+            let node = &self.nodes[current];
+            let start = node.start.expect("ran");
+            let before = (0..self.nodes.len())
+                .filter(|&k| !path.contains(&k) && ran(&self.nodes[k]))
+                .filter(|&k| self.nodes[k].end.is_some_and(|end| end <= start))
+                .filter(|&k| depends(&node.node, &self.nodes[k].node))
+                .max_by_key(|&k| (self.nodes[k].end, std::cmp::Reverse(k)));
+            match before {
+                Some(k) => {
+                    path.push(k);
+                    current = k;
+                }
+                None => break,
+            }
+        }
+        path.reverse();
+        path
+    }
+}
+
+/// The report of `node` (element `element`), added on its first event.
+fn entry<'n>(
+    nodes: &'n mut Vec<NodeReport>,
+    index: &mut HashMap<(String, Option<usize>), usize>,
+    node: &str,
+    element: Option<usize>,
+) -> &'n mut NodeReport {
+    let next = nodes.len();
+    let k = *index
+        .entry((node.to_string(), element))
+        .or_insert(next);
+    if k == next {
+        nodes.push(NodeReport {
+            node: node.to_string(),
+            element,
+            start: None,
+            end: None,
+            attempts: Vec::new(),
+            outcome: NodeOutcome::Running,
+            error: None,
+        });
+    }
+    &mut nodes[k]
+}
+
+impl NodeReport {
+    fn end_at(&mut self, at: Duration, outcome: NodeOutcome, error: Option<String>) {
+        self.end = Some(at);
+        self.outcome = outcome;
+        self.error = error;
+        // Cancelled during a backoff: the next attempt never started.
+        if self.attempts.last().is_some_and(|a| a.start > at) {
+            self.attempts.pop();
+        }
+        if let Some(last) = self.attempts.last_mut() {
+            last.end = Some(at);
+            last.outcome = outcome;
+        }
+    }
+
+    /// How many attempts it made.
+    pub fn attempt_count(&self) -> u32 {
+        self.attempts.len() as u32
+    }
+
+    /// The label of its lane: the node's name, with `[i]` for element `i`.
+    pub fn label(&self) -> String {
+        match self.element {
+            Some(i) => format!("{}[{i}]", self.node),
+            None => self.node.clone(),
+        }
+    }
+}
