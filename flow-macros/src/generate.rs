@@ -1300,7 +1300,8 @@ impl Body<'_> {
         for (k, &m) in race.members.iter().enumerate() {
             let (args, member_skips) = self.args(m, local);
             skips.extend(member_skips);
-            let future = self.attempt_future(m, &args, quote!(::core::option::Option::None), quote!());
+            let future =
+                self.attempt_future(m, &args, quote!(::core::option::Option::None), quote!());
             let x = format_ident!("__flow_x{}", k);
             pins.push(quote! {
                 let mut #x = ::core::pin::pin!(::flow_runtime::__private::Maybe::new(#future));

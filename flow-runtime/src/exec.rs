@@ -752,9 +752,7 @@ where
                         attempt,
                     ))
                 } else {
-                    Ok(watch
-                        .as_ref()
-                        .map(|_| e.into_node_error().to_string()))
+                    Ok(watch.as_ref().map(|_| e.into_node_error().to_string()))
                 }
             }
             Attempt::TimedOut(after) => {
@@ -762,9 +760,7 @@ where
                 if attempt >= max {
                     Err(Error::node_timed_out(workflow, node, after, attempt))
                 } else {
-                    Ok(watch
-                        .as_ref()
-                        .map(|_| format!("timed out after {after:?}")))
+                    Ok(watch.as_ref().map(|_| format!("timed out after {after:?}")))
                 }
             }
             Attempt::Panicked(message) => {

@@ -184,7 +184,11 @@ impl RunReport {
                     });
                 }
                 EventKind::NodeFinished { node, element, .. } => {
-                    entry(&mut report.nodes, &mut index, node, *element).end_at(at, NodeOutcome::Finished, None);
+                    entry(&mut report.nodes, &mut index, node, *element).end_at(
+                        at,
+                        NodeOutcome::Finished,
+                        None,
+                    );
                 }
                 EventKind::NodeFailed {
                     node,
@@ -192,10 +196,18 @@ impl RunReport {
                     error,
                     ..
                 } => {
-                    entry(&mut report.nodes, &mut index, node, *element).end_at(at, NodeOutcome::Failed, Some(error.clone()));
+                    entry(&mut report.nodes, &mut index, node, *element).end_at(
+                        at,
+                        NodeOutcome::Failed,
+                        Some(error.clone()),
+                    );
                 }
                 EventKind::NodeCancelled { node, element, .. } => {
-                    entry(&mut report.nodes, &mut index, node, *element).end_at(at, NodeOutcome::Cancelled, None);
+                    entry(&mut report.nodes, &mut index, node, *element).end_at(
+                        at,
+                        NodeOutcome::Cancelled,
+                        None,
+                    );
                 }
                 EventKind::NodeSkipped { node } => {
                     let n = entry(&mut report.nodes, &mut index, node, None);
@@ -307,9 +319,7 @@ fn entry<'n>(
     element: Option<usize>,
 ) -> &'n mut NodeReport {
     let next = nodes.len();
-    let k = *index
-        .entry((node.to_string(), element))
-        .or_insert(next);
+    let k = *index.entry((node.to_string(), element)).or_insert(next);
     if k == next {
         nodes.push(NodeReport {
             node: node.to_string(),

@@ -9,5 +9,6 @@ mod maps;
 mod metadata;
 mod modules;
 mod nested;
+mod observe;
 mod policies;
 mod scheduling;
