@@ -76,6 +76,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
                 output,
                 returns: &sig.returns,
                 fallible: sig.fallible,
+                traits: traits_tokens(&options, sig.optional),
             });
             let check = match (&func.sig.output, sig.fallible) {
                 (ReturnType::Type(_, ty), true) => quote_spanned! {ty.span()=>
@@ -131,6 +132,7 @@ struct NodeInfoTokens<'a> {
     output: TokenStream,
     returns: &'a str,
     fallible: bool,
+    traits: TokenStream,
 }
 
 /// `pub const INFO: &NodeInfo`, for a node or a workflow listed as one.
@@ -144,6 +146,7 @@ fn info_const(info: &NodeInfoTokens<'_>) -> TokenStream {
         output,
         returns,
         fallible,
+        traits,
     } = info;
     quote! {
         #[doc(hidden)]
@@ -161,10 +164,26 @@ fn info_const(info: &NodeInfoTokens<'_>) -> TokenStream {
                 #output,
                 #returns,
                 #fallible,
+                #traits,
             );
             &INFO
         };
     }
+}
+
+/// The `NodeTraits` of a node with `options`, returning `Option<T>` when `optional`.
+fn traits_tokens(options: &NodeOptions, optional: bool) -> TokenStream {
+    let timeout = option_tokens(options.timeout.map(duration_tokens));
+    let attempts = options.retry.as_ref().map_or(1, |r| r.max_attempts);
+    let flags = [
+        options.spawn.is_some(),
+        options.blocking.is_some(),
+        options.continue_on_error.is_some(),
+        options.compensate.is_some(),
+        options.rate_limit.is_some(),
+        options.limit.is_some(),
+    ];
+    quote!(::flow_runtime::NodeTraits::__new(#optional, false, #timeout, #attempts, #(#flags),*))
 }
 
 /// Where `ident` is written: its line and 1-based column.
@@ -622,6 +641,9 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             output: provided,
             returns: &returns,
             fallible: true,
+            traits: quote!(::flow_runtime::NodeTraits::__new(
+                false, true, ::core::option::Option::None, 1, false, false, false, false, false, false,
+            )),
         });
         quote! {
             /// What `#[workflow]` recorded about this workflow as a node of another one.
@@ -898,6 +920,19 @@ fn graph_static(
         let path = n.path;
         quote!(#path::INFO)
     });
+    let steps = nodes.iter().enumerate().map(|(i, n)| {
+        let shape = match (n.shape, graph.race_of[i]) {
+            (parse::Shape::Map(spec), _) => {
+                let concurrency = option_tokens(spec.concurrency.map(|c| quote!(#c)));
+                let tolerant = n.continues_on_error();
+                quote!(::flow_runtime::Shape::Map { concurrency: #concurrency, continue_on_error: #tolerant })
+            }
+            (_, Some(group)) => quote!(::flow_runtime::Shape::Race { group: #group }),
+            _ => quote!(::flow_runtime::Shape::Once),
+        };
+        let may_skip = graph.skippable[i];
+        quote!(::flow_runtime::Step::__new(#shape, #may_skip))
+    });
     let mut edges = Vec::new();
     for (to, deps) in graph.deps.iter().enumerate() {
         let graph_deps = deps.iter().filter(|s| **s != Src::Context);
@@ -934,6 +969,7 @@ fn graph_static(
             #output,
             #output_node,
             &[#(#infos),*],
+            &[#(#steps),*],
             &[#(#edges),*],
         );
         &GRAPH

@@ -1,6 +1,7 @@
 //! Static descriptions of nodes and workflows, built at compile time.
 
 use std::fmt;
+use std::time::Duration;
 
 /// A parameter of a node or an input of a workflow: its name and its type as written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -93,6 +94,7 @@ pub struct NodeInfo {
     output: Option<&'static str>,
     returns: &'static str,
     fallible: bool,
+    traits: NodeTraits,
 }
 
 impl NodeInfo {
@@ -106,6 +108,7 @@ impl NodeInfo {
         output: Option<&'static str>,
         returns: &'static str,
         fallible: bool,
+        traits: NodeTraits,
     ) -> Self {
         NodeInfo {
             name,
@@ -115,6 +118,7 @@ impl NodeInfo {
             output,
             returns,
             fallible,
+            traits,
         }
     }
 
@@ -157,6 +161,180 @@ impl NodeInfo {
     /// Whether the node returns a `Result` and so can fail.
     pub const fn is_fallible(&self) -> bool {
         self.fallible
+    }
+
+    /// What `#[node(...)]` asked for, and whether the node may return `None`.
+    pub const fn traits(&self) -> &NodeTraits {
+        &self.traits
+    }
+}
+
+/// A node's options and kind, as `#[node(...)]` and its signature declare them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct NodeTraits {
+    optional: bool,
+    workflow: bool,
+    timeout: Option<Duration>,
+    max_attempts: u32,
+    spawn: bool,
+    blocking: bool,
+    continue_on_error: bool,
+    compensate: bool,
+    rate_limit: bool,
+    limit: bool,
+}
+
+impl NodeTraits {
+    #[doc(hidden)]
+    #[allow(clippy::too_many_arguments, clippy::fn_params_excessive_bools)]
+    pub const fn __new(
+        optional: bool,
+        workflow: bool,
+        timeout: Option<Duration>,
+        max_attempts: u32,
+        spawn: bool,
+        blocking: bool,
+        continue_on_error: bool,
+        compensate: bool,
+        rate_limit: bool,
+        limit: bool,
+    ) -> Self {
+        NodeTraits {
+            optional,
+            workflow,
+            timeout,
+            max_attempts,
+            spawn,
+            blocking,
+            continue_on_error,
+            compensate,
+            rate_limit,
+            limit,
+        }
+    }
+
+    /// The node returns `Option<T>`: its consumers are skipped when it returns `None`.
+    pub const fn is_optional(&self) -> bool {
+        self.optional
+    }
+
+    /// The node is a `#[workflow]` listed as a node of another workflow.
+    pub const fn is_workflow(&self) -> bool {
+        self.workflow
+    }
+
+    /// The timeout of each attempt (`timeout = "..."`).
+    pub const fn timeout(&self) -> Option<Duration> {
+        self.timeout
+    }
+
+    /// The most attempts it makes (`retry(max_attempts = N)`; 1 without `retry`).
+    pub const fn max_attempts(&self) -> u32 {
+        if self.max_attempts == 0 {
+            1
+        } else {
+            self.max_attempts
+        }
+    }
+
+    /// It runs as its own task (`spawn`).
+    pub const fn is_spawned(&self) -> bool {
+        self.spawn
+    }
+
+    /// It runs on the blocking pool (`blocking`).
+    pub const fn is_blocking(&self) -> bool {
+        self.blocking
+    }
+
+    /// Its failure is handed to its consumers (`continue_on_error`).
+    pub const fn continues_on_error(&self) -> bool {
+        self.continue_on_error
+    }
+
+    /// It has a compensation (`compensate = ...`).
+    pub const fn has_compensation(&self) -> bool {
+        self.compensate
+    }
+
+    /// It takes a rate limiter's starts (`rate_limit = ...`).
+    pub const fn is_rate_limited(&self) -> bool {
+        self.rate_limit
+    }
+
+    /// It holds a shared concurrency limit's permits (`limit = ...`).
+    pub const fn is_limited(&self) -> bool {
+        self.limit
+    }
+
+    /// The options in a few words, for pictures: `timeout 2s, 3 attempts, spawn`; empty
+    /// when there are none.
+    pub fn summary(&self) -> String {
+        let mut parts: Vec<String> = Vec::new();
+        if let Some(t) = self.timeout {
+            parts.push(format!("timeout {t:?}"));
+        }
+        if self.max_attempts() > 1 {
+            parts.push(format!("{} attempts", self.max_attempts()));
+        }
+        for (on, word) in [
+            (self.spawn, "spawn"),
+            (self.blocking, "blocking"),
+            (self.rate_limit, "rate-limited"),
+            (self.limit, "limited"),
+            (self.continue_on_error, "continue on error"),
+            (self.compensate, "compensated"),
+        ] {
+            if on {
+                parts.push(word.to_string());
+            }
+        }
+        parts.join(", ")
+    }
+}
+
+/// How a node runs in one workflow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Shape {
+    /// Once per run.
+    Once,
+    /// Once per element of a collection (`map(node, ...)`).
+    Map {
+        /// The most elements in flight, if bounded.
+        concurrency: Option<usize>,
+        /// Every element runs and consumers get each one's result.
+        continue_on_error: bool,
+    },
+    /// As a member of race `group` (`race(a, b, ...)`; groups are numbered from 0 in the
+    /// order the workflow lists them).
+    Race {
+        /// The race's number.
+        group: usize,
+    },
+}
+
+/// A node's place in one workflow: its [`Shape`], and whether it may be skipped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Step {
+    shape: Shape,
+    may_skip: bool,
+}
+
+impl Step {
+    #[doc(hidden)]
+    pub const fn __new(shape: Shape, may_skip: bool) -> Self {
+        Step { shape, may_skip }
+    }
+
+    /// How the node runs.
+    pub const fn shape(&self) -> Shape {
+        self.shape
+    }
+
+    /// Whether the node may be skipped: it needs a value an `Option` node upstream may not
+    /// produce.
+    pub const fn may_skip(&self) -> bool {
+        self.may_skip
     }
 }
 
@@ -215,6 +393,7 @@ pub struct WorkflowGraph {
     output: Option<&'static str>,
     output_node: Option<usize>,
     nodes: &'static [&'static NodeInfo],
+    steps: &'static [Step],
     edges: &'static [Edge],
 }
 
@@ -229,6 +408,7 @@ impl WorkflowGraph {
         output: Option<&'static str>,
         output_node: Option<usize>,
         nodes: &'static [&'static NodeInfo],
+        steps: &'static [Step],
         edges: &'static [Edge],
     ) -> Self {
         WorkflowGraph {
@@ -239,6 +419,7 @@ impl WorkflowGraph {
             output,
             output_node,
             nodes,
+            steps,
             edges,
         }
     }
@@ -282,6 +463,14 @@ impl WorkflowGraph {
     /// The nodes, in the order the workflow lists them.
     pub const fn nodes(&self) -> &'static [&'static NodeInfo] {
         self.nodes
+    }
+
+    /// How node `node` (an index into [`nodes`](WorkflowGraph::nodes)) runs here.
+    pub fn step(&self, node: usize) -> Step {
+        self.steps
+            .get(node)
+            .copied()
+            .unwrap_or(Step::__new(Shape::Once, false))
     }
 
     /// Every edge: one per node parameter.

@@ -138,7 +138,7 @@ pub mod __private;
 
 pub use error::{BoxError, Cancelled, Elapsed, Error, ErrorKind, NodeError, Panicked, Skipped};
 pub use flow_macros::{node, workflow};
-pub use info::{Edge, Location, NodeInfo, Param, Source, WorkflowGraph};
+pub use info::{Edge, Location, NodeInfo, NodeTraits, Param, Shape, Source, Step, WorkflowGraph};
 pub use limit::{ConcurrencyLimit, RateLimiter};
 pub use report::{AttemptReport, NodeOutcome, NodeReport, RunReport};
 pub use run::{RunContext, RunId, RunOptions};

@@ -260,6 +260,7 @@ static DETACHED: NodeInfo = NodeInfo::__new(
     None,
     "()",
     false,
+    crate::NodeTraits::__new(false, false, None, 1, false, false, false, false, false, false),
 );
 
 impl RunContext {
