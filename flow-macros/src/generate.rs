@@ -521,6 +521,15 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!(::flow_runtime::__private::Open)
     };
+    // Without run-wide limits, the plain function picks once per run between a body whose
+    // nodes report nothing (`Open`, as fast as hand-written joins) and, when a subscriber
+    // may listen, `__flow_nested` under `Watched`, whose nodes report spans.
+    let nested_gate = if wf_args.max_concurrency.is_some() {
+        quote!(::flow_runtime::__private::Limits)
+    } else {
+        quote!(::flow_runtime::__private::Watched)
+    };
+    let open = wf_args.max_concurrency.is_none();
     let nested_chain = chain("nested");
     let plain_chain = chain("nested");
     let inputs = &decl.sig.inputs;
@@ -577,8 +586,25 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         })
         .collect();
     let (plain_body, run_body) = if ok {
+        let listened = if open {
+            quote! {
+                if ::flow_runtime::__private::listening() {
+                    let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::plain(#wf_name, &#settings);
+                    // Boxed: the plain function's future stays as small as when nobody listens.
+                    let __flow_result = ::std::boxed::Box::pin(
+                        #ident::__flow_nested(&__flow_run, #(#borrowed_inputs),*),
+                    )
+                    .await;
+                    __flow_run.finish(&__flow_result);
+                    return __flow_result;
+                }
+            }
+        } else {
+            quote!()
+        };
         (
             quote! {
+                #listened
                 let __flow_run = ::flow_runtime::__private::Run::<#gate>::plain(#wf_name, &#settings);
                 let __flow_run = &__flow_run;
                 #(let #input_idents = #borrowed_inputs;)*
@@ -658,7 +684,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             ) #output {
                 __flow_parent
                     .watched(Self::INFO, __flow_element, ::flow_runtime::__private::Passed, async {
-                        let __flow_run = ::flow_runtime::__private::Run::<#gate>::plain(#wf_name, &#settings);
+                        let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::plain(#wf_name, &#settings);
                         let __flow_result = Self::__flow_nested(&__flow_run, #(#input_names),*).await;
                         __flow_run.finish(&__flow_result);
                         __flow_result
@@ -703,7 +729,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 
             #[allow(unused_variables, clippy::too_many_arguments)]
             async fn __flow_nested(
-                __flow_run: &::flow_runtime::__private::Run<'_, #gate>,
+                __flow_run: &::flow_runtime::__private::Run<'_, #nested_gate>,
                 #(#ref_inputs),*
             ) #output {
                 #nested_chain

@@ -120,13 +120,37 @@ pub trait Gate: Sized + Send + Sync + 'static {
     ) -> Self::Gated<'r, K, F>;
 }
 
-/// No run-wide limits: a node starts as soon as its inputs exist.
+/// No run-wide limits and nobody listening: a node starts as soon as its inputs exist,
+/// and reports nothing.
 pub struct Open;
+
+/// No run-wide limits, and a subscriber or an observer may listen: each node reports its
+/// span and events.
+pub struct Watched;
 
 /// Run-wide limits may apply (`max_concurrency`, a shared limit).
 pub struct Limits;
 
 impl Gate for Open {
+    type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = Bare<'r, K, F>;
+
+    #[inline(always)]
+    fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
+        run: &'r Run<'_, Self>,
+        node: &'static NodeInfo,
+        _element: Option<usize>,
+        future: F,
+    ) -> Bare<'r, K, F> {
+        Bare {
+            future,
+            node,
+            track: &run.track,
+            _settle: PhantomData,
+        }
+    }
+}
+
+impl Gate for Watched {
     type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = Named<'r, K, F>;
 
     #[inline(always)]
@@ -138,6 +162,41 @@ impl Gate for Open {
     ) -> Named<'r, K, F> {
         Named::new(future, node, element, &run.track)
     }
+}
+
+pin_project_lite::pin_project! {
+    /// A node's future in a run nobody listens to: named so that a panic inside it is
+    /// reported as this node's, and nothing else.
+    pub struct Bare<'r, K, F> {
+        #[pin]
+        future: F,
+        node: &'static NodeInfo,
+        track: &'r Track,
+        _settle: PhantomData<fn() -> K>,
+    }
+}
+
+impl<K: Settle<F::Output>, F: Future> Future for Bare<'_, K, F> {
+    type Output = K::Out;
+
+    #[inline(always)]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Out> {
+        let this = self.project();
+        let mark = PanicMark(this.node, None);
+        let polled = this.future.poll(cx);
+        std::mem::forget(mark);
+        match polled {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(out) => Poll::Ready(K::settle(out, this.track.workflow, this.node)),
+        }
+    }
+}
+
+/// Whether a run without an observer may report anything: a subscriber may want spans.
+/// Decides, once per run, between the [`Open`] and [`Watched`] gates.
+#[inline(always)]
+pub fn listening() -> bool {
+    tracing::level_enabled!(tracing::Level::INFO)
 }
 
 impl Gate for Limits {
@@ -518,19 +577,24 @@ fn mark_panicked(node: &'static NodeInfo) {
 }
 
 pin_project_lite::pin_project! {
-    /// A node's future, named so that a panic inside it is reported as this node's, and
-    /// reporting its attempt's span and events from its first poll.
+    /// A node's future, named so that a panic inside it is reported as this node's, and,
+    /// when someone listens to the run, reporting its attempt's span and events from its
+    /// first poll.
     pub struct Named<'r, K, F> {
         #[pin]
         future: F,
         node: &'static NodeInfo,
-        element: Option<usize>,
         track: &'r Track,
-        started: bool,
+        // Whether someone listens to the run: the fast path checks this byte only.
+        listening: bool,
+        // The element's index, `NO_ELEMENT` for a node that is not mapped.
+        element: usize,
         seen: Option<Box<Seen<'r>>>,
         _settle: PhantomData<fn() -> K>,
     }
 }
+
+const NO_ELEMENT: usize = usize::MAX;
 
 impl<'r, K, F> Named<'r, K, F> {
     /// Names `future` as `node`'s (element `element`'s, for a mapped node).
@@ -544,9 +608,9 @@ impl<'r, K, F> Named<'r, K, F> {
         Named {
             future,
             node,
-            element,
             track,
-            started: false,
+            listening: track.listening(),
+            element: element.unwrap_or(NO_ELEMENT),
             seen: None,
             _settle: PhantomData,
         }
@@ -559,39 +623,73 @@ impl<K: Settle<F::Output>, F: Future> Future for Named<'_, K, F> {
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Out> {
         let this = self.project();
-        let track: &Track = this.track;
-        if !*this.started {
-            *this.started = true;
-            if tracing::level_enabled!(tracing::Level::INFO) || track.observed() {
-                *this.seen = Seen::begin(track, this.node, *this.element);
-            }
+        if *this.listening {
+            return poll_seen::<K, F>(
+                this.future,
+                this.node,
+                *this.element,
+                this.listening,
+                this.track,
+                this.seen,
+                cx,
+            );
         }
-        let polled = match this.seen.as_deref() {
-            None => {
-                let mark = PanicMark(this.node, None);
-                let out = this.future.poll(cx);
-                std::mem::forget(mark);
-                out
-            }
-            Some(seen) => {
-                let mark = PanicMark(this.node, Some(&seen.panicked));
-                let out = match &seen.span {
-                    Some(span) => span.span().in_scope(|| this.future.poll(cx)),
-                    None => this.future.poll(cx),
-                };
-                std::mem::forget(mark);
-                out
-            }
-        };
+        let mark = PanicMark(this.node, None);
+        let polled = this.future.poll(cx);
+        std::mem::forget(mark);
         match polled {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(out) => {
-                let out = K::settle(out, track.workflow, this.node);
-                if let Some(seen) = this.seen.take() {
-                    seen.end(K::failure(&out));
-                }
-                Poll::Ready(out)
+            Poll::Ready(out) => Poll::Ready(K::settle(out, this.track.workflow, this.node)),
+        }
+    }
+}
+
+/// Polls a node of a run someone listens to: starts its report on the first poll, polls
+/// inside its span, reports how it ends.
+#[inline(never)]
+#[allow(clippy::too_many_arguments)]
+fn poll_seen<'r, K: Settle<F::Output>, F: Future>(
+    future: Pin<&mut F>,
+    node: &'static NodeInfo,
+    element: usize,
+    listening: &mut bool,
+    track: &'r Track,
+    seen: &mut Option<Box<Seen<'r>>>,
+    cx: &mut Context<'_>,
+) -> Poll<K::Out> {
+    if seen.is_none() {
+        let element = (element != NO_ELEMENT).then_some(element);
+        *seen = Seen::begin(track, node, element);
+        if seen.is_none() {
+            // Nobody wants this node after all: back to the fast path.
+            *listening = false;
+        }
+    }
+    let polled = match seen.as_deref() {
+        Some(watching) => {
+            let mark = PanicMark(node, Some(&watching.panicked));
+            let polled = match &watching.span {
+                Some(span) => span.span().in_scope(|| future.poll(cx)),
+                None => future.poll(cx),
+            };
+            std::mem::forget(mark);
+            polled
+        }
+        None => {
+            let mark = PanicMark(node, None);
+            let polled = future.poll(cx);
+            std::mem::forget(mark);
+            polled
+        }
+    };
+    match polled {
+        Poll::Pending => Poll::Pending,
+        Poll::Ready(out) => {
+            let out = K::settle(out, track.workflow, node);
+            if let Some(watching) = seen.take() {
+                watching.end(K::failure(&out));
             }
+            Poll::Ready(out)
         }
     }
 }

@@ -19,6 +19,8 @@ pub struct Track {
     pub(crate) workflow: &'static str,
     pub(crate) span: Span,
     observe: Option<Box<Observe>>,
+    /// Whether anything may want node spans or events, read once per run.
+    listening: bool,
 }
 
 /// A run's observer, with what every event carries.
@@ -32,11 +34,26 @@ struct Observe {
 impl Track {
     /// The run's span (parented to the current span) and, with an observer, `RunStarted`.
     /// `id` gives the run id when something needs it.
+    #[inline(always)]
     pub(crate) fn new(
         workflow: &'static str,
         watcher: Option<Watcher>,
         id: &OnceLock<RunId>,
     ) -> Self {
+        if watcher.is_none() && !tracing::level_enabled!(tracing::Level::INFO) {
+            return Track {
+                workflow,
+                span: Span::none(),
+                observe: None,
+                listening: false,
+            };
+        }
+        Self::listened(workflow, watcher, id)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn listened(workflow: &'static str, watcher: Option<Watcher>, id: &OnceLock<RunId>) -> Self {
         let span = tracing::info_span!(
             target: "flow_runtime",
             "workflow",
@@ -63,21 +80,30 @@ impl Track {
         Track {
             workflow,
             span,
+            listening: true,
             observe,
         }
     }
 
     /// Records how the run ended: on its span, and as `RunFinished`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn finish<T>(&self, result: &Result<T, Error>) {
+        if self.listening {
+            self.finished(result.as_ref().err());
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn finished(&self, error: Option<&Error>) {
         if !self.span.is_disabled() {
             self.span
-                .record("outcome", if result.is_ok() { "ok" } else { "failed" });
+                .record("outcome", if error.is_none() { "ok" } else { "failed" });
         }
         if let Some(observe) = &self.observe {
-            let (outcome, error) = match result {
-                Ok(_) => (RunOutcome::Succeeded, None),
-                Err(e) => (RunOutcome::Failed, Some(e.to_string())),
+            let (outcome, error) = match error {
+                None => (RunOutcome::Succeeded, None),
+                Some(e) => (RunOutcome::Failed, Some(e.to_string())),
             };
             observe.finish(self.workflow, outcome, error);
         }
@@ -86,10 +112,8 @@ impl Track {
     /// Reports that `node` was skipped.
     #[inline]
     pub(crate) fn skipped(&self, node: &'static NodeInfo) {
-        if let Some(observe) = &self.observe {
-            observe.emit(EventKind::NodeSkipped {
-                node: node.name().into(),
-            });
+        if let Some(observe) = self.observe.as_deref() {
+            observe.skipped(node);
         }
     }
 
@@ -121,6 +145,12 @@ impl Track {
     pub(crate) fn observed(&self) -> bool {
         self.observe.is_some()
     }
+
+    /// Whether a node should look for a subscriber or an observer when it starts.
+    #[inline(always)]
+    pub(crate) fn listening(&self) -> bool {
+        self.listening
+    }
 }
 
 impl Drop for Track {
@@ -132,6 +162,14 @@ impl Drop for Track {
 }
 
 impl Observe {
+    #[cold]
+    #[inline(never)]
+    fn skipped(&self, node: &'static NodeInfo) {
+        self.emit(EventKind::NodeSkipped {
+            node: node.name().into(),
+        });
+    }
+
     fn emit(&self, kind: EventKind) {
         self.watcher.0.on_event(&Event {
             run_id: self.run_id.clone(),
@@ -291,7 +329,8 @@ pub(crate) struct Seen<'r> {
 
 impl<'r> Seen<'r> {
     /// What to report about `node`'s start, or `None` when nothing listens.
-    #[inline]
+    #[cold]
+    #[inline(never)]
     pub(crate) fn begin(
         track: &'r Track,
         node: &'static NodeInfo,
