@@ -668,7 +668,16 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             returns: &returns,
             fallible: true,
             traits: quote!(::flow_runtime::NodeTraits::__new(
-                false, true, ::core::option::Option::None, 1, false, false, false, false, false, false,
+                false,
+                true,
+                ::core::option::Option::None,
+                1,
+                false,
+                false,
+                false,
+                false,
+                false,
+                false,
             )),
         });
         quote! {

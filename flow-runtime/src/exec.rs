@@ -455,7 +455,7 @@ impl<'a, G: Gate> Run<'a, G> {
             body: CatchUnwind { future: body },
             watch,
             workflow: self.track.workflow,
-            span: &self.track.span,
+            span: self.track.span(),
         }
     }
 }
@@ -467,7 +467,7 @@ pin_project_lite::pin_project! {
         body: CatchUnwind<F>,
         watch: Option<Pin<Box<Watch<'r>>>>,
         workflow: &'static str,
-        span: &'r tracing::Span,
+        span: Option<&'r tracing::Span>,
     }
 }
 
@@ -489,7 +489,7 @@ impl<T, F: Future<Output = Result<T, Error>>> Future for Guarded<'_, F> {
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = this.span.enter();
+        let _entered = this.span.map(tracing::Span::enter);
         if let Poll::Ready(r) = this.body.poll(cx) {
             return Poll::Ready(match r {
                 Ok(r) => r,

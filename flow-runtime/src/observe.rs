@@ -1,6 +1,6 @@
 //! What a run reports while it runs: its `tracing` spans (one per run, one per node attempt)
-//! and the events of its observer. With no subscriber and no observer, each node pays one
-//! level check on its first poll.
+//! and the events of its observer. With no subscriber and no observer, a run pays one level
+//! check and carries one null pointer.
 
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,17 +14,21 @@ use crate::events::{Event, EventKind, RunOutcome};
 use crate::run::Watcher;
 use crate::{Error, NodeInfo, RunId};
 
-/// Where a run reports: its span, and its observer when it has one.
+/// Where a run reports: its span and its observer, boxed, when a subscriber or an observer
+/// may listen (decided once, when the run starts).
 pub struct Track {
     pub(crate) workflow: &'static str,
-    pub(crate) span: Span,
-    observe: Option<Box<Observe>>,
-    /// Whether anything may want node spans or events, read once per run.
-    listening: bool,
+    listen: Option<Box<Listen>>,
+}
+
+struct Listen {
+    span: Span,
+    observe: Option<Observe>,
 }
 
 /// A run's observer, with what every event carries.
 struct Observe {
+    workflow: &'static str,
     watcher: Watcher,
     start: Instant,
     run_id: RunId,
@@ -43,17 +47,29 @@ impl Track {
         if watcher.is_none() && !tracing::level_enabled!(tracing::Level::INFO) {
             return Track {
                 workflow,
-                span: Span::none(),
-                observe: None,
-                listening: false,
+                listen: None,
             };
         }
-        Self::listened(workflow, watcher, id)
+        Track {
+            workflow,
+            listen: Some(Listen::new(workflow, watcher, id)),
+        }
     }
 
+    /// The run's span, when it may have one.
+    pub(crate) fn span(&self) -> Option<&Span> {
+        self.listen.as_deref().map(|l| &l.span)
+    }
+
+    fn observe(&self) -> Option<&Observe> {
+        self.listen.as_deref().and_then(|l| l.observe.as_ref())
+    }
+}
+
+impl Listen {
     #[cold]
     #[inline(never)]
-    fn listened(workflow: &'static str, watcher: Option<Watcher>, id: &OnceLock<RunId>) -> Self {
+    fn new(workflow: &'static str, watcher: Option<Watcher>, id: &OnceLock<RunId>) -> Box<Self> {
         let span = tracing::info_span!(
             target: "flow_runtime",
             "workflow",
@@ -66,36 +82,24 @@ impl Track {
             span.record("run_id", display(id.get_or_init(RunId::next)));
         }
         let observe = watcher.map(|watcher| {
-            let observe = Box::new(Observe {
+            let observe = Observe {
+                workflow,
                 watcher,
                 start: Instant::now(),
                 run_id: id.get_or_init(RunId::next).clone(),
                 finished: AtomicBool::new(false),
-            });
+            };
             observe.emit(EventKind::RunStarted {
                 workflow: workflow.into(),
             });
             observe
         });
-        Track {
-            workflow,
-            span,
-            listening: true,
-            observe,
-        }
-    }
-
-    /// Records how the run ended: on its span, and as `RunFinished`.
-    #[inline(always)]
-    pub(crate) fn finish<T>(&self, result: &Result<T, Error>) {
-        if self.listening {
-            self.finished(result.as_ref().err());
-        }
+        Box::new(Listen { span, observe })
     }
 
     #[cold]
     #[inline(never)]
-    fn finished(&self, error: Option<&Error>) {
+    fn finished(&self, workflow: &'static str, error: Option<&Error>) {
         if !self.span.is_disabled() {
             self.span
                 .record("outcome", if error.is_none() { "ok" } else { "failed" });
@@ -105,14 +109,32 @@ impl Track {
                 None => (RunOutcome::Succeeded, None),
                 Some(e) => (RunOutcome::Failed, Some(e.to_string())),
             };
-            observe.finish(self.workflow, outcome, error);
+            observe.finish(workflow, outcome, error);
+        }
+    }
+}
+
+impl Drop for Listen {
+    fn drop(&mut self) {
+        if let Some(observe) = &self.observe {
+            observe.finish(observe.workflow, RunOutcome::Dropped, None);
+        }
+    }
+}
+
+impl Track {
+    /// Records how the run ended: on its span, and as `RunFinished`.
+    #[inline(always)]
+    pub(crate) fn finish<T>(&self, result: &Result<T, Error>) {
+        if let Some(listen) = self.listen.as_deref() {
+            listen.finished(self.workflow, result.as_ref().err());
         }
     }
 
     /// Reports that `node` was skipped.
     #[inline]
     pub(crate) fn skipped(&self, node: &'static NodeInfo) {
-        if let Some(observe) = self.observe.as_deref() {
+        if let Some(observe) = self.observe() {
             observe.skipped(node);
         }
     }
@@ -125,7 +147,7 @@ impl Track {
         node: &'static NodeInfo,
         element: Option<usize>,
     ) -> Option<Watch<'_>> {
-        let observe = self.observe.as_deref()?;
+        let observe = self.observe()?;
         observe.emit(EventKind::NodeStarted {
             node: node.name().into(),
             element,
@@ -143,21 +165,13 @@ impl Track {
     /// Whether the run reports anything beyond its span.
     #[inline(always)]
     pub(crate) fn observed(&self) -> bool {
-        self.observe.is_some()
+        self.observe().is_some()
     }
 
     /// Whether a node should look for a subscriber or an observer when it starts.
     #[inline(always)]
     pub(crate) fn listening(&self) -> bool {
-        self.listening
-    }
-}
-
-impl Drop for Track {
-    fn drop(&mut self) {
-        if let Some(observe) = &self.observe {
-            observe.finish(self.workflow, RunOutcome::Dropped, None);
-        }
+        self.listen.is_some()
     }
 }
 
@@ -269,9 +283,10 @@ impl AttemptSpan {
         element: Option<usize>,
         attempt: u32,
     ) -> Option<Self> {
+        let parent = track.span()?;
         let span = tracing::info_span!(
             target: "flow_runtime",
-            parent: &track.span,
+            parent: parent,
             "node",
             otel.name = node.name(),
             node = node.name(),

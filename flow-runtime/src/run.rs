@@ -260,7 +260,9 @@ static DETACHED: NodeInfo = NodeInfo::__new(
     None,
     "()",
     false,
-    crate::NodeTraits::__new(false, false, None, 1, false, false, false, false, false, false),
+    crate::NodeTraits::__new(
+        false, false, None, 1, false, false, false, false, false, false,
+    ),
 );
 
 impl RunContext {
