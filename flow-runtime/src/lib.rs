@@ -131,6 +131,7 @@ pub mod registry;
 mod render;
 mod report;
 mod run;
+mod svg;
 
 #[doc(hidden)]
 #[path = "private.rs"]

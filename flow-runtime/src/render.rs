@@ -2,7 +2,7 @@
 
 use std::fmt::Write as _;
 
-use crate::{Source, WorkflowGraph};
+use crate::{Shape, Source, WorkflowGraph};
 
 impl WorkflowGraph {
     /// The graph as a Mermaid flowchart: workflow inputs as parallelograms, nodes as boxes,
@@ -33,8 +33,30 @@ impl WorkflowGraph {
             let label = format!("{}: {}", input.name(), input.ty());
             let _ = writeln!(s, "    in{i}[/\"{}\"/]", mermaid_escape(&label));
         }
-        for (i, node) in self.nodes().iter().enumerate() {
-            let _ = writeln!(s, "    n{i}[\"{}\"]", mermaid_escape(node.name()));
+        for i in 0..self.nodes().len() {
+            let (open, close) = match (self.step(i).shape(), self.nodes()[i].traits()) {
+                (Shape::Map { .. }, _) => ("[[", "]]"),
+                (_, t) if t.is_optional() => ("{{", "}}"),
+                _ => ("[", "]"),
+            };
+            let (name, detail) = self.label_parts(i);
+            let mut label = mermaid_escape(&name);
+            if !detail.is_empty() {
+                label = format!("{label}<br/><small>{}</small>", mermaid_escape(&detail));
+            }
+            let _ = writeln!(s, "    n{i}{open}\"{label}\"{close}");
+        }
+        for (group, members) in self.races() {
+            let _ = writeln!(s, "    subgraph race{group} [\"race\"]");
+            for m in members {
+                let _ = writeln!(s, "        n{m}");
+            }
+            s.push_str("    end\n");
+        }
+        for i in 0..self.nodes().len() {
+            if self.step(i).may_skip() {
+                let _ = writeln!(s, "    style n{i} stroke-dasharray: 5 3");
+            }
         }
         if let Some(out) = self.output() {
             let _ = writeln!(s, "    out([\"{}\"])", mermaid_escape(out));
@@ -78,8 +100,34 @@ impl WorkflowGraph {
                 dot_escape(&label)
             );
         }
-        for (i, node) in self.nodes().iter().enumerate() {
-            let _ = writeln!(s, "    n{i} [label=\"{}\"];", dot_escape(node.name()));
+        for i in 0..self.nodes().len() {
+            let mut attrs = Vec::new();
+            let traits = self.nodes()[i].traits();
+            if let Shape::Map { .. } = self.step(i).shape() {
+                attrs.push("peripheries=2");
+            }
+            if traits.is_optional() {
+                attrs.push("shape=hexagon");
+            } else if traits.is_workflow() {
+                attrs.push("shape=component");
+            }
+            if self.step(i).may_skip() {
+                attrs.push("style=dashed");
+            }
+            let extra: String = attrs.iter().map(|a| format!(", {a}")).collect();
+            let (name, detail) = self.label_parts(i);
+            let mut label = dot_escape(&name);
+            if !detail.is_empty() {
+                label = format!("{label}\\n{}", dot_escape(&detail));
+            }
+            let _ = writeln!(s, "    n{i} [label=\"{label}\"{extra}];");
+        }
+        for (group, members) in self.races() {
+            let _ = writeln!(
+                s,
+                "    subgraph cluster_race{group} {{ label=\"race\"; style=dashed; {} }}",
+                members.iter().map(|m| format!("n{m};")).collect::<Vec<_>>().join(" ")
+            );
         }
         if let Some(out) = self.output() {
             let _ = writeln!(s, "    out [label=\"{}\", shape=oval];", dot_escape(out));
@@ -94,6 +142,48 @@ impl WorkflowGraph {
         }
         s.push_str("}\n");
         s
+    }
+}
+
+impl WorkflowGraph {
+    /// A node's label for pictures: its name, and a line on its shape and options (empty if
+    /// it has none).
+    pub(crate) fn label_parts(&self, i: usize) -> (String, String) {
+        let node = self.nodes()[i];
+        let mut detail = Vec::new();
+        if let Shape::Map { concurrency, .. } = self.step(i).shape() {
+            detail.push(match concurrency {
+                Some(c) => format!("map, ≤{c} at once"),
+                None => "map".to_string(),
+            });
+        }
+        if node.traits().is_workflow() {
+            detail.push("workflow".to_string());
+        }
+        let summary = node.traits().summary();
+        if !summary.is_empty() {
+            detail.push(summary);
+        }
+        let name = if node.traits().is_optional() {
+            format!("{} ?", node.name())
+        } else {
+            node.name().to_string()
+        };
+        (name, detail.join(", "))
+    }
+
+    /// The races: each group's number and its members, in order.
+    fn races(&self) -> Vec<(usize, Vec<usize>)> {
+        let mut races: Vec<(usize, Vec<usize>)> = Vec::new();
+        for i in 0..self.nodes().len() {
+            if let Shape::Race { group } = self.step(i).shape() {
+                match races.iter_mut().find(|(g, _)| *g == group) {
+                    Some((_, members)) => members.push(i),
+                    None => races.push((group, vec![i])),
+                }
+            }
+        }
+        races
     }
 }
 

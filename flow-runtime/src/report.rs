@@ -267,7 +267,8 @@ impl RunReport {
     /// decided how long the run took, first to last. It ends at the node that ended last;
     /// each node before it is the dependency that ended last before it started. With the
     /// workflow's `graph`, dependencies are its edges; without, any node that ended by the
-    /// time the next one started.
+    /// time the next one started. An element of a mapped node may also have waited for an
+    /// earlier element of the same node (for a free slot under its concurrency bound).
     pub fn critical_path(&self, graph: Option<&WorkflowGraph>) -> Vec<usize> {
         let ran = |n: &NodeReport| n.start.is_some() && n.end.is_some();
         let Some(mut current) = (0..self.nodes.len())
@@ -276,9 +277,14 @@ impl RunReport {
         else {
             return Vec::new();
         };
-        let depends = |later: &str, earlier: &str| -> bool {
+        // An element of a mapped node may also have waited for an earlier element's slot.
+        let depends = |later: &NodeReport, earlier: &NodeReport| -> bool {
+            if later.node == earlier.node {
+                return later.element.is_some();
+            }
+            let (later, earlier) = (later.node.as_str(), earlier.node.as_str());
             let Some(graph) = graph else {
-                return later != earlier;
+                return true;
             };
             let position = |name: &str| graph.nodes().iter().position(|n| n.name() == name);
             match (position(later), position(earlier)) {
@@ -296,7 +302,7 @@ impl RunReport {
             let before = (0..self.nodes.len())
                 .filter(|&k| !path.contains(&k) && ran(&self.nodes[k]))
                 .filter(|&k| self.nodes[k].end.is_some_and(|end| end <= start))
-                .filter(|&k| depends(&node.node, &self.nodes[k].node))
+                .filter(|&k| depends(node, &self.nodes[k]))
                 .max_by_key(|&k| (self.nodes[k].end, std::cmp::Reverse(k)));
             match before {
                 Some(k) => {

@@ -108,29 +108,11 @@ impl<'g> GraphPicture<'g> {
                 }
             }
         }
-        for (i, node) in graph.nodes().iter().enumerate() {
-            let step = graph.step(i);
-            let mut label = node.name().to_string();
-            if node.traits().is_optional() {
-                label.push_str(" ?");
-            }
-            let mut detail = Vec::new();
-            if let Shape::Map { concurrency, .. } = step.shape() {
-                detail.push(match concurrency {
-                    Some(c) => format!("map, ≤{c} at once"),
-                    None => "map".to_string(),
-                });
-            }
-            if node.traits().is_workflow() {
-                detail.push("workflow".to_string());
-            }
-            let summary = node.traits().summary();
-            if !summary.is_empty() {
-                detail.push(summary);
-            }
+        for i in 0..graph.nodes().len() {
+            let (label, detail) = graph.label_parts(i);
             items.push(Item {
                 label,
-                detail: detail.join(", "),
+                detail,
                 layer: if layer[i] == usize::MAX { 1 } else { layer[i] },
                 kind: ItemKind::Node(i),
                 x: 0.0,

@@ -1,0 +1,368 @@
+//! `flow`: a command-line front end for the workflows a program links.
+//!
+//! ```text
+//! cargo run --example flow                       # run the demo with live progress, write timeline.svg
+//! cargo run --example flow -- list               # the workflows this program links
+//! cargo run --example flow -- graph research     # a graph as Mermaid (default), dot or svg
+//! cargo run --example flow -- graph research --format svg --out research.svg
+//! cargo run --example flow -- run --out timeline.svg --events events.jsonl --report report.json
+//! ```
+//!
+//! The demo, `research`, has every shape: a map over a runtime list with a concurrency bound,
+//! parallel branches, a race of two mirrors, a node that retries after a failure, and a node
+//! that returns `Option` (the node after it is skipped when it returns `None`).
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use flow_runtime::events::{self, Event, EventKind};
+use flow_runtime::{RunOptions, RunReport, node, registry, workflow};
+use tokio::time::sleep;
+
+// ---- The demo workflow -------------------------------------------------------------------
+
+/// What to research.
+pub struct Topic(String);
+/// A source found for the topic.
+pub struct Source {
+    title: String,
+    words: u64,
+}
+/// A summary of one source.
+pub struct Summary(String);
+/// Related work, from whichever mirror answers first.
+pub struct Related(Vec<String>);
+/// A glossary, from a service that fails once before it answers.
+pub struct Glossary(Vec<String>);
+/// A cached report, if there is one.
+pub struct Cached(String);
+/// The cached report, refreshed.
+pub struct Refreshed(String);
+/// The report.
+pub struct Report(String);
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+#[node]
+async fn find_sources(topic: &Topic) -> Vec<Source> {
+    sleep(ms(150)).await;
+    (1..=6)
+        .map(|i| Source {
+            title: format!("{} #{i}", topic.0),
+            words: 400 + 170 * i,
+        })
+        .collect()
+}
+
+#[node]
+async fn summarize(source: &Source) -> Summary {
+    // Longer sources take longer.
+    sleep(ms(source.words / 4)).await;
+    Summary(format!("{} ({} words)", source.title, source.words))
+}
+
+#[node]
+async fn primary_mirror(topic: &Topic) -> Result<Related, String> {
+    sleep(ms(700)).await;
+    Ok(Related(vec![format!("{}: survey (primary)", topic.0)]))
+}
+
+#[node]
+async fn backup_mirror(topic: &Topic) -> Result<Related, String> {
+    sleep(ms(350)).await;
+    Ok(Related(vec![format!("{}: survey (backup)", topic.0)]))
+}
+
+static GLOSSARY_CALLS: AtomicU32 = AtomicU32::new(0);
+
+#[node(retry(max_attempts = 3, initial = "200ms", jitter = false), timeout = "1s")]
+async fn glossary(topic: &Topic) -> Result<Glossary, String> {
+    sleep(ms(120)).await;
+    if GLOSSARY_CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
+        return Err("glossary service busy".to_string());
+    }
+    Ok(Glossary(vec![topic.0.clone(), "workflow".into()]))
+}
+
+#[node]
+async fn cache_lookup(topic: &Topic) -> Option<Cached> {
+    sleep(ms(60)).await;
+    // Nothing cached for this topic: `refresh` is skipped.
+    topic.0.starts_with("cached").then(|| Cached(topic.0.clone()))
+}
+
+#[node]
+async fn refresh(cached: &Cached) -> Refreshed {
+    sleep(ms(100)).await;
+    Refreshed(cached.0.clone())
+}
+
+#[node]
+async fn compose(
+    summaries: &Vec<Summary>,
+    related: &Related,
+    glossary: &Glossary,
+    refreshed: Option<&Refreshed>,
+) -> Report {
+    sleep(ms(200)).await;
+    Report(format!(
+        "{} summaries (longest: {}), {} related, {} terms, {}",
+        summaries.len(),
+        summaries.last().map_or("none", |s| s.0.as_str()),
+        related.0.len(),
+        glossary.0.len(),
+        refreshed.map_or("no cache", |r| r.0.as_str())
+    ))
+}
+
+/// Researches a topic: sources summarized three at a time, related work from the faster
+/// mirror, a glossary that needs a retry, and a cache that is not there.
+#[workflow(
+    find_sources,
+    map(summarize, concurrency = 3),
+    race(primary_mirror, backup_mirror),
+    glossary,
+    cache_lookup,
+    refresh,
+    compose
+)]
+pub async fn research(topic: Topic) -> Report;
+
+/// Counts the words of a text: the smallest workflow there is.
+#[node]
+async fn count(text: &String) -> u64 {
+    text.split_whitespace().count() as u64
+}
+
+#[workflow(count)]
+pub async fn word_count(text: String) -> u64;
+
+// ---- The front end -----------------------------------------------------------------------
+
+const USAGE: &str = "\
+usage: flow [command]
+
+commands:
+  run [--out FILE] [--events FILE] [--report FILE]
+        run the demo workflow `research` with live progress, then write its timeline
+        (default: timeline.svg); optionally the events (JSON lines) and the report (JSON)
+  list  list the workflows this program links
+  graph WORKFLOW [--format mermaid|dot|svg] [--out FILE]
+        print (or write) a workflow's graph
+  help  show this
+
+With no command, `run`.";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        None | Some("run") => run(args.get(1..).unwrap_or_default()).await,
+        Some("list") => list(),
+        Some("graph") => graph(&args[1..]),
+        Some("help" | "--help" | "-h") => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("flow: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The value after `--name`, if given; an error for a flag without a value or an unknown one.
+fn flags<'a>(args: &'a [String], known: &[&str]) -> Result<Vec<(&'a str, &'a str)>, String> {
+    let mut out = Vec::new();
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        if !known.contains(&flag.as_str()) {
+            return Err(format!("unknown argument `{flag}`\n\n{USAGE}"));
+        }
+        let value = it
+            .next()
+            .ok_or_else(|| format!("`{flag}` needs a value"))?;
+        out.push((flag.as_str(), value.as_str()));
+    }
+    Ok(out)
+}
+
+fn flag<'a>(flags: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
+    flags.iter().rev().find(|(f, _)| *f == name).map(|(_, v)| *v)
+}
+
+fn write_file(path: &str, contents: &str) -> Result<(), String> {
+    std::fs::write(path, contents).map_err(|e| format!("cannot write `{path}`: {e}"))
+}
+
+fn list() -> Result<(), String> {
+    let mut workflows: Vec<_> = registry::workflows().collect();
+    workflows.sort_by_key(|w| w.name());
+    println!("{} workflows:", workflows.len());
+    for w in workflows {
+        let inputs: Vec<String> = w
+            .inputs()
+            .iter()
+            .map(|p| format!("{}: {}", p.name(), p.ty()))
+            .collect();
+        println!(
+            "  {:<12} ({}) -> {}  [{} node{}]  {}",
+            w.name(),
+            inputs.join(", "),
+            w.output().unwrap_or("()"),
+            w.nodes().len(),
+            if w.nodes().len() == 1 { "" } else { "s" },
+            w.location()
+        );
+    }
+    Ok(())
+}
+
+fn graph(args: &[String]) -> Result<(), String> {
+    let Some(name) = args.first() else {
+        return Err(format!("`graph` needs a workflow's name\n\n{USAGE}"));
+    };
+    let graph = registry::workflow(name).ok_or_else(|| {
+        let known: Vec<&str> = registry::workflows().map(|w| w.name()).collect();
+        format!("no workflow `{name}`; this program links: {}", known.join(", "))
+    })?;
+    let flags = flags(&args[1..], &["--format", "--out"])?;
+    let text = match flag(&flags, "--format").unwrap_or("mermaid") {
+        "mermaid" => graph.to_mermaid(),
+        "dot" => graph.to_dot(),
+        "svg" => graph.to_svg(),
+        other => return Err(format!("unknown format `{other}`: mermaid, dot or svg")),
+    };
+    match flag(&flags, "--out") {
+        Some(path) => {
+            write_file(path, &text)?;
+            eprintln!("wrote {path}");
+        }
+        None => print!("{text}"),
+    }
+    Ok(())
+}
+
+async fn run(args: &[String]) -> Result<(), String> {
+    let flags = flags(args, &["--out", "--events", "--report"])?;
+    let out = flag(&flags, "--out").unwrap_or("timeline.svg");
+    let (sender, mut stream) = events::channel();
+    let live = std::io::stderr().is_terminal();
+    let progress = tokio::spawn(async move {
+        let mut all = Vec::new();
+        let mut in_flight: Vec<String> = Vec::new();
+        while let Some(event) = stream.recv().await {
+            show(&event, &mut in_flight, live);
+            all.push(event);
+        }
+        all
+    });
+    eprintln!("running `research` (a map of 6 sources, 3 at a time; a race; a retry; a skip)");
+    let result = research::run(
+        RunOptions::new().observe(sender),
+        Topic("parallel workflows".into()),
+    )
+    .await;
+    let events = progress.await.map_err(|e| e.to_string())?;
+    let report = RunReport::from_events(&events);
+    match &result {
+        Ok(r) => println!("report: {}", r.0),
+        Err(e) => println!("failed: {e}"),
+    }
+    write_file(out, &report.to_svg(Some(research::graph())))?;
+    eprintln!(
+        "wrote {out}: {} lanes, at most {} nodes at once, critical path {}",
+        report
+            .nodes
+            .iter()
+            .map(|n| &n.node)
+            .collect::<std::collections::BTreeSet<_>>()
+            .len(),
+        report.max_parallelism(),
+        report
+            .critical_path(Some(research::graph()))
+            .iter()
+            .map(|&k| report.nodes[k].label())
+            .collect::<Vec<_>>()
+            .join(" → ")
+    );
+    if let Some(path) = flag(&flags, "--events") {
+        let lines: Vec<String> = events
+            .iter()
+            .map(|e| serde_json::to_string(e).map_err(|e| e.to_string()))
+            .collect::<Result<_, _>>()?;
+        write_file(path, &(lines.join("\n") + "\n"))?;
+        eprintln!("wrote {path}: {} events", events.len());
+    }
+    if let Some(path) = flag(&flags, "--report") {
+        let json = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        write_file(path, &(json + "\n"))?;
+        eprintln!("wrote {path}");
+    }
+    result.map(|_| ()).map_err(|e| e.to_string())
+}
+
+/// Prints one event, and (on a terminal) the nodes in flight below it.
+fn show(event: &Event, in_flight: &mut Vec<String>, live: bool) {
+    let who = match (event.kind.node(), event.kind.element()) {
+        (Some(n), Some(i)) => format!("{n}[{i}]"),
+        (Some(n), None) => n.to_string(),
+        (None, _) => String::new(),
+    };
+    let at = format!("{:>7.1?}", event.at);
+    let line = match &event.kind {
+        EventKind::RunStarted { workflow } => format!("run {} started", workflow),
+        EventKind::RunFinished {
+            outcome, duration, ..
+        } => format!("run finished: {outcome:?} in {duration:.1?}"),
+        EventKind::NodeStarted { .. } => {
+            in_flight.push(who.clone());
+            format!("▶ {who}")
+        }
+        EventKind::NodeRetrying {
+            attempt,
+            delay,
+            error,
+            ..
+        } => format!("↻ {who}: attempt {attempt} failed ({error}); retrying in {delay:?}"),
+        EventKind::NodeFinished {
+            duration, attempts, ..
+        } => {
+            in_flight.retain(|n| *n != who);
+            let tries = if *attempts > 1 {
+                format!(", {attempts} attempts")
+            } else {
+                String::new()
+            };
+            format!("✔ {who} ({duration:.0?}{tries})")
+        }
+        EventKind::NodeFailed { error, .. } => {
+            in_flight.retain(|n| *n != who);
+            format!("✖ {who}: {error}")
+        }
+        EventKind::NodeSkipped { .. } => format!("⊘ {who} skipped"),
+        EventKind::NodeCancelled { .. } => {
+            in_flight.retain(|n| *n != who);
+            format!("■ {who} cancelled")
+        }
+    };
+    let mut err = std::io::stderr().lock();
+    if live {
+        // Replace the in-flight line with the event, then draw it again.
+        let _ = write!(err, "\r\x1b[2K{at}  {line}\n");
+        if !in_flight.is_empty() {
+            let _ = write!(err, "\x1b[2m         in flight: {}\x1b[0m", in_flight.join(", "));
+        }
+        let _ = err.flush();
+    } else {
+        let _ = writeln!(err, "{at}  {line}   [in flight: {}]", in_flight.len());
+    }
+}
