@@ -79,7 +79,10 @@ async fn backup_mirror(topic: &Topic) -> Result<Related, String> {
 
 static GLOSSARY_CALLS: AtomicU32 = AtomicU32::new(0);
 
-#[node(retry(max_attempts = 3, initial = "200ms", jitter = false), timeout = "1s")]
+#[node(
+    retry(max_attempts = 3, initial = "200ms", jitter = false),
+    timeout = "1s"
+)]
 async fn glossary(topic: &Topic) -> Result<Glossary, String> {
     sleep(ms(120)).await;
     if GLOSSARY_CALLS.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -92,7 +95,10 @@ async fn glossary(topic: &Topic) -> Result<Glossary, String> {
 async fn cache_lookup(topic: &Topic) -> Option<Cached> {
     sleep(ms(60)).await;
     // Nothing cached for this topic: `refresh` is skipped.
-    topic.0.starts_with("cached").then(|| Cached(topic.0.clone()))
+    topic
+        .0
+        .starts_with("cached")
+        .then(|| Cached(topic.0.clone()))
 }
 
 #[node]
@@ -187,16 +193,18 @@ fn flags<'a>(args: &'a [String], known: &[&str]) -> Result<Vec<(&'a str, &'a str
         if !known.contains(&flag.as_str()) {
             return Err(format!("unknown argument `{flag}`\n\n{USAGE}"));
         }
-        let value = it
-            .next()
-            .ok_or_else(|| format!("`{flag}` needs a value"))?;
+        let value = it.next().ok_or_else(|| format!("`{flag}` needs a value"))?;
         out.push((flag.as_str(), value.as_str()));
     }
     Ok(out)
 }
 
 fn flag<'a>(flags: &[(&'a str, &'a str)], name: &str) -> Option<&'a str> {
-    flags.iter().rev().find(|(f, _)| *f == name).map(|(_, v)| *v)
+    flags
+        .iter()
+        .rev()
+        .find(|(f, _)| *f == name)
+        .map(|(_, v)| *v)
 }
 
 fn write_file(path: &str, contents: &str) -> Result<(), String> {
@@ -232,7 +240,10 @@ fn graph(args: &[String]) -> Result<(), String> {
     };
     let graph = registry::workflow(name).ok_or_else(|| {
         let known: Vec<&str> = registry::workflows().map(|w| w.name()).collect();
-        format!("no workflow `{name}`; this program links: {}", known.join(", "))
+        format!(
+            "no workflow `{name}`; this program links: {}",
+            known.join(", ")
+        )
     })?;
     let flags = flags(&args[1..], &["--format", "--out"])?;
     let text = match flag(&flags, "--format").unwrap_or("mermaid") {
@@ -359,7 +370,11 @@ fn show(event: &Event, in_flight: &mut Vec<String>, live: bool) {
         // Replace the in-flight line with the event, then draw it again.
         let _ = write!(err, "\r\x1b[2K{at}  {line}\n");
         if !in_flight.is_empty() {
-            let _ = write!(err, "\x1b[2m         in flight: {}\x1b[0m", in_flight.join(", "));
+            let _ = write!(
+                err,
+                "\x1b[2m         in flight: {}\x1b[0m",
+                in_flight.join(", ")
+            );
         }
         let _ = err.flush();
     } else {

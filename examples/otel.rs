@@ -50,7 +50,11 @@ async fn price(order: &Order) -> Result<Price, String> {
 #[node]
 async fn invoice(checked: &Vec<Checked>, price: &Price) -> Invoice {
     let items: u32 = checked.iter().map(|c| c.0).sum();
-    Invoice(format!("{} items checked (sum {items}), total {}", checked.len(), price.0))
+    Invoice(format!(
+        "{} items checked (sum {items}), total {}",
+        checked.len(),
+        price.0
+    ))
 }
 
 #[workflow(stock, map(check, concurrency = 2), price, invoice)]

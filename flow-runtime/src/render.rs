@@ -126,7 +126,11 @@ impl WorkflowGraph {
             let _ = writeln!(
                 s,
                 "    subgraph cluster_race{group} {{ label=\"race\"; style=dashed; {} }}",
-                members.iter().map(|m| format!("n{m};")).collect::<Vec<_>>().join(" ")
+                members
+                    .iter()
+                    .map(|m| format!("n{m};"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             );
         }
         if let Some(out) = self.output() {

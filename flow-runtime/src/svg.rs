@@ -214,19 +214,8 @@ impl<'g> GraphPicture<'g> {
     }
 
     fn render(&self) -> String {
-        let width = self
-            .items
-            .iter()
-            .map(|i| i.x + i.w)
-            .fold(300.0, f64::max)
-            + MARGIN;
-        let height = self
-            .items
-            .iter()
-            .map(|i| i.y + BOX_H)
-            .fold(120.0, f64::max)
-            + MARGIN
-            + 40.0;
+        let width = self.items.iter().map(|i| i.x + i.w).fold(300.0, f64::max) + MARGIN;
+        let height = self.items.iter().map(|i| i.y + BOX_H).fold(120.0, f64::max) + MARGIN + 40.0;
         let mut s = svg_open(width, height);
         s.push_str(
             "<defs><marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" \
@@ -735,10 +724,17 @@ impl<'r> Timeline<'r> {
         let base = y + h;
         let mut d = format!("M {:.1} {base:.1}", self.x(Duration::ZERO));
         let mut now = 0i32;
-        for (t, delta) in edges {
+        let mut k = 0;
+        while k < edges.len() {
+            // Every change at one instant at once: no spike where one node ends as
+            // another starts.
+            let t = edges[k].0;
             let x = self.x(t);
             let _ = write!(d, " L {x:.1} {:.1}", base - now as f64 / max * h);
-            now += delta;
+            while k < edges.len() && edges[k].0 == t {
+                now += edges[k].1;
+                k += 1;
+            }
             let _ = write!(d, " L {x:.1} {:.1}", base - now as f64 / max * h);
         }
         let _ = write!(d, " L {:.1} {base:.1} Z", self.x(self.end));
@@ -841,9 +837,18 @@ mod tests {
 
     #[test]
     fn ticks_are_round() {
-        assert_eq!(tick_step(Duration::from_millis(80)), Duration::from_millis(10));
-        assert_eq!(tick_step(Duration::from_millis(330)), Duration::from_millis(50));
-        assert_eq!(tick_step(Duration::from_secs(3)), Duration::from_millis(500));
+        assert_eq!(
+            tick_step(Duration::from_millis(80)),
+            Duration::from_millis(10)
+        );
+        assert_eq!(
+            tick_step(Duration::from_millis(330)),
+            Duration::from_millis(50)
+        );
+        assert_eq!(
+            tick_step(Duration::from_secs(3)),
+            Duration::from_millis(500)
+        );
     }
 
     #[test]

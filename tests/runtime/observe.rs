@@ -7,6 +7,7 @@ use std::time::Duration;
 use flow_runtime::events::{Event, EventKind, RunOutcome};
 
 mod events;
+mod pictures;
 mod report;
 mod spans;
 

@@ -514,3 +514,21 @@ async fn a_sub_workflow_is_one_node_of_its_parent() {
         ]
     );
 }
+
+pub struct Wobbly;
+#[derive(Debug)]
+pub struct Done;
+
+#[node(retry(max_attempts = 3, initial = "10ms", jitter = false))]
+pub async fn wobbly(_x: &u32) -> Result<Wobbly, String> {
+    sleep(Duration::from_millis(5)).await;
+    Err("still down".into())
+}
+
+#[node]
+pub async fn done(_l: &Left, _w: &Wobbly) -> Done {
+    Done
+}
+
+#[workflow(left, wobbly, done)]
+pub async fn with_failure_and_retry(seed: u32) -> Done;
