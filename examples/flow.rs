@@ -109,7 +109,7 @@ async fn refresh(cached: &Cached) -> Refreshed {
 
 #[node]
 async fn compose(
-    summaries: &Vec<Summary>,
+    summaries: &[Summary],
     related: &Related,
     glossary: &Glossary,
     refreshed: Option<&Refreshed>,
@@ -138,14 +138,17 @@ async fn compose(
 )]
 pub async fn research(topic: Topic) -> Report;
 
+/// A text.
+pub struct Text(String);
+
 /// Counts the words of a text: the smallest workflow there is.
 #[node]
-async fn count(text: &String) -> u64 {
-    text.split_whitespace().count() as u64
+async fn count(text: &Text) -> u64 {
+    text.0.split_whitespace().count() as u64
 }
 
 #[workflow(count)]
-pub async fn word_count(text: String) -> u64;
+pub async fn word_count(text: Text) -> u64;
 
 // ---- The front end -----------------------------------------------------------------------
 

@@ -48,7 +48,7 @@ async fn price(order: &Order) -> Result<Price, String> {
 }
 
 #[node]
-async fn invoice(checked: &Vec<Checked>, price: &Price) -> Invoice {
+async fn invoice(checked: &[Checked], price: &Price) -> Invoice {
     let items: u32 = checked.iter().map(|c| c.0).sum();
     Invoice(format!(
         "{} items checked (sum {items}), total {}",

@@ -17,7 +17,7 @@
 //! so they follow `tokio::time::pause()` in tests.
 //!
 //! Three observers come with the crate: any `Fn(&Event) + Send + Sync` closure, a
-//! [`Recorder`] that keeps every event (and builds a [`RunReport`](crate::RunReport)), and
+//! [`Recorder`] that keeps every event (and builds a [`RunReport`]), and
 //! [`channel`], a stream of events for another task to consume.
 //!
 //! ```

@@ -363,6 +363,7 @@ impl<'r> Seen<'r> {
     }
 
     /// The node returned; `failure` is its error if it failed.
+    #[allow(clippy::boxed_local)] // Taken as it is stored: the box ends here.
     pub(crate) fn end(mut self: Box<Self>, failure: Option<&Error>) {
         if let Some(span) = self.span.take() {
             span.close(if failure.is_some() { "failed" } else { "ok" });

@@ -108,12 +108,12 @@ impl<'g> GraphPicture<'g> {
                 }
             }
         }
-        for i in 0..graph.nodes().len() {
+        for (i, &l) in layer.iter().enumerate() {
             let (label, detail) = graph.label_parts(i);
             items.push(Item {
                 label,
                 detail,
-                layer: if layer[i] == usize::MAX { 1 } else { layer[i] },
+                layer: if l == usize::MAX { 1 } else { l },
                 kind: ItemKind::Node(i),
                 x: 0.0,
                 y: 0.0,
@@ -174,8 +174,8 @@ impl<'g> GraphPicture<'g> {
                 row[k] = r as f64;
             }
         }
-        for l in 1..layers {
-            let mut keyed: Vec<(f64, usize)> = columns[l]
+        for column in columns.iter_mut().skip(1) {
+            let mut keyed: Vec<(f64, usize)> = column
                 .iter()
                 .map(|&k| {
                     let sources: Vec<f64> = self
@@ -193,8 +193,8 @@ impl<'g> GraphPicture<'g> {
                 })
                 .collect();
             keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            columns[l] = keyed.into_iter().map(|(_, k)| k).collect();
-            for (r, &k) in columns[l].iter().enumerate() {
+            *column = keyed.into_iter().map(|(_, k)| k).collect();
+            for (r, &k) in column.iter().enumerate() {
                 row[k] = r as f64;
             }
         }

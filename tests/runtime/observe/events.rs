@@ -301,7 +301,7 @@ async fn square(x: &u64) -> Square {
 }
 
 #[node]
-async fn total(squares: &Vec<Square>) -> Total {
+async fn total(squares: &[Square]) -> Total {
     Total(squares.iter().map(|s| s.0).sum())
 }
 

@@ -25,7 +25,14 @@ async fn every_node_has_its_start_end_attempts_and_outcome() {
     );
     assert_eq!(report.outcome, Some(RunOutcome::Succeeded));
     assert_eq!(report.duration, Some(MS(25)));
-    let spans: Vec<(&str, Option<Duration>, Option<Duration>, u32, NodeOutcome)> = report
+    type Row<'a> = (
+        &'a str,
+        Option<Duration>,
+        Option<Duration>,
+        u32,
+        NodeOutcome,
+    );
+    let spans: Vec<Row> = report
         .nodes
         .iter()
         .map(|n| {
