@@ -109,10 +109,7 @@ fn the_graph_svg_stands_alone() {
     }
     let svg = squares::graph().to_svg();
     assert!(svg.contains(">map, ≤2 at once</text>"));
-    assert!(
-        svg.contains(">Vec&lt;Square&gt;</text>"),
-        "types are escaped"
-    );
+    assert!(svg.contains(">[Square]</text>"), "edges carry their types");
 }
 
 pub struct Flat;
