@@ -1,5 +1,5 @@
-//! Observing runs: the event stream (order, contents, serialization), the run report, and
-//! the `tracing` spans of runs and node attempts.
+//! Observing runs: the event stream (order, contents, serialization), the run report, the
+//! pictures. The `tracing` spans are tested in their own binary (`tests/spans.rs`).
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -9,7 +9,6 @@ use flow_runtime::events::{Event, EventKind, RunOutcome};
 mod events;
 mod pictures;
 mod report;
-mod spans;
 
 /// A compact view of an event: its kind, node (with `[i]` for an element) and time in ms.
 fn line(e: &Event) -> String {

@@ -1,5 +1,8 @@
 //! `tracing` spans: one per run, one per node attempt parented to it, with the node, the
 //! attempt, the element, the outcome and the duration.
+//!
+//! A test binary of its own: no other test's runs register `tracing` callsites while these
+//! tests install and remove their subscribers.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -16,7 +19,8 @@ use tracing_subscriber::registry::LookupSpan;
 
 use flow_runtime::{RunOptions, node, workflow};
 
-use super::events::{outer, squares};
+use std::time::Duration;
+use tokio::time::sleep;
 
 /// One span as the subscriber saw it.
 #[derive(Debug, Clone)]
@@ -90,15 +94,87 @@ impl<S: Subscriber + for<'a> LookupSpan<'a>> Layer<S> for Spans {
     }
 }
 
+/// The recording subscriber, installed for one test: the tests that install one run one at a
+/// time, because `tracing` recomputes its global level hint whenever a subscriber comes or
+/// goes, which can race with another test's run deciding whether anyone listens.
+struct Installed {
+    _default: tracing::subscriber::DefaultGuard,
+    _serial: std::sync::MutexGuard<'static, ()>,
+}
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
 impl Spans {
-    fn install(&self) -> tracing::subscriber::DefaultGuard {
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(self.clone()))
+    fn install(&self) -> Installed {
+        let serial = SERIAL
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Installed {
+            _default: tracing::subscriber::set_default(
+                tracing_subscriber::registry().with(self.clone()),
+            ),
+            _serial: serial,
+        }
     }
 
     fn all(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
 }
+
+pub struct Left(u32);
+pub struct Right(u32);
+pub struct Joined(u32);
+pub struct Outer(u32);
+pub struct Square(u64);
+pub struct Total(u64);
+
+#[node]
+async fn left(seed: &u32) -> Left {
+    sleep(Duration::from_millis(10)).await;
+    Left(seed + 1)
+}
+
+#[node]
+async fn right(seed: &u32) -> Right {
+    sleep(Duration::from_millis(20)).await;
+    Right(seed + 2)
+}
+
+#[node]
+async fn join(l: &Left, r: &Right) -> Joined {
+    Joined(l.0 + r.0)
+}
+
+#[workflow(left, right, join)]
+async fn inner(seed: u32) -> Joined;
+
+#[node]
+async fn wrap(j: &Joined) -> Outer {
+    Outer(j.0 * 10)
+}
+
+#[workflow(inner, wrap)]
+async fn outer(seed: u32) -> Outer;
+
+#[node]
+async fn items(n: &u64) -> Vec<u64> {
+    (1..=*n).collect()
+}
+
+#[node]
+async fn square(x: &u64) -> Square {
+    sleep(Duration::from_millis(10 * x)).await;
+    Square(x * x)
+}
+
+#[node]
+async fn total(squares: &[Square]) -> Total {
+    Total(squares.iter().map(|s| s.0).sum())
+}
+
+#[workflow(items, map(square, concurrency = 2), total)]
+async fn squares(n: u64) -> Total;
 
 pub struct Ping;
 pub struct Pong;
@@ -172,7 +248,7 @@ static SHAKY_CALLS: AtomicU32 = AtomicU32::new(0);
 
 #[node(retry(max_attempts = 3, initial = "100ms", jitter = false))]
 async fn shaky(_x: &u32) -> Result<Fetched, String> {
-    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    sleep(Duration::from_millis(10)).await;
     if SHAKY_CALLS.fetch_add(1, Ordering::SeqCst) < 2 {
         Err("try again".to_string())
     } else {
@@ -216,7 +292,7 @@ async fn each_retry_is_its_own_span_with_its_attempt_and_outcome() {
 async fn map_elements_have_spans_with_their_index() {
     let spans = Spans::default();
     let _guard = spans.install();
-    squares(3).await.unwrap();
+    assert_eq!(squares(3).await.unwrap().0, 14);
     let all = spans.all();
     let run = all.iter().position(|s| s.name == "workflow").unwrap();
     let elements: Vec<(&str, &str)> = all
@@ -231,7 +307,7 @@ async fn map_elements_have_spans_with_their_index() {
 async fn a_sub_workflow_run_span_is_inside_its_node_span() {
     let spans = Spans::default();
     let _guard = spans.install();
-    outer(1).await.unwrap();
+    assert_eq!(outer(1).await.unwrap().0, 50);
     let all = spans.all();
     let outer_run = all
         .iter()
