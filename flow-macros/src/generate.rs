@@ -589,14 +589,15 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         let listened = if open {
             quote! {
                 if ::flow_runtime::__private::listening() {
-                    let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::plain(#wf_name, &#settings);
-                    // Boxed: the plain function's future stays as small as when nobody listens.
-                    let __flow_result = ::std::boxed::Box::pin(
-                        #ident::__flow_nested(&__flow_run, #(#borrowed_inputs),*),
-                    )
+                    // Boxed, run and all: the plain function's future stays as small as
+                    // when nobody listens.
+                    return ::std::boxed::Box::pin(async {
+                        let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::plain(#wf_name, &#settings);
+                        let __flow_result = #ident::__flow_nested(&__flow_run, #(#borrowed_inputs),*).await;
+                        __flow_run.finish(&__flow_result);
+                        __flow_result
+                    })
                     .await;
-                    __flow_run.finish(&__flow_result);
-                    return __flow_result;
                 }
             }
         } else {
