@@ -182,10 +182,7 @@ impl<K: Settle<F::Output>, F: Future> Future for Bare<'_, K, F> {
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Out> {
         let this = self.project();
-        let mark = PanicMark(this.node, None);
-        let polled = this.future.poll(cx);
-        std::mem::forget(mark);
-        match polled {
+        match poll_marked(this.future, this.node, None, None, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => Poll::Ready(K::settle(out, this.track.workflow, this.node)),
         }
@@ -634,14 +631,30 @@ impl<K: Settle<F::Output>, F: Future> Future for Named<'_, K, F> {
                 cx,
             );
         }
-        let mark = PanicMark(this.node, None);
-        let polled = this.future.poll(cx);
-        std::mem::forget(mark);
-        match polled {
+        match poll_marked(this.future, this.node, None, None, cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(out) => Poll::Ready(K::settle(out, this.track.workflow, this.node)),
         }
     }
+}
+
+/// Polls a node's future (inside `span`, if any), marking `node` (and setting `panicked`)
+/// if a panic unwinds through it.
+#[inline(always)]
+fn poll_marked<F: Future>(
+    future: Pin<&mut F>,
+    node: &'static NodeInfo,
+    panicked: Option<&AtomicBool>,
+    span: Option<&tracing::Span>,
+    cx: &mut Context<'_>,
+) -> Poll<F::Output> {
+    let mark = PanicMark(node, panicked);
+    let polled = match span {
+        Some(span) => span.in_scope(|| future.poll(cx)),
+        None => future.poll(cx),
+    };
+    std::mem::forget(mark);
+    polled
 }
 
 /// Polls a node of a run someone listens to: starts its report on the first poll, polls
@@ -666,21 +679,14 @@ fn poll_seen<'r, K: Settle<F::Output>, F: Future>(
         }
     }
     let polled = match seen.as_deref() {
-        Some(watching) => {
-            let mark = PanicMark(node, Some(&watching.panicked));
-            let polled = match &watching.span {
-                Some(span) => span.span().in_scope(|| future.poll(cx)),
-                None => future.poll(cx),
-            };
-            std::mem::forget(mark);
-            polled
-        }
-        None => {
-            let mark = PanicMark(node, None);
-            let polled = future.poll(cx);
-            std::mem::forget(mark);
-            polled
-        }
+        Some(watching) => poll_marked(
+            future,
+            node,
+            Some(&watching.panicked),
+            watching.span.as_ref().map(AttemptSpan::span),
+            cx,
+        ),
+        None => poll_marked(future, node, None, None, cx),
     };
     match polled {
         Poll::Pending => Poll::Pending,
