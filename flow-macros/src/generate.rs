@@ -591,13 +591,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 if ::flow_runtime::__private::listening() {
                     // Boxed, run and all: the plain function's future stays as small as
                     // when nobody listens.
-                    return ::std::boxed::Box::pin(async {
-                        let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::plain(#wf_name, &#settings);
-                        let __flow_result = #ident::__flow_nested(&__flow_run, #(#borrowed_inputs),*).await;
-                        __flow_run.finish(&__flow_result);
-                        __flow_result
-                    })
-                    .await;
+                    return ::std::boxed::Box::pin(#ident::__flow_nested(#(#borrowed_inputs),*)).await;
                 }
             }
         } else {
@@ -693,12 +687,12 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 #(#ref_inputs),*
             ) #output {
                 __flow_parent
-                    .watched(Self::INFO, __flow_element, ::flow_runtime::__private::Passed, async {
-                        let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::plain(#wf_name, &#settings);
-                        let __flow_result = Self::__flow_nested(&__flow_run, #(#input_names),*).await;
-                        __flow_run.finish(&__flow_result);
-                        __flow_result
-                    })
+                    .watched(
+                        Self::INFO,
+                        __flow_element,
+                        ::flow_runtime::__private::Passed,
+                        Self::__flow_nested(#(#input_names),*),
+                    )
                     .await
             }
         }
@@ -738,11 +732,16 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             #body
 
             #[allow(unused_variables, clippy::too_many_arguments)]
-            async fn __flow_nested(
-                __flow_run: &::flow_runtime::__private::Run<'_, #nested_gate>,
-                #(#ref_inputs),*
-            ) #output {
-                #nested_chain
+            /// Runs the workflow on borrowed inputs in a run that may report (as a
+            /// sub-workflow, or when a subscriber may listen).
+            async fn __flow_nested(#(#ref_inputs),*) #output {
+                let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::plain(#wf_name, &#settings);
+                let __flow_result = {
+                    let __flow_run = &__flow_run;
+                    #nested_chain
+                };
+                __flow_run.finish(&__flow_result);
+                __flow_result
             }
 
             #as_node

@@ -108,6 +108,10 @@ impl<T, E: IntoNodeError> Settle<Result<T, E>> for Checked {
 /// How a node without policies is admitted: [`Open`] runs it at once; [`Limits`] waits for
 /// the run's concurrency permits first.
 pub trait Gate: Sized + Send + Sync + 'static {
+    /// Whether a run under this gate may report spans and events (`Open` never does: the
+    /// plain function picks it only when nobody listens).
+    const REPORTS: bool;
+
     /// The node's future, admitted, reporting, its output settled by `K`.
     type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r>: Future<Output = K::Out> + 'r;
 
@@ -132,6 +136,8 @@ pub struct Watched;
 pub struct Limits;
 
 impl Gate for Open {
+    const REPORTS: bool = false;
+
     type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = Bare<'r, K, F>;
 
     #[inline(always)]
@@ -151,6 +157,8 @@ impl Gate for Open {
 }
 
 impl Gate for Watched {
+    const REPORTS: bool = true;
+
     type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = Named<'r, K, F>;
 
     #[inline(always)]
@@ -197,6 +205,8 @@ pub fn listening() -> bool {
 }
 
 impl Gate for Limits {
+    const REPORTS: bool = true;
+
     type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = LimitsGated<'r, K, F>;
 
     fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
@@ -333,7 +343,11 @@ impl<'a, G: Gate> Run<'a, G> {
     #[inline]
     pub fn plain(workflow: &'static str, settings: &Settings) -> Self {
         let id = OnceLock::new();
-        let track = Track::new(workflow, None, &id);
+        let track = if G::REPORTS {
+            Track::new(workflow, None, &id)
+        } else {
+            Track::quiet(workflow)
+        };
         Run {
             id,
             token: OnceLock::new(),

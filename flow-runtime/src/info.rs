@@ -170,7 +170,7 @@ impl NodeInfo {
 }
 
 /// A node's options and kind, as `#[node(...)]` and its signature declare them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NodeTraits {
     optional: bool,
     workflow: bool,
@@ -230,11 +230,7 @@ impl NodeTraits {
 
     /// The most attempts it makes (`retry(max_attempts = N)`; 1 without `retry`).
     pub const fn max_attempts(&self) -> u32 {
-        if self.max_attempts == 0 {
-            1
-        } else {
-            self.max_attempts
-        }
+        self.max_attempts
     }
 
     /// It runs as its own task (`spawn`).

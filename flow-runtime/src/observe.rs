@@ -45,14 +45,20 @@ impl Track {
         id: &OnceLock<RunId>,
     ) -> Self {
         if watcher.is_none() && !tracing::level_enabled!(tracing::Level::INFO) {
-            return Track {
-                workflow,
-                listen: None,
-            };
+            return Self::quiet(workflow);
         }
         Track {
             workflow,
             listen: Some(Listen::new(workflow, watcher, id)),
+        }
+    }
+
+    /// A run that reports nothing.
+    #[inline(always)]
+    pub(crate) fn quiet(workflow: &'static str) -> Self {
+        Track {
+            workflow,
+            listen: None,
         }
     }
 
@@ -99,7 +105,7 @@ impl Listen {
 
     #[cold]
     #[inline(never)]
-    fn finished(&self, workflow: &'static str, error: Option<&Error>) {
+    fn finished(&self, error: Option<&Error>) {
         if !self.span.is_disabled() {
             self.span
                 .record("outcome", if error.is_none() { "ok" } else { "failed" });
@@ -109,7 +115,7 @@ impl Listen {
                 None => (RunOutcome::Succeeded, None),
                 Some(e) => (RunOutcome::Failed, Some(e.to_string())),
             };
-            observe.finish(workflow, outcome, error);
+            observe.finish(outcome, error);
         }
     }
 }
@@ -117,7 +123,7 @@ impl Listen {
 impl Drop for Listen {
     fn drop(&mut self) {
         if let Some(observe) = &self.observe {
-            observe.finish(observe.workflow, RunOutcome::Dropped, None);
+            observe.finish(RunOutcome::Dropped, None);
         }
     }
 }
@@ -127,7 +133,7 @@ impl Track {
     #[inline(always)]
     pub(crate) fn finish<T>(&self, result: &Result<T, Error>) {
         if let Some(listen) = self.listen.as_deref() {
-            listen.finished(self.workflow, result.as_ref().err());
+            listen.finished(result.as_ref().err());
         }
     }
 
@@ -192,12 +198,12 @@ impl Observe {
         });
     }
 
-    fn finish(&self, workflow: &'static str, outcome: RunOutcome, error: Option<String>) {
+    fn finish(&self, outcome: RunOutcome, error: Option<String>) {
         if self.finished.swap(true, Ordering::Relaxed) {
             return;
         }
         self.emit(EventKind::RunFinished {
-            workflow: workflow.into(),
+            workflow: self.workflow.into(),
             outcome,
             error,
             duration: self.start.elapsed(),

@@ -50,19 +50,6 @@ impl<T, E: IntoNodeError> Fallible for Result<T, E> {
 /// Compile-time check that a node's return type is a `Result` it can report.
 pub const fn assert_fallible<R: Fallible>() {}
 
-/// Turns a fallible node's result into the workflow's.
-#[inline(always)]
-pub fn fallible<T, E: IntoNodeError>(
-    result: Result<T, E>,
-    workflow: &'static str,
-    node: &'static NodeInfo,
-) -> Result<T, Error> {
-    match result {
-        Ok(value) => Ok(value),
-        Err(e) => Err(Error::node_failed(workflow, node, e.into_node_error(), 1)),
-    }
-}
-
 pin_project_lite::pin_project! {
     /// One future of a generated join, and then its output.
     #[project = MaybeProj]

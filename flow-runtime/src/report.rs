@@ -231,25 +231,36 @@ impl RunReport {
         all
     }
 
-    /// The most nodes (and elements) that were running at one time.
-    pub fn max_parallelism(&self) -> usize {
-        let mut edges: Vec<(Duration, i32)> = Vec::new();
+    /// How many nodes (and elements) were running, as steps: from each instant on (in
+    /// order, one step per instant at which a node started or ended), the count. A node
+    /// still running counts until [`end`](Self::end).
+    pub fn in_flight(&self) -> Vec<(Duration, usize)> {
+        let mut changes: Vec<(Duration, i64)> = Vec::new();
         let end = self.end();
         for n in &self.nodes {
             if let Some(start) = n.start {
-                edges.push((start, 1));
-                edges.push((n.end.unwrap_or(end), -1));
+                changes.push((start, 1));
+                changes.push((n.end.unwrap_or(end), -1));
             }
         }
-        // Ends before starts at the same instant: a node that starts when another ends
-        // did not overlap it.
-        edges.sort();
-        let (mut now, mut max) = (0i32, 0i32);
-        for (_, d) in edges {
-            now += d;
-            max = max.max(now);
+        changes.sort();
+        let mut steps: Vec<(Duration, usize)> = Vec::new();
+        let mut now = 0i64;
+        for (at, change) in changes {
+            now += change;
+            // Every change at one instant makes one step: a node that starts when another
+            // ends does not overlap it.
+            match steps.last_mut() {
+                Some(last) if last.0 == at => last.1 = now as usize,
+                _ => steps.push((at, now as usize)),
+            }
         }
-        max as usize
+        steps
+    }
+
+    /// The most nodes (and elements) that were running at one time.
+    pub fn max_parallelism(&self) -> usize {
+        self.in_flight().iter().map(|s| s.1).max().unwrap_or(0)
     }
 
     /// When the run ended, or the last event's time while it runs.

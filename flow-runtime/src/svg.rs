@@ -351,15 +351,15 @@ impl<'g> GraphPicture<'g> {
                 );
             }
         }
-        let (label_y, weight) = if item.detail.is_empty() {
-            (y + h / 2.0 + 4.5, "normal")
+        let label_y = if item.detail.is_empty() {
+            y + h / 2.0 + 4.5
         } else {
-            (y + h / 2.0 - 2.0, "normal")
+            y + h / 2.0 - 2.0
         };
         let weight = if matches!(item.kind, ItemKind::Node(_)) {
             "bold"
         } else {
-            weight
+            "normal"
         };
         let _ = writeln!(
             s,
@@ -712,30 +712,15 @@ impl<'r> Timeline<'r> {
 
     /// A step chart of how many nodes were in flight.
     fn render_in_flight(&self, s: &mut String, y: f64, h: f64) {
-        let mut edges: Vec<(Duration, i32)> = Vec::new();
-        for n in &self.report.nodes {
-            if let Some(start) = n.start {
-                edges.push((start, 1));
-                edges.push((n.end.unwrap_or(self.end), -1));
-            }
-        }
-        edges.sort();
         let max = self.report.max_parallelism().max(1) as f64;
         let base = y + h;
         let mut d = format!("M {:.1} {base:.1}", self.x(Duration::ZERO));
-        let mut now = 0i32;
-        let mut k = 0;
-        while k < edges.len() {
-            // Every change at one instant at once: no spike where one node ends as
-            // another starts.
-            let t = edges[k].0;
+        let mut before = 0;
+        for (t, now) in self.report.in_flight() {
             let x = self.x(t);
+            let _ = write!(d, " L {x:.1} {:.1}", base - before as f64 / max * h);
             let _ = write!(d, " L {x:.1} {:.1}", base - now as f64 / max * h);
-            while k < edges.len() && edges[k].0 == t {
-                now += edges[k].1;
-                k += 1;
-            }
-            let _ = write!(d, " L {x:.1} {:.1}", base - now as f64 / max * h);
+            before = now;
         }
         let _ = write!(d, " L {:.1} {base:.1} Z", self.x(self.end));
         let _ = writeln!(

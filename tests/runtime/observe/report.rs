@@ -54,6 +54,11 @@ async fn every_node_has_its_start_end_attempts_and_outcome() {
         ]
     );
     assert_eq!(report.max_parallelism(), 2);
+    // `right` ends as `join` starts: one step, no dip.
+    assert_eq!(
+        report.in_flight(),
+        [(MS(0), 2), (MS(10), 1), (MS(20), 1), (MS(25), 0)]
+    );
     let path: Vec<&str> = report
         .critical_path(Some(diamond::graph()))
         .into_iter()
