@@ -589,9 +589,9 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         let listened = if open {
             quote! {
                 if ::flow_runtime::__private::listening() {
-                    // Boxed, run and all: the plain function's future stays as small as
-                    // when nobody listens.
-                    return ::std::boxed::Box::pin(#ident::__flow_nested(#(#borrowed_inputs),*)).await;
+                    // Boxed, run and all: the plain function's future stays as small,
+                    // and as cheap to drop, as when nobody listens.
+                    return ::flow_runtime::__private::Cold::new(#ident::__flow_nested(#(#borrowed_inputs),*)).await;
                 }
             }
         } else {

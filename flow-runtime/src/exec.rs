@@ -7,6 +7,7 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::marker::PhantomData;
+use std::mem::ManuallyDrop;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::OnceLock;
@@ -204,6 +205,42 @@ pub fn listening() -> bool {
     tracing::level_enabled!(tracing::Level::INFO)
 }
 
+/// A pinned box whose drop is out of line: what may hold one stays as small, and as cheap
+/// to drop, as when it holds none. It holds the reporting run of a plain call someone may
+/// listen to ([`listening`]), and a guard's deadline and cancellation.
+pub struct Cold<T>(ManuallyDrop<Pin<Box<T>>>);
+
+impl<T> Cold<T> {
+    /// Boxes `value`.
+    #[inline]
+    pub fn new(value: T) -> Self {
+        Cold(ManuallyDrop::new(Box::pin(value)))
+    }
+
+    /// The boxed value, pinned.
+    #[inline]
+    pub fn as_mut(&mut self) -> Pin<&mut T> {
+        Pin::as_mut(&mut self.0)
+    }
+}
+
+impl<F: Future> Future for Cold<F> {
+    type Output = F::Output;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        self.get_mut().as_mut().poll(cx)
+    }
+}
+
+impl<T> Drop for Cold<T> {
+    #[inline(never)]
+    fn drop(&mut self) {
+        // SAFETY: dropped once, here; `self.0` is not used after.
+        unsafe { ManuallyDrop::drop(&mut self.0) }
+    }
+}
+
 impl Gate for Limits {
     const REPORTS: bool = true;
 
@@ -272,9 +309,11 @@ impl Permits<'_> {
 }
 
 /// One run of a workflow.
-pub struct Run<'a, G> {
-    id: OnceLock<RunId>,
-    token: OnceLock<CancellationToken>,
+pub struct Run<'a, G: Gate> {
+    // Both emptied by `Drop` (most runs never set either, and a set-or-not check there is
+    // cheaper than each lock's own drop).
+    id: ManuallyDrop<OnceLock<RunId>>,
+    token: ManuallyDrop<OnceLock<CancellationToken>>,
     /// Whether `token` is a child of the caller's token, which the guard watches.
     watched: bool,
     deadline: Option<(Instant, Duration)>,
@@ -282,8 +321,9 @@ pub struct Run<'a, G> {
     semaphore: Option<Box<Semaphore>>,
     shared: Option<&'a ConcurrencyLimit>,
     stamp: AtomicU32,
-    /// Its span and observer; dropped last, after the nodes.
-    track: Track,
+    /// Its span and observer (dropped by `Drop`, after the token's cancel). Under a gate
+    /// that does not report, always quiet: holding nothing, it needs no drop.
+    track: ManuallyDrop<Track>,
     _gate: PhantomData<G>,
 }
 
@@ -325,16 +365,20 @@ impl<'a, G: Gate> Run<'a, G> {
             .max_concurrency
             .map(usize::from)
             .or(settings.max_concurrency);
-        let track = Track::new(workflow, options.observer, &id);
+        let track = if G::REPORTS {
+            Track::new(workflow, options.observer, &id)
+        } else {
+            Track::quiet(workflow)
+        };
         Run {
-            id,
-            token,
+            id: ManuallyDrop::new(id),
+            token: ManuallyDrop::new(token),
             watched,
             deadline,
             semaphore: permits.map(run_semaphore),
             shared: options.limit,
             stamp: AtomicU32::new(0),
-            track,
+            track: ManuallyDrop::new(track),
             _gate: PhantomData,
         }
     }
@@ -349,14 +393,14 @@ impl<'a, G: Gate> Run<'a, G> {
             Track::quiet(workflow)
         };
         Run {
-            id,
-            token: OnceLock::new(),
+            id: ManuallyDrop::new(id),
+            token: ManuallyDrop::new(OnceLock::new()),
             watched: false,
             deadline: settings.timeout.map(|t| (Instant::now() + t, t)),
             semaphore: settings.max_concurrency.map(run_semaphore),
             shared: None,
             stamp: AtomicU32::new(0),
-            track,
+            track: ManuallyDrop::new(track),
             _gate: PhantomData,
         }
     }
@@ -364,7 +408,9 @@ impl<'a, G: Gate> Run<'a, G> {
     /// Records how the run ended (on its span, and for its observer).
     #[inline]
     pub fn finish<T>(&self, result: &Result<T, Error>) {
-        self.track.finish(result);
+        if G::REPORTS {
+            self.track.finish(result);
+        }
     }
 
     /// A future of `node` (element `element`) that reports its span and events but takes no
@@ -383,7 +429,9 @@ impl<'a, G: Gate> Run<'a, G> {
     /// Reports that `node` was skipped: a value it needs was not produced.
     #[inline]
     pub fn skipped(&self, node: &'static NodeInfo) {
-        self.track.skipped(node);
+        if G::REPORTS {
+            self.track.skipped(node);
+        }
     }
 
     fn id(&self) -> &RunId {
@@ -451,12 +499,12 @@ impl<'a, G: Gate> Run<'a, G> {
     /// Runs the workflow's body: catches panics, and ends it at the deadline or when the
     /// caller's token is cancelled.
     #[inline]
-    pub fn guard<T, F>(&self, body: F) -> Guarded<'_, F>
+    pub fn guard<T, F>(&self, body: F) -> Guarded<'_, F, G>
     where
         F: Future<Output = Result<T, Error>>,
     {
         let watch = (self.deadline.is_some() || self.watched).then(|| {
-            Box::pin(Watch {
+            Cold::new(Watch {
                 sleep: self.deadline.map(|(at, _)| tokio::time::sleep_until(at)),
                 cancelled: self.watched.then(|| self.token().cancelled()),
                 after: self.deadline.map_or(Duration::ZERO, |(_, d)| d),
@@ -466,19 +514,23 @@ impl<'a, G: Gate> Run<'a, G> {
             body: CatchUnwind { future: body },
             watch,
             workflow: self.track.workflow,
-            span: self.track.span(),
+            span: if G::REPORTS { self.track.span() } else { None },
+            _gate: PhantomData,
         }
     }
 }
 
 pin_project_lite::pin_project! {
     /// A workflow's body under its run's guard (see [`Run::guard`]).
-    pub struct Guarded<'r, F> {
+    pub struct Guarded<'r, F, G> {
         #[pin]
         body: CatchUnwind<F>,
-        watch: Option<Pin<Box<Watch<'r>>>>,
+        watch: Option<Cold<Watch<'r>>>,
         workflow: &'static str,
+        // The run's span, entered while the body is polled; never under a gate that does
+        // not report.
         span: Option<&'r tracing::Span>,
+        _gate: PhantomData<G>,
     }
 }
 
@@ -494,13 +546,17 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<T, F: Future<Output = Result<T, Error>>> Future for Guarded<'_, F> {
+impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, F, G> {
     type Output = Result<T, Error>;
 
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = this.span.map(tracing::Span::enter);
+        let _entered = if G::REPORTS {
+            this.span.map(tracing::Span::enter)
+        } else {
+            None
+        };
         if let Poll::Ready(r) = this.body.poll(cx) {
             return Poll::Ready(match r {
                 Ok(r) => r,
@@ -535,10 +591,27 @@ fn run_semaphore(permits: usize) -> Box<Semaphore> {
     Box::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS)))
 }
 
-impl<G> Drop for Run<'_, G> {
-    fn drop(&mut self) {
-        if let Some(token) = self.token.get() {
+impl<G: Gate> Run<'_, G> {
+    /// Cancels the run's token (its nodes' contexts may hold clones) and drops its id.
+    #[cold]
+    #[inline(never)]
+    fn release(&mut self) {
+        if let Some(token) = self.token.take() {
             token.cancel();
+        }
+        drop(self.id.take());
+    }
+}
+
+impl<G: Gate> Drop for Run<'_, G> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.token.get().is_some() || self.id.get().is_some() {
+            self.release();
+        }
+        if G::REPORTS {
+            // SAFETY: dropped once, here; `self.track` is not used after.
+            unsafe { ManuallyDrop::drop(&mut self.track) }
         }
     }
 }
