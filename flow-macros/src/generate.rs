@@ -1328,7 +1328,7 @@ impl Body<'_> {
                 quote!(#call?)
             }
         } else if node.sig.fallible {
-            quote!(__flow_run.gate(#path::INFO, #none, ::flow_runtime::__private::Checked, #path(#(#args),*)).await?)
+            quote!(__flow_run.gate(#path::INFO, #none, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)).await?)
         } else {
             quote!(__flow_run.gate(#path::INFO, #none, ::flow_runtime::__private::Plain, #path(#(#args),*)).await)
         }
@@ -1349,7 +1349,7 @@ impl Body<'_> {
             return quote!(#path::__flow_call(__flow_run, #element, #(#args),*));
         }
         if self.nodes[i].sig.fallible {
-            quote!(__flow_run.gate(#path::INFO, #element, ::flow_runtime::__private::Checked, #path(#(#args),*)))
+            quote!(__flow_run.gate(#path::INFO, #element, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)))
         } else {
             let call = quote!(__flow_run.gate(#path::INFO, #element, ::flow_runtime::__private::Plain, #path(#(#args),*)).await);
             quote! {

@@ -99,7 +99,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 ///
 /// ```ignore
 /// let __i0 = &req;
-/// let items = run.gate(fetch::INFO, None, Checked, fetch(__i0)).await?;
+/// let items = run.gate(fetch::INFO, None, Checked(WORKFLOW), fetch(__i0)).await?;
 /// let ((jira_out,), (slack_out,)) = try_join(
 ///     async { Ok((jira(&items).await,)) },
 ///     async { Ok((slack(&items).await,)) },

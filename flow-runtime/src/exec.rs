@@ -38,8 +38,8 @@ pub trait Settle<O> {
     /// The output the workflow sees.
     type Out;
 
-    /// Converts the node's output.
-    fn settle(out: O, workflow: &'static str, node: &'static NodeInfo) -> Self::Out;
+    /// Converts the output of `node`.
+    fn settle(&self, out: O, node: &'static NodeInfo) -> Self::Out;
 
     /// The node's error, if it failed.
     fn failure(out: &Self::Out) -> Option<&Error>;
@@ -53,7 +53,7 @@ impl<T> Settle<Result<T, Error>> for Passed {
     type Out = Result<T, Error>;
 
     #[inline(always)]
-    fn settle(out: Result<T, Error>, _: &'static str, _: &'static NodeInfo) -> Result<T, Error> {
+    fn settle(&self, out: Result<T, Error>, _: &'static NodeInfo) -> Result<T, Error> {
         out
     }
 
@@ -67,15 +67,16 @@ impl<T> Settle<Result<T, Error>> for Passed {
 #[derive(Clone, Copy)]
 pub struct Plain;
 
-/// A fallible node's `Result<T, E>`, as `Result<T, flow_runtime::Error>`.
+/// A fallible node's `Result<T, E>`, as `Result<T, flow_runtime::Error>` naming the
+/// workflow (the field).
 #[derive(Clone, Copy)]
-pub struct Checked;
+pub struct Checked(pub &'static str);
 
 impl<O> Settle<O> for Plain {
     type Out = O;
 
     #[inline(always)]
-    fn settle(out: O, _: &'static str, _: &'static NodeInfo) -> O {
+    fn settle(&self, out: O, _: &'static NodeInfo) -> O {
         out
     }
 
@@ -89,14 +90,10 @@ impl<T, E: IntoNodeError> Settle<Result<T, E>> for Checked {
     type Out = Result<T, Error>;
 
     #[inline(always)]
-    fn settle(
-        out: Result<T, E>,
-        workflow: &'static str,
-        node: &'static NodeInfo,
-    ) -> Result<T, Error> {
+    fn settle(&self, out: Result<T, E>, node: &'static NodeInfo) -> Result<T, Error> {
         match out {
             Ok(value) => Ok(value),
-            Err(e) => Err(Error::node_failed(workflow, node, e.into_node_error(), 1)),
+            Err(e) => Err(Error::node_failed(self.0, node, e.into_node_error(), 1)),
         }
     }
 
@@ -121,6 +118,7 @@ pub trait Gate: Sized + Send + Sync + 'static {
         run: &'r Run<'_, Self>,
         node: &'static NodeInfo,
         element: Option<usize>,
+        settle: K,
         future: F,
     ) -> Self::Gated<'r, K, F>;
 }
@@ -139,20 +137,20 @@ pub struct Limits;
 impl Gate for Open {
     const REPORTS: bool = false;
 
-    type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = Bare<'r, K, F>;
+    type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = Bare<K, F>;
 
     #[inline(always)]
     fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
-        run: &'r Run<'_, Self>,
+        _run: &'r Run<'_, Self>,
         node: &'static NodeInfo,
         _element: Option<usize>,
+        settle: K,
         future: F,
-    ) -> Bare<'r, K, F> {
+    ) -> Bare<K, F> {
         Bare {
             future,
             node,
-            track: &run.track,
-            _settle: PhantomData,
+            settle,
         }
     }
 }
@@ -167,25 +165,25 @@ impl Gate for Watched {
         run: &'r Run<'_, Self>,
         node: &'static NodeInfo,
         element: Option<usize>,
+        settle: K,
         future: F,
     ) -> Named<'r, K, F> {
-        Named::new(future, node, element, &run.track)
+        Named::new(future, node, element, settle, &run.track)
     }
 }
 
 pin_project_lite::pin_project! {
     /// A node's future in a run nobody listens to: named so that a panic inside it is
     /// reported as this node's, and nothing else.
-    pub struct Bare<'r, K, F> {
+    pub struct Bare<K, F> {
         #[pin]
         future: F,
         node: &'static NodeInfo,
-        track: &'r Track,
-        _settle: PhantomData<fn() -> K>,
+        settle: K,
     }
 }
 
-impl<K: Settle<F::Output>, F: Future> Future for Bare<'_, K, F> {
+impl<K: Settle<F::Output>, F: Future> Future for Bare<K, F> {
     type Output = K::Out;
 
     #[inline(always)]
@@ -193,7 +191,7 @@ impl<K: Settle<F::Output>, F: Future> Future for Bare<'_, K, F> {
         let this = self.project();
         match poll_marked(this.future, this.node, None, None, cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(out) => Poll::Ready(K::settle(out, this.track.workflow, this.node)),
+            Poll::Ready(out) => Poll::Ready(this.settle.settle(out, this.node)),
         }
     }
 }
@@ -250,13 +248,14 @@ impl Gate for Limits {
         run: &'r Run<'_, Self>,
         node: &'static NodeInfo,
         element: Option<usize>,
+        settle: K,
         future: F,
     ) -> LimitsGated<'r, K, F> {
         let limited = run.semaphore.is_some() || run.shared.is_some();
         LimitsGated {
             acquire: limited.then(|| Box::pin(run.permits(None)) as Pin<Box<_>>),
             permits: None,
-            future: Named::new(future, node, element, &run.track),
+            future: Named::new(future, node, element, settle, &run.track),
         }
     }
 }
@@ -420,10 +419,10 @@ impl<'a, G: Gate> Run<'a, G> {
         &'r self,
         node: &'static NodeInfo,
         element: Option<usize>,
-        _settle: K,
+        settle: K,
         future: F,
     ) -> Named<'r, K, F> {
-        Named::new(future, node, element, &self.track)
+        Named::new(future, node, element, settle, &self.track)
     }
 
     /// Reports that `node` was skipped: a value it needs was not produced.
@@ -466,10 +465,10 @@ impl<'a, G: Gate> Run<'a, G> {
         &'r self,
         node: &'static NodeInfo,
         element: Option<usize>,
-        _settle: K,
+        settle: K,
         future: F,
     ) -> G::Gated<'r, K, F> {
-        G::gate(self, node, element, future)
+        G::gate(self, node, element, settle, future)
     }
 
     /// The permits one attempt needs: the node's own limit, then the run's.
@@ -674,7 +673,7 @@ pin_project_lite::pin_project! {
         // The element's index, `NO_ELEMENT` for a node that is not mapped.
         element: usize,
         seen: Option<Box<Seen<'r>>>,
-        _settle: PhantomData<fn() -> K>,
+        settle: K,
     }
 }
 
@@ -687,6 +686,7 @@ impl<'r, K, F> Named<'r, K, F> {
         future: F,
         node: &'static NodeInfo,
         element: Option<usize>,
+        settle: K,
         track: &'r Track,
     ) -> Self {
         Named {
@@ -696,7 +696,7 @@ impl<'r, K, F> Named<'r, K, F> {
             listening: track.listening(),
             element: element.unwrap_or(NO_ELEMENT),
             seen: None,
-            _settle: PhantomData,
+            settle,
         }
     }
 }
@@ -715,12 +715,13 @@ impl<K: Settle<F::Output>, F: Future> Future for Named<'_, K, F> {
                 this.listening,
                 this.track,
                 this.seen,
+                this.settle,
                 cx,
             );
         }
         match poll_marked(this.future, this.node, None, None, cx) {
             Poll::Pending => Poll::Pending,
-            Poll::Ready(out) => Poll::Ready(K::settle(out, this.track.workflow, this.node)),
+            Poll::Ready(out) => Poll::Ready(this.settle.settle(out, this.node)),
         }
     }
 }
@@ -755,6 +756,7 @@ fn poll_seen<'r, K: Settle<F::Output>, F: Future>(
     listening: &mut bool,
     track: &'r Track,
     seen: &mut Option<Box<Seen<'r>>>,
+    settle: &K,
     cx: &mut Context<'_>,
 ) -> Poll<K::Out> {
     if seen.is_none() {
@@ -778,7 +780,7 @@ fn poll_seen<'r, K: Settle<F::Output>, F: Future>(
     match polled {
         Poll::Pending => Poll::Pending,
         Poll::Ready(out) => {
-            let out = K::settle(out, track.workflow, node);
+            let out = settle.settle(out, node);
             if let Some(watching) = seen.take() {
                 watching.end(K::failure(&out));
             }
