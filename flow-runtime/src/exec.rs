@@ -512,24 +512,19 @@ impl<'a, G: Gate> Run<'a, G> {
         Guarded {
             body: CatchUnwind { future: body },
             watch,
-            workflow: self.track.workflow,
-            span: if G::REPORTS { self.track.span() } else { None },
-            _gate: PhantomData,
+            run: self,
         }
     }
 }
 
 pin_project_lite::pin_project! {
     /// A workflow's body under its run's guard (see [`Run::guard`]).
-    pub struct Guarded<'r, F, G> {
+    pub struct Guarded<'r, F, G: Gate> {
         #[pin]
         body: CatchUnwind<F>,
         watch: Option<Cold<Watch<'r>>>,
-        workflow: &'static str,
-        // The run's span, entered while the body is polled; never under a gate that does
-        // not report.
-        span: Option<&'r tracing::Span>,
-        _gate: PhantomData<G>,
+        // Its name for errors, and its span, entered while the body is polled.
+        run: &'r Run<'r, G>,
     }
 }
 
@@ -552,7 +547,7 @@ impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, F,
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         let _entered = if G::REPORTS {
-            this.span.map(tracing::Span::enter)
+            this.run.track.span().map(tracing::Span::enter)
         } else {
             None
         };
@@ -560,7 +555,7 @@ impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, F,
             return Poll::Ready(match r {
                 Ok(r) => r,
                 Err(message) => Err(Error::panicked(
-                    this.workflow,
+                    this.run.track.workflow,
                     take_panicked_node(),
                     message,
                     1,
@@ -574,12 +569,12 @@ impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, F,
         if let Some(c) = watch.cancelled.as_pin_mut()
             && c.poll(cx).is_ready()
         {
-            return Poll::Ready(Err(Error::cancelled(this.workflow)));
+            return Poll::Ready(Err(Error::cancelled(this.run.track.workflow)));
         }
         if let Some(s) = watch.sleep.as_pin_mut()
             && s.poll(cx).is_ready()
         {
-            return Poll::Ready(Err(Error::timed_out(this.workflow, *watch.after)));
+            return Poll::Ready(Err(Error::timed_out(this.run.track.workflow, *watch.after)));
         }
         Poll::Pending
     }
