@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::__private::{IntoNodeError, Slot};
 use crate::RunOptions;
 use crate::limit::{Held, Lending, lending};
-use crate::observe::{AttemptSpan, Seen, Track, error_text};
+use crate::observe::{AttemptSpan, Quiet, Reporting, Seen, Track, error_text};
 use crate::{BoxError, ConcurrencyLimit, Error, NodeInfo, RateLimiter, RunContext, RunId};
 
 /// A workflow's own settings, from `#[workflow(...)]`.
@@ -106,9 +106,9 @@ impl<T, E: IntoNodeError> Settle<Result<T, E>> for Checked {
 /// How a node without policies is admitted: [`Open`] runs it at once; [`Limits`] waits for
 /// the run's concurrency permits first.
 pub trait Gate: Sized + Send + Sync + 'static {
-    /// Whether a run under this gate may report spans and events (`Open` never does: the
-    /// plain function picks it only when nobody listens).
-    const REPORTS: bool;
+    /// Where a run under this gate reports: [`Quiet`] for `Open`, which never does (the
+    /// plain function picks it only when nobody listens), a [`Track`] for the others.
+    type Reporting: Reporting;
 
     /// The node's future, admitted, reporting, its output settled by `K`.
     type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r>: Future<Output = K::Out> + 'r;
@@ -135,7 +135,7 @@ pub struct Watched;
 pub struct Limits;
 
 impl Gate for Open {
-    const REPORTS: bool = false;
+    type Reporting = Quiet;
 
     type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = Bare<K, F>;
 
@@ -156,7 +156,7 @@ impl Gate for Open {
 }
 
 impl Gate for Watched {
-    const REPORTS: bool = true;
+    type Reporting = Track;
 
     type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = Named<'r, K, F>;
 
@@ -168,7 +168,7 @@ impl Gate for Watched {
         settle: K,
         future: F,
     ) -> Named<'r, K, F> {
-        Named::new(future, node, element, settle, &run.track)
+        Named::new(future, node, element, settle, Some(&run.track))
     }
 }
 
@@ -240,7 +240,7 @@ impl<T> Drop for Cold<T> {
 }
 
 impl Gate for Limits {
-    const REPORTS: bool = true;
+    type Reporting = Track;
 
     type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = LimitsGated<'r, K, F>;
 
@@ -255,7 +255,7 @@ impl Gate for Limits {
         LimitsGated {
             acquire: limited.then(|| Box::pin(run.permits(None)) as Pin<Box<_>>),
             permits: None,
-            future: Named::new(future, node, element, settle, &run.track),
+            future: Named::new(future, node, element, settle, Some(&run.track)),
         }
     }
 }
@@ -320,9 +320,8 @@ pub struct Run<'a, G: Gate> {
     semaphore: Option<Box<Semaphore>>,
     shared: Option<&'a ConcurrencyLimit>,
     stamp: AtomicU32,
-    /// Its span and observer (dropped by `Drop`, after the token's cancel). Under a gate
-    /// that does not report, always quiet: holding nothing, it needs no drop.
-    track: ManuallyDrop<Track>,
+    /// Its name, span and observer; dropped last, after the nodes.
+    track: G::Reporting,
     _gate: PhantomData<G>,
 }
 
@@ -364,11 +363,7 @@ impl<'a, G: Gate> Run<'a, G> {
             .max_concurrency
             .map(usize::from)
             .or(settings.max_concurrency);
-        let track = if G::REPORTS {
-            Track::new(workflow, options.observer, &id)
-        } else {
-            Track::quiet(workflow)
-        };
+        let track = G::Reporting::new(workflow, options.observer, &id);
         Run {
             id: ManuallyDrop::new(id),
             token: ManuallyDrop::new(token),
@@ -377,7 +372,7 @@ impl<'a, G: Gate> Run<'a, G> {
             semaphore: permits.map(run_semaphore),
             shared: options.limit,
             stamp: AtomicU32::new(0),
-            track: ManuallyDrop::new(track),
+            track,
             _gate: PhantomData,
         }
     }
@@ -386,11 +381,7 @@ impl<'a, G: Gate> Run<'a, G> {
     #[inline]
     pub fn plain(workflow: &'static str, settings: &Settings) -> Self {
         let id = OnceLock::new();
-        let track = if G::REPORTS {
-            Track::new(workflow, None, &id)
-        } else {
-            Track::quiet(workflow)
-        };
+        let track = G::Reporting::new(workflow, None, &id);
         Run {
             id: ManuallyDrop::new(id),
             token: ManuallyDrop::new(OnceLock::new()),
@@ -399,7 +390,7 @@ impl<'a, G: Gate> Run<'a, G> {
             semaphore: settings.max_concurrency.map(run_semaphore),
             shared: None,
             stamp: AtomicU32::new(0),
-            track: ManuallyDrop::new(track),
+            track,
             _gate: PhantomData,
         }
     }
@@ -407,8 +398,8 @@ impl<'a, G: Gate> Run<'a, G> {
     /// Records how the run ended (on its span, and for its observer).
     #[inline]
     pub fn finish<T>(&self, result: &Result<T, Error>) {
-        if G::REPORTS {
-            self.track.finish(result);
+        if let Some(track) = self.track.track() {
+            track.finish(result);
         }
     }
 
@@ -422,14 +413,14 @@ impl<'a, G: Gate> Run<'a, G> {
         settle: K,
         future: F,
     ) -> Named<'r, K, F> {
-        Named::new(future, node, element, settle, &self.track)
+        Named::new(future, node, element, settle, self.track.track())
     }
 
     /// Reports that `node` was skipped: a value it needs was not produced.
     #[inline]
     pub fn skipped(&self, node: &'static NodeInfo) {
-        if G::REPORTS {
-            self.track.skipped(node);
+        if let Some(track) = self.track.track() {
+            track.skipped(node);
         }
     }
 
@@ -444,7 +435,7 @@ impl<'a, G: Gate> Run<'a, G> {
     /// The context of one attempt of `node`.
     pub fn context(&self, node: &'static NodeInfo, attempt: u32) -> RunContext {
         RunContext {
-            workflow: self.track.workflow,
+            workflow: self.track.workflow(),
             run_id: self.id().clone(),
             node,
             attempt,
@@ -546,16 +537,17 @@ impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, F,
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        let _entered = if G::REPORTS {
-            this.run.track.span().map(tracing::Span::enter)
-        } else {
-            None
-        };
+        let _entered = this
+            .run
+            .track
+            .track()
+            .and_then(Track::span)
+            .map(tracing::Span::enter);
         if let Poll::Ready(r) = this.body.poll(cx) {
             return Poll::Ready(match r {
                 Ok(r) => r,
                 Err(message) => Err(Error::panicked(
-                    this.run.track.workflow,
+                    this.run.track.workflow(),
                     take_panicked_node(),
                     message,
                     1,
@@ -569,12 +561,15 @@ impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, F,
         if let Some(c) = watch.cancelled.as_pin_mut()
             && c.poll(cx).is_ready()
         {
-            return Poll::Ready(Err(Error::cancelled(this.run.track.workflow)));
+            return Poll::Ready(Err(Error::cancelled(this.run.track.workflow())));
         }
         if let Some(s) = watch.sleep.as_pin_mut()
             && s.poll(cx).is_ready()
         {
-            return Poll::Ready(Err(Error::timed_out(this.run.track.workflow, *watch.after)));
+            return Poll::Ready(Err(Error::timed_out(
+                this.run.track.workflow(),
+                *watch.after,
+            )));
         }
         Poll::Pending
     }
@@ -602,10 +597,6 @@ impl<G: Gate> Drop for Run<'_, G> {
     fn drop(&mut self) {
         if self.token.get().is_some() || self.id.get().is_some() {
             self.release();
-        }
-        if G::REPORTS {
-            // SAFETY: dropped once, here; `self.track` is not used after.
-            unsafe { ManuallyDrop::drop(&mut self.track) }
         }
     }
 }
@@ -662,7 +653,7 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
         node: &'static NodeInfo,
-        track: &'r Track,
+        track: Option<&'r Track>,
         // Whether someone listens to the run: the fast path checks this byte only.
         listening: bool,
         // The element's index, `NO_ELEMENT` for a node that is not mapped.
@@ -682,13 +673,13 @@ impl<'r, K, F> Named<'r, K, F> {
         node: &'static NodeInfo,
         element: Option<usize>,
         settle: K,
-        track: &'r Track,
+        track: Option<&'r Track>,
     ) -> Self {
         Named {
             future,
             node,
             track,
-            listening: track.listening(),
+            listening: track.is_some_and(Track::listening),
             element: element.unwrap_or(NO_ELEMENT),
             seen: None,
             settle,
@@ -702,13 +693,13 @@ impl<K: Settle<F::Output>, F: Future> Future for Named<'_, K, F> {
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Out> {
         let this = self.project();
-        if *this.listening {
+        if let (true, Some(track)) = (*this.listening, *this.track) {
             return poll_seen::<K, F>(
                 this.future,
                 this.node,
                 *this.element,
                 this.listening,
-                this.track,
+                track,
                 this.seen,
                 this.settle,
                 cx,
@@ -877,7 +868,7 @@ where
     R: FnMut(&E) -> bool,
 {
     let max = policy.retry.map_or(1, |r| r.max_attempts.max(1));
-    let workflow = run.track.workflow;
+    let workflow = run.track.workflow();
     let mut watch = None;
     let mut attempt = 1;
     loop {
@@ -887,9 +878,12 @@ where
                 rate.acquire().await;
             }
             if attempt == 1 {
-                watch = run.track.watch(node, element);
+                watch = run.track.track().and_then(|t| t.watch(node, element));
             }
-            let span = AttemptSpan::open(&run.track, node, element, attempt);
+            let span = run
+                .track
+                .track()
+                .and_then(|t| AttemptSpan::open(t, node, element, attempt));
             let future = {
                 let _entered = span.as_ref().map(|s| s.span().enter());
                 attempt_fn(attempt)

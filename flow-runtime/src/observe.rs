@@ -35,33 +35,60 @@ struct Observe {
     finished: AtomicBool,
 }
 
-impl Track {
+/// Where a run reports, by its gate: a [`Track`], or [`Quiet`] under a gate whose runs
+/// never report (the plain function picks that gate only when nobody listens).
+pub trait Reporting: Send + Sync + Sized {
     /// The run's span (parented to the current span) and, with an observer, `RunStarted`.
     /// `id` gives the run id when something needs it.
+    fn new(workflow: &'static str, watcher: Option<Watcher>, id: &OnceLock<RunId>) -> Self;
+
+    /// The workflow's name.
+    fn workflow(&self) -> &'static str;
+
+    /// Where the run reports, if it may.
+    fn track(&self) -> Option<&Track>;
+}
+
+/// A run that never reports: its workflow's name only.
+pub struct Quiet(&'static str);
+
+impl Reporting for Quiet {
     #[inline(always)]
-    pub(crate) fn new(
-        workflow: &'static str,
-        watcher: Option<Watcher>,
-        id: &OnceLock<RunId>,
-    ) -> Self {
-        if watcher.is_none() && !tracing::level_enabled!(tracing::Level::INFO) {
-            return Self::quiet(workflow);
-        }
-        Track {
-            workflow,
-            listen: Some(Listen::new(workflow, watcher, id)),
-        }
+    fn new(workflow: &'static str, _: Option<Watcher>, _: &OnceLock<RunId>) -> Self {
+        Quiet(workflow)
     }
 
-    /// A run that reports nothing.
     #[inline(always)]
-    pub(crate) fn quiet(workflow: &'static str) -> Self {
-        Track {
-            workflow,
-            listen: None,
-        }
+    fn workflow(&self) -> &'static str {
+        self.0
     }
 
+    #[inline(always)]
+    fn track(&self) -> Option<&Track> {
+        None
+    }
+}
+
+impl Reporting for Track {
+    #[inline(always)]
+    fn new(workflow: &'static str, watcher: Option<Watcher>, id: &OnceLock<RunId>) -> Self {
+        let listen = (watcher.is_some() || tracing::level_enabled!(tracing::Level::INFO))
+            .then(|| Listen::new(workflow, watcher, id));
+        Track { workflow, listen }
+    }
+
+    #[inline(always)]
+    fn workflow(&self) -> &'static str {
+        self.workflow
+    }
+
+    #[inline(always)]
+    fn track(&self) -> Option<&Track> {
+        Some(self)
+    }
+}
+
+impl Track {
     /// The run's span, when it may have one.
     pub(crate) fn span(&self) -> Option<&Span> {
         self.listen.as_deref().map(|l| &l.span)

@@ -156,7 +156,7 @@ pub struct RunOptions<'a> {
 
 /// A run's observer, shared by the run and its options.
 #[derive(Clone)]
-pub(crate) struct Watcher(pub(crate) Arc<dyn Observer>);
+pub struct Watcher(pub(crate) Arc<dyn Observer>);
 
 impl fmt::Debug for Watcher {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
