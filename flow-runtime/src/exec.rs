@@ -106,8 +106,8 @@ impl<T, E: IntoNodeError> Settle<Result<T, E>> for Checked {
 /// How a node without policies is admitted: [`Open`] runs it at once; [`Limits`] waits for
 /// the run's concurrency permits first.
 pub trait Gate: Sized + Send + Sync + 'static {
-    /// Where a run under this gate reports: [`Quiet`] for `Open`, which never does (the
-    /// plain function picks it only when nobody listens), a [`Track`] for the others.
+    /// Where a run under this gate reports: `Quiet` for `Open`, which never does (the
+    /// plain function picks it only when nobody listens), a `Track` for the others.
     type Reporting: Reporting;
 
     /// The node's future, admitted, reporting, its output settled by `K`.
