@@ -54,7 +54,9 @@ pub struct Quiet(&'static str);
 
 impl Reporting for Quiet {
     #[inline(always)]
-    fn new(workflow: &'static str, _: Option<Watcher>, _: &OnceLock<RunId>) -> Self {
+    fn new(workflow: &'static str, watcher: Option<Watcher>, _: &OnceLock<RunId>) -> Self {
+        // Only runs without options are quiet: no observer to lose.
+        debug_assert!(watcher.is_none(), "a quiet run was given an observer");
         Quiet(workflow)
     }
 
