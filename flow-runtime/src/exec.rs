@@ -653,9 +653,9 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
         node: &'static NodeInfo,
+        // The run's track while this node may report; `None` when nobody listens (the fast
+        // path checks this only).
         track: Option<&'r Track>,
-        // Whether someone listens to the run: the fast path checks this byte only.
-        listening: bool,
         // The element's index, `NO_ELEMENT` for a node that is not mapped.
         element: usize,
         seen: Option<Box<Seen<'r>>>,
@@ -678,8 +678,7 @@ impl<'r, K, F> Named<'r, K, F> {
         Named {
             future,
             node,
-            track,
-            listening: track.is_some_and(Track::listening),
+            track: track.filter(|t| t.listening()),
             element: element.unwrap_or(NO_ELEMENT),
             seen: None,
             settle,
@@ -693,12 +692,12 @@ impl<K: Settle<F::Output>, F: Future> Future for Named<'_, K, F> {
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Out> {
         let this = self.project();
-        if let (true, Some(track)) = (*this.listening, *this.track) {
+        if let Some(track) = *this.track {
             return poll_seen::<K, F>(
                 this.future,
                 this.node,
                 *this.element,
-                this.listening,
+                this.track,
                 track,
                 this.seen,
                 this.settle,
@@ -739,7 +738,7 @@ fn poll_seen<'r, K: Settle<F::Output>, F: Future>(
     future: Pin<&mut F>,
     node: &'static NodeInfo,
     element: usize,
-    listening: &mut bool,
+    reporting: &mut Option<&'r Track>,
     track: &'r Track,
     seen: &mut Option<Box<Seen<'r>>>,
     settle: &K,
@@ -750,7 +749,7 @@ fn poll_seen<'r, K: Settle<F::Output>, F: Future>(
         *seen = Seen::begin(track, node, element);
         if seen.is_none() {
             // Nobody wants this node after all: back to the fast path.
-            *listening = false;
+            *reporting = None;
         }
     }
     let polled = match seen.as_deref() {
