@@ -1021,6 +1021,11 @@ struct Body<'a> {
     nested: bool,
 }
 
+/// Node `i`'s rank among failures at the same instant: its place in the list.
+fn rank(i: usize) -> u32 {
+    u32::try_from(i).unwrap_or(u32::MAX)
+}
+
 fn out_var(i: usize) -> Ident {
     format_ident!("__flow_o{}", i)
 }
@@ -1227,7 +1232,7 @@ impl Body<'_> {
 
     /// Whether running node `i` can end the run with an error.
     fn fails(&self, i: usize) -> bool {
-        if self.graph.race_led_by(i).is_some() {
+        if self.graph.race_led_by(i).is_some() || self.requires(i) {
             true
         } else if self.nodes[i].map().is_some() {
             // A map's result is a `Result` (checked with `?`) unless it keeps every error.
@@ -1267,6 +1272,35 @@ impl Body<'_> {
     /// dataflow join). When a value node `i` needs may be missing, the call is skipped and
     /// the result is `None` (`Ok(None)` when tolerated).
     fn call(&self, i: usize, local: &dyn Fn(usize) -> Option<Ident>) -> TokenStream {
+        let call = self.call_or_skip(i, local);
+        if !self.requires(i) {
+            return call;
+        }
+        // The workflow's output: the run ends as soon as it is known to be missing.
+        let path = self.nodes[i].path;
+        let because = self.graph.conditions[i]
+            .iter()
+            .map(|&c| self.nodes[c].name.as_str());
+        let rank = rank(i);
+        quote! {
+            ::flow_runtime::__private::require(
+                #call,
+                __FLOW_WORKFLOW,
+                #path::INFO,
+                &[#(#because),*],
+                #rank,
+            )?
+        }
+    }
+
+    /// Whether node `i` provides the workflow's output and may not produce it (it returns
+    /// `Option<T>` or may be skipped): the run ends as soon as it is known to be missing.
+    fn requires(&self, i: usize) -> bool {
+        self.wf.output.is_some() && self.graph.output == Some(i) && self.graph.maybe(i)
+    }
+
+    /// [`call`](Body::call), before the check of a missing workflow output.
+    fn call_or_skip(&self, i: usize, local: &dyn Fn(usize) -> Option<Ident>) -> TokenStream {
         let (call, skips) = match self.graph.race_led_by(i) {
             Some(race) => self.invoke_race(race, local),
             None => {
@@ -1320,15 +1354,16 @@ impl Body<'_> {
             return self.invoke_map(i, spec, args);
         }
         let none = quote!(::core::option::Option::None);
+        let rank = rank(i);
         if self.policy(i) {
             let call = quote!(#path::__flow_call(__flow_run, #none, #(#args),*).await);
             if self.tolerant(i) {
                 call
             } else {
-                quote!(#call?)
+                quote!(::flow_runtime::__private::rank(#call, #rank)?)
             }
         } else if node.sig.fallible {
-            quote!(__flow_run.gate(#path::INFO, #none, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)).await?)
+            quote!(::flow_runtime::__private::rank(__flow_run.gate(#path::INFO, #none, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)).await, #rank)?)
         } else {
             quote!(__flow_run.gate(#path::INFO, #none, ::flow_runtime::__private::Plain, #path(#(#args),*)).await)
         }
@@ -1385,6 +1420,7 @@ impl Body<'_> {
             errs.push(quote!(#x.as_mut().take_err()));
         }
         let name = &race.name;
+        let rank = rank(race.members[0]);
         let call = quote! {{
             #(#pins)*
             let __flow_won = ::core::future::poll_fn(|__flow_cx: &mut ::core::task::Context<'_>| {
@@ -1400,11 +1436,14 @@ impl Body<'_> {
             match __flow_won {
                 ::core::option::Option::Some(__flow_v) => __flow_v,
                 ::core::option::Option::None => {
-                    return ::core::result::Result::Err(::flow_runtime::__private::race_failed(
-                        __FLOW_WORKFLOW,
-                        #name,
-                        ::std::vec![#(#errs),*],
-                    ));
+                    return ::flow_runtime::__private::rank(
+                        ::core::result::Result::Err(::flow_runtime::__private::race_failed(
+                            __FLOW_WORKFLOW,
+                            #name,
+                            ::std::vec![#(#errs),*],
+                        )),
+                        #rank,
+                    );
                 }
             }
         }};
@@ -1442,7 +1481,8 @@ impl Body<'_> {
         let run = if node.continues_on_error() {
             quote!(::flow_runtime::__private::map_all(#collection, #concurrency, move |__flow_n, __flow_e| #element).await)
         } else {
-            quote!(::flow_runtime::__private::map(#collection, #concurrency, move |__flow_n, __flow_e| #element).await?)
+            let rank = rank(i);
+            quote!(::flow_runtime::__private::rank(::flow_runtime::__private::map(#collection, #concurrency, move |__flow_n, __flow_e| #element).await, #rank)?)
         };
         quote! {{
             #(#binds)*
@@ -1460,8 +1500,12 @@ impl Body<'_> {
                 quote!(#var.put(#k, ::core::option::Option::Some(#call));)
             }
         } else if self.kept(i) {
+            // Stamped when it completes: compensations run in reverse completion order.
             let k = kept_var(i);
-            quote!(#k.keep(__flow_run.stamp(), #call);)
+            quote! {
+                let __flow_v = #call;
+                #k.keep(__flow_run.stamp(), __flow_v);
+            }
         } else if self.binds(i) {
             let var = out_var(i);
             quote!(let #var = #call;)
@@ -1740,7 +1784,7 @@ fn join(futures: &[(TokenStream, bool)], dataflow: bool) -> TokenStream {
     let any_fallible = futures.iter().any(|(_, fallible)| *fallible);
     let polls = futures.iter().zip(&branches).map(|((_, fallible), b)| {
         let poll = if *fallible {
-            quote!(#b.as_mut().poll_branch(__flow_cx, &mut __flow_pending)?)
+            quote!(#b.as_mut().poll_branch(__flow_cx, &mut __flow_pending, &mut __flow_failed))
         } else {
             quote!(#b.as_mut().poll_done(__flow_cx, &mut __flow_pending))
         };
@@ -1755,12 +1799,32 @@ fn join(futures: &[(TokenStream, bool)], dataflow: bool) -> TokenStream {
     } else {
         quote!(::core::task::Poll::Ready(()))
     };
+    // Every branch is polled once per pass; a failure ends the join at the end of the pass,
+    // with the failure of the node listed first among those of the pass.
+    let (failed, check) = if any_fallible {
+        (
+            quote!(let mut __flow_failed = ::flow_runtime::__private::Failed::new();),
+            quote! {
+                if let ::core::option::Option::Some(__flow_e) = __flow_failed.take() {
+                    return ::core::task::Poll::Ready(::core::result::Result::Err(__flow_e));
+                }
+            },
+        )
+    } else {
+        (quote!(), quote!())
+    };
     let poll_body = if dataflow {
+        // Passes go on while one finishes a future, also after a failure: what becomes
+        // ready at the instant of a failure starts, as it does in a sequence.
         quote! {
+            #failed
             loop {
                 let mut __flow_pending = false;
                 let mut __flow_progress = false;
                 #(#polls)*
+                if !__flow_pending || !__flow_progress {
+                    #check
+                }
                 if !__flow_pending {
                     return #ready;
                 }
@@ -1772,7 +1836,9 @@ fn join(futures: &[(TokenStream, bool)], dataflow: bool) -> TokenStream {
     } else {
         quote! {
             let mut __flow_pending = false;
+            #failed
             #(#polls)*
+            #check
             if __flow_pending {
                 ::core::task::Poll::Pending
             } else {

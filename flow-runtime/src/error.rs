@@ -39,8 +39,9 @@ pub enum ErrorKind {
 /// which node and on which attempt, and the node's own error as
 /// [`source()`](std::error::Error::source).
 ///
-/// Runs are fail-fast: the first node error (in time) ends the run. Nodes that had not
-/// started never start, and nodes still in flight are dropped. Errors that happened before
+/// Runs are fail-fast: the first node error (in time) ends the run; of failures at the same
+/// instant, the node listed first. Nodes that had not started never start, and nodes still
+/// in flight are dropped. Errors that happened before
 /// the run ended and did not end it (failures of `continue_on_error` nodes, which their
 /// consumers saw) are kept in [`others`](Error::others); compensations that failed
 /// afterwards are in [`compensation_errors`](Error::compensation_errors).
@@ -98,6 +99,10 @@ struct Inner {
     element: Option<usize>,
     causes: Vec<Error>,
     race: Option<&'static str>,
+    /// The failing node's place in the list of the workflow whose join saw the failure
+    /// (`u32::MAX` until a join ranks it): of failures seen at the same instant, the run
+    /// keeps the one listed first.
+    rank: u32,
 }
 
 /// One node's failure, as a consumer of a `continue_on_error` node receives it in a
@@ -222,6 +227,7 @@ impl Error {
                 element: None,
                 causes: Vec::new(),
                 race: None,
+                rank: u32::MAX,
             }),
         }
     }
@@ -357,6 +363,25 @@ impl Error {
         self
     }
 
+    /// Ranks the error as the failure of the node at `rank` in its workflow's list.
+    #[inline]
+    pub(crate) fn set_rank(&mut self, rank: u32) {
+        self.inner.rank = rank;
+    }
+
+    /// The error's rank (see [`set_rank`](Error::set_rank)).
+    #[inline]
+    pub(crate) fn rank(&self) -> u32 {
+        self.inner.rank
+    }
+
+    /// Inserts errors that happened before the ones already kept in `others`.
+    pub(crate) fn prepend_others(&mut self, earlier: impl IntoIterator<Item = Error>) {
+        let later = std::mem::take(&mut self.inner.others);
+        self.inner.others.extend(earlier);
+        self.inner.others.extend(later);
+    }
+
     pub(crate) fn push_other(&mut self, other: Error) {
         self.inner.others.push(other);
     }
@@ -391,8 +416,10 @@ impl Error {
         self.inner.attempts
     }
 
-    /// Other errors that happened in the run before it ended but did not end it, in the
-    /// order they happened: failures of `continue_on_error` nodes that their consumers saw.
+    /// Other errors of the run, in the order they happened: failures of `continue_on_error`
+    /// nodes that their consumers saw, then the failures of nodes listed later that failed
+    /// at the same instant as this one (in list order; for a map, the elements after this
+    /// one in input order).
     pub fn others(&self) -> &[Error] {
         &self.inner.others
     }

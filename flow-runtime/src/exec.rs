@@ -878,6 +878,8 @@ where
             }
             if attempt == 1 {
                 watch = run.track.track().and_then(|t| t.watch(node, element));
+            } else if let Some(watch) = watch.as_mut() {
+                watch.started(attempt);
             }
             let span = run
                 .track
@@ -1191,10 +1193,11 @@ impl Failure {
 
     /// The run's error, with the other errors attached in the order they happened.
     pub fn into_error(mut self) -> Error {
+        // Tolerated failures happened before the error that ended the run, and before the
+        // failures at that same instant that it already holds.
         self.others.sort_by_key(|(stamp, _)| *stamp);
-        for (_, other) in self.others {
-            self.error.push_other(other);
-        }
+        self.error
+            .prepend_others(self.others.into_iter().map(|(_, other)| other));
         self.error
     }
 }

@@ -68,7 +68,7 @@ where
     Fut: Future<Output = Result<O, Error>>,
 {
     let mut out = Vec::with_capacity(items.len());
-    let mut failed = None;
+    let mut failed: Option<(usize, Error)> = None;
     drive(
         items,
         concurrency,
@@ -76,7 +76,21 @@ where
         |index, result| match result {
             Ok(value) => Some(value),
             Err(e) => {
-                failed = Some(e.at_element(index));
+                let e = e.at_element(index);
+                // Of elements failing at the same instant, the first in input order ends
+                // the map; the others are kept in its `others`.
+                failed = Some(match failed.take() {
+                    None => (index, e),
+                    Some((first, mut kept)) if first < index => {
+                        kept.push_other(e);
+                        (first, kept)
+                    }
+                    Some((_, later)) => {
+                        let mut e = e;
+                        e.push_other(later);
+                        (index, e)
+                    }
+                });
                 None
             }
         },
@@ -84,7 +98,7 @@ where
     )
     .await;
     match failed {
-        Some(e) => Err(e),
+        Some((_, e)) => Err(e),
         None => Ok(out),
     }
 }
@@ -142,6 +156,14 @@ async fn drive<'a, T, R, O, F, Fut>(
             return;
         };
         let Some(value) = accept(index, result) else {
+            // Fail-fast, once the elements that finished at the same instant are seen.
+            core::future::poll_fn(|cx| {
+                while let Poll::Ready(Some((index, result))) = running.poll_next_unpin(cx) {
+                    let _ = accept(index, result);
+                }
+                Poll::Ready(())
+            })
+            .await;
             return;
         };
         if index == out.len() {

@@ -261,7 +261,11 @@ impl Watch<'_> {
             delay,
             error,
         });
-        self.attempts = attempt + 1;
+    }
+
+    /// Attempt `attempt` started (it has its permits and its rate-limit start).
+    pub(crate) fn started(&mut self, attempt: u32) {
+        self.attempts = attempt;
     }
 
     /// The node returned its output.

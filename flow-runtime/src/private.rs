@@ -99,28 +99,29 @@ where
     F: Future<Output = Result<T, Error>>,
 {
     /// Polls a fallible future if it is still running. Sets `*pending` when it is not
-    /// finished; returns whether it finished in this call, or its error if it failed, which
-    /// ends the join (fail-fast).
+    /// finished; returns whether it finished in this call. Its error is kept in `*failed`
+    /// (see [`Failed`]), and the join ends at the end of the pass (fail-fast).
     #[inline(always)]
     pub fn poll_branch(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         pending: &mut bool,
-    ) -> Result<bool, Error> {
+        failed: &mut Failed,
+    ) -> bool {
         if let MaybeProj::Running { future } = self.as_mut().project() {
             match future.poll(cx) {
                 Poll::Pending => *pending = true,
                 Poll::Ready(Ok(value)) => {
                     self.project_replace(Maybe::Done { value: Ok(value) });
-                    return Ok(true);
+                    return true;
                 }
                 Poll::Ready(Err(e)) => {
                     self.project_replace(Maybe::Taken);
-                    return Err(e);
+                    failed.fail(e);
                 }
             }
         }
-        Ok(false)
+        false
     }
 
     /// Moves the output of a fallible future out once the join has finished without error.
@@ -168,6 +169,60 @@ where
             Ok(_) => unreachable!("flow: a race member that succeeded was read as failed"),
         }
     }
+}
+
+/// The failures one pass of a join saw: the join polls every branch once per pass, and
+/// ends with the failure of the node listed first among those that failed in that pass
+/// (the others go to its [`Error::others`]).
+#[derive(Default)]
+pub struct Failed(Option<Error>);
+
+impl Failed {
+    /// No failure yet.
+    #[inline(always)]
+    pub const fn new() -> Self {
+        Failed(None)
+    }
+
+    /// Keeps a branch's failure.
+    #[cold]
+    #[inline(never)]
+    pub fn fail(&mut self, error: Error) {
+        self.0 = Some(match self.0.take() {
+            None => error,
+            Some(first) => first_listed(first, error),
+        });
+    }
+
+    /// The pass's failure, if there was one.
+    #[inline(always)]
+    pub fn take(&mut self) -> Option<Error> {
+        self.0.take()
+    }
+}
+
+/// Of two failures at the same instant, the one listed first, the other in its `others`.
+fn first_listed(a: Error, b: Error) -> Error {
+    let (mut first, second) = if b.rank() < a.rank() { (b, a) } else { (a, b) };
+    first.push_other(second);
+    first
+}
+
+/// Ranks a node's result for the join (its error is the failure of the node listed at
+/// `rank` in the workflow).
+#[inline(always)]
+pub fn rank<T>(result: Result<T, Error>, rank: u32) -> Result<T, Error> {
+    match result {
+        Ok(value) => Ok(value),
+        Err(error) => Err(ranked(error, rank)),
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn ranked(mut error: Error, rank: u32) -> Error {
+    error.set_rank(rank);
+    error
 }
 
 /// The error of a race whose members all failed: `causes` in list order.
@@ -314,6 +369,43 @@ pub fn present_ok<T>(value: &Result<Option<T>, Error>) -> Option<&T> {
         Ok(Some(v)) => Some(v),
         _ => None,
     }
+}
+
+/// What a node providing the workflow's output may return when the output may be
+/// missing: `Option<T>`, or `Result<Option<T>, Error>` under `continue_on_error`.
+pub trait Present {
+    /// Whether the output is missing (the node was skipped or returned `None`).
+    fn missing(&self) -> bool;
+}
+
+impl<T> Present for Option<T> {
+    #[inline(always)]
+    fn missing(&self) -> bool {
+        self.is_none()
+    }
+}
+
+impl<T> Present for Result<Option<T>, Error> {
+    #[inline(always)]
+    fn missing(&self) -> bool {
+        matches!(self, Ok(None))
+    }
+}
+
+/// Ends the run as soon as the workflow's output is known to be missing: the node that
+/// provides it (listed at `rank`) was skipped or returned `None`.
+#[inline(always)]
+pub fn require<V: Present>(
+    value: V,
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    because: &'static [&'static str],
+    rank: u32,
+) -> Result<V, Error> {
+    if value.missing() {
+        return Err(ranked(Error::output_skipped(workflow, node, because), rank));
+    }
+    Ok(value)
 }
 
 /// The workflow's output, or the error saying that the node providing it was skipped.

@@ -2,6 +2,7 @@
 
 mod branches;
 mod collect;
+mod contract;
 mod common;
 mod errors;
 mod failures;
