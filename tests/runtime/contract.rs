@@ -510,3 +510,65 @@ mod at_the_end {
         assert_eq!(cancelled, [("due".into(), 2)]);
     }
 }
+
+/// A race under a `max_concurrency` smaller than the race: its members take permits in list
+/// order as they free up, so with one permit the race is a fallback chain.
+mod limited_race {
+    use super::*;
+
+    pub struct Quote(pub &'static str);
+    pub struct Order(pub &'static str);
+
+    /// Slow: answers at 100 ms.
+    #[node]
+    async fn slow(log: &Log) -> Result<Quote, Boom> {
+        log.record("slow", "start");
+        sleep_ms(100).await;
+        Ok(Quote("slow"))
+    }
+    /// Fast: answers at 10 ms after it starts.
+    #[node]
+    async fn fast(log: &Log) -> Result<Quote, Boom> {
+        log.record("fast", "start");
+        sleep_ms(10).await;
+        Ok(Quote("fast"))
+    }
+    /// Fails at 5 ms.
+    #[node]
+    async fn broken(log: &Log) -> Result<Quote, Boom> {
+        log.record("broken", "start");
+        sleep_ms(5).await;
+        Err(Boom("broken"))
+    }
+    #[node]
+    async fn place(q: &Quote) -> Order {
+        Order(q.0)
+    }
+
+    #[workflow(race(slow, fast), place, max_concurrency = 1)]
+    pub async fn one_permit(log: &Log) -> Order;
+    #[workflow(race(slow, fast), place, max_concurrency = 2)]
+    pub async fn two_permits(log: &Log) -> Order;
+    #[workflow(race(broken, fast, slow), place, max_concurrency = 1)]
+    pub async fn fallback(log: &Log) -> Order;
+
+    #[tokio::test(start_paused = true)]
+    async fn members_take_permits_in_list_order() {
+        // One permit: `slow` takes it and wins; `fast` never starts.
+        let log = Log::new();
+        assert_eq!(one_permit(&log).await.unwrap().0, "slow");
+        assert_eq!(log.order("start"), ["slow"]);
+        assert_eq!(log.at("slow", "start"), ms(0));
+
+        // Enough permits: the members start together and the fastest wins.
+        let log = Log::new();
+        assert_eq!(two_permits(&log).await.unwrap().0, "fast");
+        assert_eq!(log.order("start"), ["slow", "fast"]);
+
+        // A member that fails hands the permit to the next one.
+        let log = Log::new();
+        assert_eq!(fallback(&log).await.unwrap().0, "fast");
+        assert_eq!(log.order("start"), ["broken", "fast"]);
+        assert_eq!(log.at("fast", "start"), ms(5));
+    }
+}
