@@ -31,7 +31,8 @@ pub enum ErrorKind {
     /// a node it depends on returned `None`. The source is a [`Skipped`].
     OutputSkipped,
     /// Every member of a race group failed. Each member's error is in
-    /// [`Error::causes`], in the order the members are listed.
+    /// [`Error::causes`], in the order the members are listed; the source is a
+    /// [`RaceErrors`] holding them all.
     RaceFailed,
 }
 
@@ -97,7 +98,6 @@ struct Inner {
     others: Vec<Error>,
     compensation: Vec<Error>,
     element: Option<usize>,
-    causes: Vec<Error>,
     race: Option<&'static str>,
     /// The failing node's place in the list of the workflow whose join saw the failure
     /// (`u32::MAX` until a join ranks it): of failures seen at the same instant, the run
@@ -124,7 +124,7 @@ impl Elapsed {
 
 impl fmt::Display for Elapsed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "timed out after {:?}", self.after)
+        write!(f, "took longer than {:?}", self.after)
     }
 }
 
@@ -145,7 +145,7 @@ impl Panicked {
 
 impl fmt::Display for Panicked {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "panicked: {}", self.message)
+        f.write_str(&self.message)
     }
 }
 
@@ -157,11 +157,46 @@ pub struct Cancelled;
 
 impl fmt::Display for Cancelled {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the run was cancelled")
+        f.write_str("its cancellation token was cancelled")
     }
 }
 
 impl StdError for Cancelled {}
+
+/// The source of an [`ErrorKind::RaceFailed`] error: every member's error, in list order
+/// (also [`Error::causes`]). Its text holds each member's error with its causes.
+#[derive(Debug)]
+pub struct RaceErrors(Vec<Error>);
+
+impl RaceErrors {
+    /// Every member's error, in the order the members are listed.
+    pub fn errors(&self) -> &[Error] {
+        &self.0
+    }
+}
+
+impl fmt::Display for RaceErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0.len() {
+            1 => f.write_str("its member failed: ")?,
+            n => write!(f, "all {n} members failed: ")?,
+        }
+        for (k, error) in self.0.iter().enumerate() {
+            if k > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{error}")?;
+            let mut cause = StdError::source(error);
+            while let Some(c) = cause {
+                write!(f, ": {c}")?;
+                cause = c.source();
+            }
+        }
+        Ok(())
+    }
+}
+
+impl StdError for RaceErrors {}
 
 /// The source of an [`ErrorKind::OutputSkipped`] error: which node was skipped, and which
 /// conditional nodes (those returning `Option<T>`) it depends on.
@@ -225,7 +260,6 @@ impl Error {
                 others: Vec::new(),
                 compensation: Vec::new(),
                 element: None,
-                causes: Vec::new(),
                 race: None,
                 rank: u32::MAX,
             }),
@@ -349,9 +383,14 @@ impl Error {
         race: &'static str,
         causes: Vec<Error>,
     ) -> Self {
-        let mut error = Self::new(ErrorKind::RaceFailed, workflow, None, 0, None);
+        let mut error = Self::new(
+            ErrorKind::RaceFailed,
+            workflow,
+            None,
+            0,
+            Some(Box::new(RaceErrors(causes))),
+        );
         error.inner.race = Some(race);
-        error.inner.causes = causes;
         error
     }
 
@@ -439,7 +478,10 @@ impl Error {
     /// For [`ErrorKind::RaceFailed`], the error of every member of the race, in the order
     /// the members are listed; empty otherwise.
     pub fn causes(&self) -> &[Error] {
-        &self.inner.causes
+        match self.source_as::<RaceErrors>() {
+            Some(errors) => &errors.0,
+            None => &[],
+        }
     }
 
     /// For [`ErrorKind::RaceFailed`], the race group's name (its members joined by `|`).
@@ -480,39 +522,16 @@ impl fmt::Display for Error {
                 write!(f, " failed after {} attempts", inner.attempts)
             }
             ErrorKind::NodeFailed => f.write_str(" failed"),
-            ErrorKind::NodeTimedOut => {
-                write!(f, " timed out on attempt {}", inner.attempts)?;
-                if let Some(e) = self.source_as::<Elapsed>() {
-                    write!(f, " (limit {:?})", e.after)?;
-                }
-                Ok(())
+            ErrorKind::NodeTimedOut => write!(f, " timed out on attempt {}", inner.attempts),
+            ErrorKind::NodePanicked if inner.attempts > 1 => {
+                write!(f, " panicked on attempt {}", inner.attempts)
             }
-            ErrorKind::NodePanicked => {
-                f.write_str(" panicked")?;
-                if let Some(p) = self.source_as::<Panicked>() {
-                    write!(f, ": {}", p.message)?;
-                }
-                Ok(())
-            }
+            ErrorKind::NodePanicked => f.write_str(" panicked"),
             ErrorKind::Cancelled => f.write_str(" was cancelled"),
-            ErrorKind::TimedOut => {
-                f.write_str(" timed out")?;
-                if let Some(e) = self.source_as::<Elapsed>() {
-                    write!(f, " after {:?}", e.after)?;
-                }
-                Ok(())
-            }
+            ErrorKind::TimedOut => f.write_str(" timed out"),
             ErrorKind::CompensationFailed => f.write_str(" failed"),
-            ErrorKind::OutputSkipped => {
-                f.write_str(" produced no output")?;
-                if let Some(s) = self.source_as::<Skipped>() {
-                    write!(f, ": {s}")?;
-                }
-                Ok(())
-            }
-            ErrorKind::RaceFailed => {
-                write!(f, " failed: all {} members failed", inner.causes.len())
-            }
+            ErrorKind::OutputSkipped => f.write_str(" produced no output"),
+            ErrorKind::RaceFailed => f.write_str(" failed"),
         }
     }
 }
@@ -528,16 +547,13 @@ impl fmt::Debug for Error {
             .field("others", &self.inner.others)
             .field("compensation_errors", &self.inner.compensation)
             .field("element", &self.inner.element)
-            .field("causes", &self.inner.causes)
+            .field("causes", &self.causes())
             .finish()
     }
 }
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {
-        if let Some(first) = self.inner.causes.first() {
-            return Some(first);
-        }
         self.inner
             .source
             .as_deref()

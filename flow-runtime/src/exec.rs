@@ -543,35 +543,34 @@ impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, F,
             .track()
             .and_then(Track::span)
             .map(tracing::Span::enter);
-        if let Poll::Ready(r) = this.body.poll(cx) {
-            return Poll::Ready(match r {
-                Ok(r) => r,
-                Err(message) => Err(Error::panicked(
+        // The caller's token and the deadline first: a run whose token is cancelled, or
+        // whose deadline has passed, starts nothing more.
+        if let Some(watch) = this.watch {
+            let watch = watch.as_mut().project();
+            if let Some(c) = watch.cancelled.as_pin_mut()
+                && c.poll(cx).is_ready()
+            {
+                return Poll::Ready(Err(Error::cancelled(this.run.track.workflow())));
+            }
+            if let Some(s) = watch.sleep.as_pin_mut()
+                && s.poll(cx).is_ready()
+            {
+                return Poll::Ready(Err(Error::timed_out(
                     this.run.track.workflow(),
-                    take_panicked_node(),
-                    message,
-                    1,
-                )),
-            });
+                    *watch.after,
+                )));
+            }
         }
-        let Some(watch) = this.watch else {
-            return Poll::Pending;
-        };
-        let watch = watch.as_mut().project();
-        if let Some(c) = watch.cancelled.as_pin_mut()
-            && c.poll(cx).is_ready()
-        {
-            return Poll::Ready(Err(Error::cancelled(this.run.track.workflow())));
-        }
-        if let Some(s) = watch.sleep.as_pin_mut()
-            && s.poll(cx).is_ready()
-        {
-            return Poll::Ready(Err(Error::timed_out(
+        match this.body.poll(cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(Ok(r)) => Poll::Ready(r),
+            Poll::Ready(Err(message)) => Poll::Ready(Err(Error::panicked(
                 this.run.track.workflow(),
-                *watch.after,
-            )));
+                take_panicked_node(),
+                message,
+                1,
+            ))),
         }
-        Poll::Pending
     }
 }
 

@@ -137,7 +137,9 @@ mod svg;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use error::{BoxError, Cancelled, Elapsed, Error, ErrorKind, NodeError, Panicked, Skipped};
+pub use error::{
+    BoxError, Cancelled, Elapsed, Error, ErrorKind, NodeError, Panicked, RaceErrors, Skipped,
+};
 pub use flow_macros::{node, workflow};
 pub use info::{Edge, Location, NodeInfo, NodeTraits, Param, Shape, Source, Step, WorkflowGraph};
 pub use limit::{ConcurrencyLimit, RateLimiter};

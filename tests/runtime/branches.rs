@@ -188,7 +188,7 @@ async fn a_skipped_output_is_a_clear_error() {
     assert_eq!(err.workflow(), "respond");
     assert_eq!(err.node_name(), Some("answer"));
     assert_eq!(
-        err.to_string(),
+        anyhow_chain(&err),
         "workflow `respond` produced no output: node `answer` was skipped because node `lookup` returned `None`"
     );
     let skipped = std::error::Error::source(&err)
@@ -199,7 +199,7 @@ async fn a_skipped_output_is_a_clear_error() {
 
     let err = find(Ask(None)).await.unwrap_err();
     assert_eq!(
-        err.to_string(),
+        anyhow_chain(&err),
         "workflow `find` produced no output: node `lookup` was skipped because it returned `None`"
     );
 }

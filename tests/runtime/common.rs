@@ -81,3 +81,15 @@ impl Drop for DropGuard<'_> {
         self.0.hit();
     }
 }
+
+/// The error and its causes on one line, as `anyhow`'s `{:#}` prints them.
+pub fn anyhow_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    text
+}

@@ -137,10 +137,13 @@ mod simultaneous {
         assert_eq!(others, [Some("first")]);
 
         // The same through `run`, whose nodes go through the run's gate.
-        let err = first_listed::run(RunOptions::new().max_concurrency(std::num::NonZeroUsize::new(4).unwrap()), 0)
-            .await
-            .err()
-            .unwrap();
+        let err = first_listed::run(
+            RunOptions::new().max_concurrency(std::num::NonZeroUsize::new(4).unwrap()),
+            0,
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!(err.node_name(), Some("first"));
     }
 
@@ -367,10 +370,13 @@ mod skipping {
         assert_eq!((p.dropped.get(), p.slow_done.get()), (1, 0));
 
         let p = probe();
-        let err = skipped_output::run(RunOptions::new().max_concurrency(std::num::NonZeroUsize::new(2).unwrap()), &p)
-            .await
-            .err()
-            .unwrap();
+        let err = skipped_output::run(
+            RunOptions::new().max_concurrency(std::num::NonZeroUsize::new(2).unwrap()),
+            &p,
+        )
+        .await
+        .err()
+        .unwrap();
         assert_eq!(err.kind(), ErrorKind::OutputSkipped);
         assert_eq!((p.dropped.get(), p.slow_done.get()), (1, 0));
     }

@@ -274,3 +274,210 @@ mod dataflow_failure {
         }
     }
 }
+
+/// Each level of an error says what happened there, and `source()` carries the cause: the
+/// chains read well in `{:#}` and `{:?}`, for every kind.
+mod chains {
+    use super::*;
+    use flow_runtime::{CancellationToken, RunOptions};
+
+    fn chain(e: flow_runtime::Error) -> (String, String, String) {
+        let top = e.to_string();
+        let e = anyhow::Error::new(e);
+        // (Without the backtrace anyhow adds when `RUST_BACKTRACE` is set.)
+        let debug = format!("{e:?}");
+        let debug = debug
+            .split("\n\nStack backtrace:")
+            .next()
+            .unwrap_or_default();
+        (top, format!("{e:#}"), debug.to_string())
+    }
+
+    pub struct V;
+
+    #[node]
+    async fn fails(_: &u8) -> Result<V, Boom> {
+        Err(Boom("disk full"))
+    }
+    #[workflow(fails)]
+    pub async fn failing(x: u8) -> V;
+
+    #[node(retry(max_attempts = 3, initial = "1ms"))]
+    async fn retries(_: &u8) -> Result<V, Boom> {
+        Err(Boom("disk full"))
+    }
+    #[workflow(retries)]
+    pub async fn retrying(x: u8) -> V;
+
+    #[node(timeout = "20ms")]
+    async fn slow(_: &u8) -> V {
+        sleep_ms(50).await;
+        V
+    }
+    #[workflow(slow)]
+    pub async fn timing_out(x: u8) -> V;
+
+    #[node]
+    async fn boom(_: &u8) -> V {
+        panic!("boom at {}", 1)
+    }
+    #[workflow(boom)]
+    pub async fn panicking(x: u8) -> V;
+
+    #[workflow(slow, timeout = "5ms")]
+    pub async fn short(x: u8) -> V;
+
+    #[node]
+    async fn nothing(_: &u8) -> Option<V> {
+        None
+    }
+    #[workflow(nothing)]
+    pub async fn skipping(x: u8) -> V;
+
+    pub struct W;
+    async fn undo(_: &W) -> Result<(), Boom> {
+        Err(Boom("cannot undo"))
+    }
+    #[node(compensate = undo)]
+    async fn done(_: &u8) -> W {
+        W
+    }
+    #[node]
+    async fn after(_: &W) -> Result<V, Boom> {
+        Err(Boom("disk full"))
+    }
+    #[workflow(done, after)]
+    pub async fn compensating(x: u8) -> V;
+
+    #[node]
+    async fn first(_: &u8) -> Result<V, Boom> {
+        Err(Boom("refused"))
+    }
+    #[node(timeout = "20ms")]
+    async fn second(_: &u8) -> Result<V, Boom> {
+        sleep_ms(50).await;
+        Ok(V)
+    }
+    #[workflow(race(first, second))]
+    pub async fn racing(x: u8) -> V;
+
+    #[tokio::test(start_paused = true)]
+    async fn every_kind_reads_well_in_a_chain() {
+        let (top, alt, debug) = chain(failing(0).await.err().unwrap());
+        assert_eq!(top, "node `fails` of workflow `failing` failed");
+        assert_eq!(
+            alt,
+            "node `fails` of workflow `failing` failed: boom: disk full"
+        );
+        assert_eq!(
+            debug,
+            "node `fails` of workflow `failing` failed\n\nCaused by:\n    boom: disk full"
+        );
+
+        let (_, alt, _) = chain(retrying(0).await.err().unwrap());
+        assert_eq!(
+            alt,
+            "node `retries` of workflow `retrying` failed after 3 attempts: boom: disk full"
+        );
+
+        let (top, alt, _) = chain(timing_out(0).await.err().unwrap());
+        assert_eq!(
+            top,
+            "node `slow` of workflow `timing_out` timed out on attempt 1"
+        );
+        assert_eq!(
+            alt,
+            "node `slow` of workflow `timing_out` timed out on attempt 1: took longer than 20ms"
+        );
+
+        let (top, alt, debug) = chain(panicking(0).await.err().unwrap());
+        assert_eq!(top, "node `boom` of workflow `panicking` panicked");
+        assert_eq!(
+            alt,
+            "node `boom` of workflow `panicking` panicked: boom at 1"
+        );
+        assert_eq!(
+            debug,
+            "node `boom` of workflow `panicking` panicked\n\nCaused by:\n    boom at 1"
+        );
+
+        let token = CancellationToken::new();
+        token.cancel();
+        let err = failing::run(RunOptions::new().cancellation_token(token), 0)
+            .await
+            .err()
+            .unwrap();
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        let (_, alt, _) = chain(err);
+        assert_eq!(
+            alt,
+            "workflow `failing` was cancelled: its cancellation token was cancelled"
+        );
+
+        let (top, alt, _) = chain(short(0).await.err().unwrap());
+        assert_eq!(top, "workflow `short` timed out");
+        assert_eq!(alt, "workflow `short` timed out: took longer than 5ms");
+
+        let (top, alt, _) = chain(skipping(0).await.err().unwrap());
+        assert_eq!(top, "workflow `skipping` produced no output");
+        assert_eq!(
+            alt,
+            "workflow `skipping` produced no output: node `nothing` was skipped because it returned `None`"
+        );
+
+        let err = compensating(0).await.err().unwrap();
+        let compensation = &err.compensation_errors()[0];
+        assert_eq!(compensation.kind(), ErrorKind::CompensationFailed);
+        assert_eq!(
+            format!("{compensation:#}").replace(&compensation.to_string(), "<top>"),
+            "<top>"
+        );
+        assert_eq!(
+            compensation.to_string(),
+            "compensation of node `done` of workflow `compensating` failed"
+        );
+        assert_eq!(
+            std::error::Error::source(compensation).unwrap().to_string(),
+            "boom: cannot undo"
+        );
+
+        let err = racing(0).await.err().unwrap();
+        assert_eq!(err.causes().len(), 2);
+        let (top, alt, debug) = chain(err);
+        assert_eq!(top, "race `first | second` of workflow `racing` failed");
+        assert_eq!(
+            alt,
+            "race `first | second` of workflow `racing` failed: all 2 members failed: \
+             node `first` of workflow `racing` failed: boom: refused; \
+             node `second` of workflow `racing` timed out on attempt 1: took longer than 20ms"
+        );
+        assert!(debug.contains("Caused by:\n    all 2 members failed: node `first`"));
+    }
+
+    #[test]
+    fn no_text_repeats_its_source() {
+        fn check(e: &dyn std::error::Error) {
+            let mut level: &dyn std::error::Error = e;
+            while let Some(source) = level.source() {
+                assert!(
+                    !level.to_string().contains(&source.to_string()),
+                    "`{level}` repeats its source `{source}`"
+                );
+                level = source;
+            }
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            check(&failing(0).await.err().unwrap());
+            check(&timing_out(0).await.err().unwrap());
+            check(&panicking(0).await.err().unwrap());
+            check(&short(0).await.err().unwrap());
+            check(&skipping(0).await.err().unwrap());
+            check(&racing(0).await.err().unwrap());
+        });
+    }
+}

@@ -321,7 +321,7 @@ mod panics {
         assert_eq!(err.kind(), ErrorKind::NodePanicked);
         assert_eq!(err.node_name(), Some("broken"));
         assert_eq!(
-            err.to_string(),
+            anyhow_chain(&err),
             "node `broken` of workflow `panicky` panicked: index out of range"
         );
         let panicked = std::error::Error::source(&err)
@@ -402,8 +402,8 @@ mod runs {
         assert_eq!(err.kind(), ErrorKind::TimedOut);
         assert_eq!(err.node_name(), None);
         assert_eq!(
-            err.to_string(),
-            "workflow `short_run` timed out after 100ms"
+            anyhow_chain(&err),
+            "workflow `short_run` timed out: took longer than 100ms"
         );
         assert_eq!(p.dropped.get(), 1);
     }

@@ -2,8 +2,8 @@
 
 mod branches;
 mod collect;
-mod contract;
 mod common;
+mod contract;
 mod errors;
 mod failures;
 mod maps;

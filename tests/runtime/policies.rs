@@ -63,8 +63,8 @@ mod timeouts {
         assert_eq!(err.node_name(), Some("limited"));
         assert_eq!(err.attempts(), 1);
         assert_eq!(
-            err.to_string(),
-            "node `limited` of workflow `timed` timed out on attempt 1 (limit 250ms)"
+            anyhow_chain(&err),
+            "node `limited` of workflow `timed` timed out on attempt 1: took longer than 250ms"
         );
         let elapsed = std::error::Error::source(&err)
             .unwrap()
@@ -658,7 +658,7 @@ mod threads {
         assert_eq!(err.kind(), ErrorKind::NodePanicked);
         assert_eq!(err.node_name(), Some("spawned_panic"));
         assert_eq!(
-            err.to_string(),
+            anyhow_chain(&err),
             "node `spawned_panic` of workflow `spawned_panics` panicked: spawned node broke"
         );
     }
