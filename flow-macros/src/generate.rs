@@ -96,6 +96,10 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
                     #policy
                 }
 
+                impl ::flow_runtime::__private::Listed for #ident {
+                    const INFO: &'static ::flow_runtime::NodeInfo = #ident::INFO;
+                }
+
                 ::flow_runtime::__private::inventory::submit! {
                     ::flow_runtime::__private::NodeRegistration(#ident::INFO)
                 }
@@ -307,18 +311,20 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
                 }
             }
         }));
-        let rate = option_tokens(
-            options
-                .rate_limit
-                .as_ref()
-                .map(|p| quote_spanned!(p.span()=> &#p)),
-        );
-        let limit = option_tokens(
-            options
-                .limit
-                .as_ref()
-                .map(|p| quote_spanned!(p.span()=> &#p)),
-        );
+        // Typed where they are written, so that a path of the wrong type is an error at the
+        // path that quotes nothing outside the user's crate.
+        let rate = option_tokens(options.rate_limit.as_ref().map(|p| {
+            quote_spanned! {p.span()=> {
+                let __flow_limiter: &'static ::flow_runtime::RateLimiter = &#p;
+                __flow_limiter
+            }}
+        }));
+        let limit = option_tokens(options.limit.as_ref().map(|p| {
+            quote_spanned! {p.span()=> {
+                let __flow_limit: &'static ::flow_runtime::ConcurrencyLimit = &#p;
+                __flow_limit
+            }}
+        }));
         let (check, retry_if) = match (
             options.retry.as_ref().and_then(|r| r.retry_if.as_ref()),
             &fn_sig.output,
@@ -499,6 +505,8 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             #first ! { [ #(#rest)* ] (::flow_runtime::__private::workflow) { #mode } { #args } { #sig } }
         }
     };
+    // The one body every entry point runs, generic over how its nodes are admitted: the
+    // graph's errors, and the type errors of its edges, are reported once.
     let body = body_fn(&decl.sig, chain("body"));
     let graph = chain("graph");
     let register = if ok {
@@ -530,8 +538,6 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         quote!(::flow_runtime::__private::Watched)
     };
     let open = wf_args.max_concurrency.is_none();
-    let nested_chain = chain("nested");
-    let plain_chain = chain("nested");
     let inputs = &decl.sig.inputs;
     let input_names: Vec<TokenStream> = decl
         .sig
@@ -572,7 +578,6 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             syn::FnArg::Receiver(_) => None,
         })
         .collect();
-    let input_idents: Vec<&Ident> = wf_sig.inputs.iter().map(|i| &i.ident).collect();
     let borrowed_inputs: Vec<TokenStream> = wf_sig
         .inputs
         .iter()
@@ -585,6 +590,16 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             }
         })
         .collect();
+    let nested_body = if ok {
+        quote! {
+            let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::plain(#wf_name, &#settings);
+            let __flow_result = Self::__flow_body(&__flow_run, #(#input_names),*).await;
+            __flow_run.finish(&__flow_result);
+            __flow_result
+        }
+    } else {
+        quote!(::core::unreachable!())
+    };
     let (plain_body, run_body) = if ok {
         let listened = if open {
             quote! {
@@ -601,9 +616,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             quote! {
                 #listened
                 let __flow_run = ::flow_runtime::__private::Run::<#gate>::plain(#wf_name, &#settings);
-                let __flow_run = &__flow_run;
-                #(let #input_idents = #borrowed_inputs;)*
-                let __flow_result = #plain_chain;
+                let __flow_result = #ident::__flow_body(&__flow_run, #(#borrowed_inputs),*).await;
                 __flow_run.finish(&__flow_result);
                 __flow_result
             },
@@ -613,7 +626,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                     &#settings,
                     #options,
                 );
-                let __flow_result = Self::__flow_body(&__flow_run, #(#input_names),*).await;
+                let __flow_result = Self::__flow_body(&__flow_run, #(#borrowed_inputs),*).await;
                 __flow_run.finish(&__flow_result);
                 __flow_result
             },
@@ -699,6 +712,15 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!()
     };
+    let listed = if ok {
+        quote! {
+            impl ::flow_runtime::__private::Listed for #ident {
+                const INFO: &'static ::flow_runtime::NodeInfo = #ident::INFO;
+            }
+        }
+    } else {
+        quote!()
+    };
     let run_doc = format!(
         " Runs `{ident}` with per-call `flow_runtime::RunOptions`: a run id, a cancellation token, a deadline, concurrency limits."
     );
@@ -735,17 +757,13 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             /// Runs the workflow on borrowed inputs in a run that may report (as a
             /// sub-workflow, or when a subscriber may listen).
             async fn __flow_nested(#(#ref_inputs),*) #output {
-                let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::plain(#wf_name, &#settings);
-                let __flow_result = {
-                    let __flow_run = &__flow_run;
-                    #nested_chain
-                };
-                __flow_run.finish(&__flow_result);
-                __flow_result
+                #nested_body
             }
 
             #as_node
         }
+
+        #listed
 
         #callback
 
@@ -828,7 +846,8 @@ pub fn expand(input: TokenStream) -> TokenStream {
         Err(e) => return e.to_compile_error(),
     };
     let graph_mode = input.mode == "graph";
-    let nested = input.mode == "nested";
+    // The body takes the inputs by reference.
+    let nested = true;
     // The attribute already reported these; here they are known to be valid.
     let mut reported = Errors::default();
     let wf_args = parse::workflow_args(input.args.clone(), &mut reported);
@@ -918,17 +937,26 @@ fn result_type(sig: &Signature) -> syn::ReturnType {
     }
 }
 
-/// The workflow's body for `run`, which may apply limits to every node. (A body generic
-/// over the gate would be shorter to emit, but in a generic `async fn` rustc cannot prove
-/// the future `Send` through the gate's associated future type.)
+/// The workflow's one body, generic over the gate that admits its nodes: every entry point
+/// (the plain function, `run`, as a node of another workflow) runs it under its own gate.
 fn body_fn(sig: &Signature, block: TokenStream) -> TokenStream {
-    let inputs = &sig.inputs;
+    let inputs = sig.inputs.iter().filter_map(|arg| match arg {
+        syn::FnArg::Typed(t) => {
+            let (pat, ty) = (&t.pat, &t.ty);
+            Some(match &**ty {
+                syn::Type::Reference(_) => quote!(#pat: #ty),
+                _ => quote!(#pat: &#ty),
+            })
+        }
+        syn::FnArg::Receiver(_) => None,
+    });
     let output = result_type(sig);
     quote! {
         #[allow(unused_variables, clippy::too_many_arguments)]
-        async fn __flow_body(
-            __flow_run: &::flow_runtime::__private::Run<'_, ::flow_runtime::__private::Limits>,
-            #inputs
+        #[inline]
+        async fn __flow_body<__FlowGate: ::flow_runtime::__private::Gate>(
+            __flow_run: &::flow_runtime::__private::Run<'_, __FlowGate>,
+            #(#inputs),*
         ) #output {
             #block
         }
@@ -1363,9 +1391,9 @@ impl Body<'_> {
                 quote!(::flow_runtime::__private::rank(#call, #rank)?)
             }
         } else if node.sig.fallible {
-            quote!(::flow_runtime::__private::rank(__flow_run.gate(#path::INFO, #none, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)).await, #rank)?)
+            quote!(::flow_runtime::__private::rank(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)).await, #rank)?)
         } else {
-            quote!(__flow_run.gate(#path::INFO, #none, ::flow_runtime::__private::Plain, #path(#(#args),*)).await)
+            quote!(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Plain, #path(#(#args),*)).await)
         }
     }
 
@@ -1384,9 +1412,9 @@ impl Body<'_> {
             return quote!(#path::__flow_call(__flow_run, #element, #(#args),*));
         }
         if self.nodes[i].sig.fallible {
-            quote!(__flow_run.gate(#path::INFO, #element, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)))
+            quote!(__flow_run.gate::<#path, _, _>(#element, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)))
         } else {
-            let call = quote!(__flow_run.gate(#path::INFO, #element, ::flow_runtime::__private::Plain, #path(#(#args),*)).await);
+            let call = quote!(__flow_run.gate::<#path, _, _>(#element, ::flow_runtime::__private::Plain, #path(#(#args),*)).await);
             quote! {
                 async #capture { ::core::result::Result::Ok::<_, ::flow_runtime::Error>(#call) }
             }
@@ -1622,8 +1650,7 @@ impl Body<'_> {
                             let path = self.nodes[*i].path;
                             let (args, _) = self.args(*i, &|_| None);
                             joined.push((
-                                quote!(__flow_run.gate(
-                                    #path::INFO,
+                                quote!(__flow_run.gate::<#path, _, _>(
                                     ::core::option::Option::None,
                                     ::flow_runtime::__private::Plain,
                                     #path(#(#args),*),

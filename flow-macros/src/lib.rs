@@ -95,11 +95,14 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 /// Every node runs exactly once, as soon as its own inputs exist. The graph is split at
 /// compile time into sequences and joins: a node that every later node depends on runs
 /// before them, and parts with no edges between them are joined in the caller's task.
-/// A diamond `fetch → {jira, slack} → merge` expands to code of this shape:
+/// The body is written once, as `enrich::__flow_body`, generic over the gate that admits
+/// its nodes (`Open` for the plain function when nobody listens, `Watched` when someone
+/// may, `Limits` under `run`'s options), so each mistake in it is reported once. A diamond
+/// `fetch → {jira, slack} → merge` expands to a body of this shape:
 ///
 /// ```ignore
-/// let __i0 = &req;
-/// let items = run.gate(fetch::INFO, None, Checked(WORKFLOW), fetch(__i0)).await?;
+/// let __i0 = req;
+/// let items = rank(run.gate::<fetch, _, _>(None, Checked(WORKFLOW), fetch(__i0)).await, 0)?;
 /// let ((jira_out,), (slack_out,)) = try_join(
 ///     async { Ok((jira(&items).await,)) },
 ///     async { Ok((slack(&items).await,)) },

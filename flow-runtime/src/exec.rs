@@ -103,24 +103,39 @@ impl<T, E: IntoNodeError> Settle<Result<T, E>> for Checked {
     }
 }
 
-/// How a node without policies is admitted: [`Open`] runs it at once; [`Limits`] waits for
-/// the run's concurrency permits first.
+/// A node's hidden twin type, which carries its [`NodeInfo`] as a constant: a node's future
+/// names its node in its type, not in a field.
+pub trait Listed {
+    /// What `#[node]` (or `#[workflow]`) recorded about the node.
+    const INFO: &'static NodeInfo;
+}
+
+/// How a node without policies is admitted: [`Open`] runs it at once; [`Watched`] reports
+/// it; [`Limits`] waits for the run's concurrency permits first.
 pub trait Gate: Sized + Send + Sync + 'static {
     /// Where a run under this gate reports: `Quiet` for `Open`, which never does (the
     /// plain function picks it only when nobody listens), a `Track` for the others.
     type Reporting: Reporting;
 
-    /// The node's future, admitted, reporting, its output settled by `K`.
-    type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r>: Future<Output = K::Out> + 'r;
+    /// What a node's future holds under this gate beside the node's own future: nothing
+    /// for `Open`.
+    type Hold<'r>;
 
-    /// Admits one node's future (of element `element`, for a mapped node).
-    fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
+    /// The hold of one node's future (of element `element`, for a mapped node).
+    fn hold<'r>(
         run: &'r Run<'_, Self>,
         node: &'static NodeInfo,
         element: Option<usize>,
-        settle: K,
-        future: F,
-    ) -> Self::Gated<'r, K, F>;
+    ) -> Self::Hold<'r>;
+
+    /// Polls a node's future under this gate, its output settled by `settle`.
+    fn poll<'r, K: Settle<F::Output>, F: Future>(
+        hold: &mut Self::Hold<'r>,
+        future: Pin<&mut F>,
+        node: &'static NodeInfo,
+        settle: &K,
+        cx: &mut Context<'_>,
+    ) -> Poll<K::Out>;
 }
 
 /// No run-wide limits and nobody listening: a node starts as soon as its inputs exist,
@@ -137,20 +152,22 @@ pub struct Limits;
 impl Gate for Open {
     type Reporting = Quiet;
 
-    type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = Bare<K, F>;
+    type Hold<'r> = ();
 
     #[inline(always)]
-    fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
-        _run: &'r Run<'_, Self>,
+    fn hold(_: &Run<'_, Self>, _: &'static NodeInfo, _: Option<usize>) {}
+
+    #[inline(always)]
+    fn poll<'r, K: Settle<F::Output>, F: Future>(
+        _: &mut (),
+        future: Pin<&mut F>,
         node: &'static NodeInfo,
-        _element: Option<usize>,
-        settle: K,
-        future: F,
-    ) -> Bare<K, F> {
-        Bare {
-            future,
-            node,
-            settle,
+        settle: &K,
+        cx: &mut Context<'_>,
+    ) -> Poll<K::Out> {
+        match poll_marked(future, node, None, None, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(out) => Poll::Ready(settle.settle(out, node)),
         }
     }
 }
@@ -158,41 +175,99 @@ impl Gate for Open {
 impl Gate for Watched {
     type Reporting = Track;
 
-    type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = Named<'r, K, F>;
+    type Hold<'r> = Reports<'r>;
 
     #[inline(always)]
-    fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
+    fn hold<'r>(
         run: &'r Run<'_, Self>,
-        node: &'static NodeInfo,
+        _: &'static NodeInfo,
         element: Option<usize>,
-        settle: K,
-        future: F,
-    ) -> Named<'r, K, F> {
-        Named::new(future, node, element, settle, Some(&run.track))
+    ) -> Reports<'r> {
+        Reports::new(element, Some(&run.track))
     }
+
+    #[inline(always)]
+    fn poll<'r, K: Settle<F::Output>, F: Future>(
+        hold: &mut Reports<'r>,
+        future: Pin<&mut F>,
+        node: &'static NodeInfo,
+        settle: &K,
+        cx: &mut Context<'_>,
+    ) -> Poll<K::Out> {
+        hold.poll(future, node, settle, cx)
+    }
+}
+
+impl Gate for Limits {
+    type Reporting = Track;
+
+    type Hold<'r> = Limited<'r>;
+
+    fn hold<'r>(
+        run: &'r Run<'_, Self>,
+        _: &'static NodeInfo,
+        element: Option<usize>,
+    ) -> Limited<'r> {
+        let limited = run.semaphore.is_some() || run.shared.is_some();
+        Limited {
+            acquire: limited.then(|| Box::pin(run.permits(None)) as Pin<Box<_>>),
+            permits: None,
+            reports: Reports::new(element, Some(&run.track)),
+        }
+    }
+
+    fn poll<'r, K: Settle<F::Output>, F: Future>(
+        hold: &mut Limited<'r>,
+        future: Pin<&mut F>,
+        node: &'static NodeInfo,
+        settle: &K,
+        cx: &mut Context<'_>,
+    ) -> Poll<K::Out> {
+        if let Some(acquire) = &mut hold.acquire {
+            match acquire.as_mut().poll(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(permits) => {
+                    hold.permits = Some(permits);
+                    hold.acquire = None;
+                }
+            }
+        }
+        let held = hold.permits.as_ref().map_or([None, None], Permits::lent);
+        let reports = &mut hold.reports;
+        let out = lending(held, || reports.poll(future, node, settle, cx));
+        if out.is_ready() {
+            hold.permits = None;
+        }
+        out
+    }
+}
+
+/// What a node's future holds under [`Limits`]: the permits it waits for, then holds.
+pub struct Limited<'r> {
+    acquire: Option<Pin<Box<dyn Future<Output = Permits<'r>> + Send + 'r>>>,
+    permits: Option<Permits<'r>>,
+    reports: Reports<'r>,
 }
 
 pin_project_lite::pin_project! {
-    /// A node's future in a run nobody listens to: named so that a panic inside it is
-    /// reported as this node's, and nothing else.
-    pub struct Bare<K, F> {
+    /// A node's future admitted by gate `G`, naming node `N` in its type, its output
+    /// settled by `K`.
+    pub struct Gated<'r, G: Gate, N, K, F> {
         #[pin]
         future: F,
-        node: &'static NodeInfo,
+        hold: G::Hold<'r>,
         settle: K,
+        node: PhantomData<fn() -> N>,
     }
 }
 
-impl<K: Settle<F::Output>, F: Future> Future for Bare<K, F> {
+impl<G: Gate, N: Listed, K: Settle<F::Output>, F: Future> Future for Gated<'_, G, N, K, F> {
     type Output = K::Out;
 
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Out> {
         let this = self.project();
-        match poll_marked(this.future, this.node, None, None, cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(out) => Poll::Ready(this.settle.settle(out, this.node)),
-        }
+        G::poll(this.hold, this.future, N::INFO, this.settle, cx)
     }
 }
 
@@ -236,61 +311,6 @@ impl<T> Drop for Cold<T> {
     fn drop(&mut self) {
         // SAFETY: dropped once, here; `self.0` is not used after.
         unsafe { ManuallyDrop::drop(&mut self.0) }
-    }
-}
-
-impl Gate for Limits {
-    type Reporting = Track;
-
-    type Gated<'r, K: Settle<F::Output> + 'r, F: Future + 'r> = LimitsGated<'r, K, F>;
-
-    fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
-        run: &'r Run<'_, Self>,
-        node: &'static NodeInfo,
-        element: Option<usize>,
-        settle: K,
-        future: F,
-    ) -> LimitsGated<'r, K, F> {
-        let limited = run.semaphore.is_some() || run.shared.is_some();
-        LimitsGated {
-            acquire: limited.then(|| Box::pin(run.permits(None)) as Pin<Box<_>>),
-            permits: None,
-            future: Named::new(future, node, element, settle, Some(&run.track)),
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A node's future that first waits for the run's permits.
-    pub struct LimitsGated<'r, K, F> {
-        acquire: Option<Pin<Box<dyn Future<Output = Permits<'r>> + Send + 'r>>>,
-        permits: Option<Permits<'r>>,
-        #[pin]
-        future: Named<'r, K, F>,
-    }
-}
-
-impl<K: Settle<F::Output>, F: Future> Future for LimitsGated<'_, K, F> {
-    type Output = K::Out;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Out> {
-        let this = self.project();
-        if let Some(acquire) = this.acquire {
-            match acquire.as_mut().poll(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(permits) => {
-                    *this.permits = Some(permits);
-                    *this.acquire = None;
-                }
-            }
-        }
-        let held = this.permits.as_ref().map_or([None, None], Permits::lent);
-        let future = this.future;
-        let out = lending(held, || future.poll(cx));
-        if out.is_ready() {
-            *this.permits = None;
-        }
-        out
     }
 }
 
@@ -449,17 +469,21 @@ impl<'a, G: Gate> Run<'a, G> {
         self.stamp.fetch_add(1, Ordering::Relaxed) + 1
     }
 
-    /// Admits a node without policies (element `element` of a mapped node), its output
+    /// Admits node `N` without policies (element `element` of a mapped node), its output
     /// settled by `K` (see [`Gate`], [`Settle`]).
     #[inline(always)]
-    pub fn gate<'r, K: Settle<F::Output>, F: Future + 'r>(
+    pub fn gate<'r, N: Listed, K: Settle<F::Output>, F: Future>(
         &'r self,
-        node: &'static NodeInfo,
         element: Option<usize>,
         settle: K,
         future: F,
-    ) -> G::Gated<'r, K, F> {
-        G::gate(self, node, element, settle, future)
+    ) -> Gated<'r, G, N, K, F> {
+        Gated {
+            future,
+            hold: G::hold(self, N::INFO, element),
+            settle,
+            node: PhantomData,
+        }
     }
 
     /// The permits one attempt needs: the node's own limit, then the run's.
@@ -644,6 +668,58 @@ fn mark_panicked(node: &'static NodeInfo) {
     });
 }
 
+/// What a node's future holds while someone may listen to its run: the run's track, and
+/// from its first poll, its attempt's span and events.
+pub struct Reports<'r> {
+    // The run's track while this node may report; `None` when nobody listens (the fast
+    // path checks this only).
+    track: Option<&'r Track>,
+    // The element's index, `NO_ELEMENT` for a node that is not mapped.
+    element: usize,
+    seen: Option<Box<Seen<'r>>>,
+}
+
+const NO_ELEMENT: usize = usize::MAX;
+
+impl<'r> Reports<'r> {
+    /// For element `element` (of a mapped node) of a run reporting to `track`.
+    #[inline(always)]
+    fn new(element: Option<usize>, track: Option<&'r Track>) -> Self {
+        Reports {
+            track: track.filter(|t| t.listening()),
+            element: element.unwrap_or(NO_ELEMENT),
+            seen: None,
+        }
+    }
+
+    /// Polls `node`'s future, reporting it when someone listens.
+    #[inline(always)]
+    fn poll<K: Settle<F::Output>, F: Future>(
+        &mut self,
+        future: Pin<&mut F>,
+        node: &'static NodeInfo,
+        settle: &K,
+        cx: &mut Context<'_>,
+    ) -> Poll<K::Out> {
+        if let Some(track) = self.track {
+            return poll_seen::<K, F>(
+                future,
+                node,
+                self.element,
+                &mut self.track,
+                track,
+                &mut self.seen,
+                settle,
+                cx,
+            );
+        }
+        match poll_marked(future, node, None, None, cx) {
+            Poll::Pending => Poll::Pending,
+            Poll::Ready(out) => Poll::Ready(settle.settle(out, node)),
+        }
+    }
+}
+
 pin_project_lite::pin_project! {
     /// A node's future, named so that a panic inside it is reported as this node's, and,
     /// when someone listens to the run, reporting its attempt's span and events from its
@@ -652,17 +728,10 @@ pin_project_lite::pin_project! {
         #[pin]
         future: F,
         node: &'static NodeInfo,
-        // The run's track while this node may report; `None` when nobody listens (the fast
-        // path checks this only).
-        track: Option<&'r Track>,
-        // The element's index, `NO_ELEMENT` for a node that is not mapped.
-        element: usize,
-        seen: Option<Box<Seen<'r>>>,
+        reports: Reports<'r>,
         settle: K,
     }
 }
-
-const NO_ELEMENT: usize = usize::MAX;
 
 impl<'r, K, F> Named<'r, K, F> {
     /// Names `future` as `node`'s (element `element`'s, for a mapped node).
@@ -677,9 +746,7 @@ impl<'r, K, F> Named<'r, K, F> {
         Named {
             future,
             node,
-            track: track.filter(|t| t.listening()),
-            element: element.unwrap_or(NO_ELEMENT),
-            seen: None,
+            reports: Reports::new(element, track),
             settle,
         }
     }
@@ -691,22 +758,7 @@ impl<K: Settle<F::Output>, F: Future> Future for Named<'_, K, F> {
     #[inline(always)]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<K::Out> {
         let this = self.project();
-        if let Some(track) = *this.track {
-            return poll_seen::<K, F>(
-                this.future,
-                this.node,
-                *this.element,
-                this.track,
-                track,
-                this.seen,
-                this.settle,
-                cx,
-            );
-        }
-        match poll_marked(this.future, this.node, None, None, cx) {
-            Poll::Pending => Poll::Pending,
-            Poll::Ready(out) => Poll::Ready(this.settle.settle(out, this.node)),
-        }
+        this.reports.poll(this.future, this.node, this.settle, cx)
     }
 }
 
