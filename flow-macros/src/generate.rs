@@ -524,10 +524,14 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let wf_name = parse::name_or(&wf_args.name, ident);
     let max_concurrency = option_tokens(wf_args.max_concurrency.map(|n| quote!(#n)));
     let timeout = option_tokens(wf_args.timeout.map(duration_tokens));
+    // A workflow without options runs its plain calls under `Open` when nobody listens.
+    let open = wf_args.max_concurrency.is_none() && wf_args.timeout.is_none();
     let gate = if wf_args.max_concurrency.is_some() {
         quote!(::flow_runtime::__private::Limits)
-    } else {
+    } else if open {
         quote!(::flow_runtime::__private::Open)
+    } else {
+        quote!(::flow_runtime::__private::Watched)
     };
     // Without run-wide limits, the plain function picks once per run between a body whose
     // nodes report nothing (`Open`, as fast as hand-written joins) and, when a subscriber
@@ -537,7 +541,6 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!(::flow_runtime::__private::Watched)
     };
-    let open = wf_args.max_concurrency.is_none();
     let inputs = &decl.sig.inputs;
     let input_names: Vec<TokenStream> = decl
         .sig

@@ -113,9 +113,11 @@ pub trait Listed {
 /// How a node without policies is admitted: [`Open`] runs it at once; [`Watched`] reports
 /// it; [`Limits`] waits for the run's concurrency permits first.
 pub trait Gate: Sized + Send + Sync + 'static {
-    /// Where a run under this gate reports: `Quiet` for `Open`, which never does (the
-    /// plain function picks it only when nobody listens), a `Track` for the others.
-    type Reporting: Reporting;
+    /// A run's state under this gate: for `Open`, which never reports and has no limits,
+    /// deadline or context (the plain function picks it only for a workflow without
+    /// options whose nodes need none, when nobody listens), only the workflow's name; a
+    /// [`Full`] state for the others.
+    type State<'a>: RunState<'a>;
 
     /// What a node's future holds under this gate beside the node's own future: nothing
     /// for `Open`.
@@ -136,6 +138,21 @@ pub trait Gate: Sized + Send + Sync + 'static {
         settle: &K,
         cx: &mut Context<'_>,
     ) -> Poll<K::Out>;
+
+    /// What the guard of a run under this gate watches: its deadline and the caller's
+    /// token, when it may have them (nothing for `Open`).
+    type Watch<'r>;
+
+    /// The watch of `run`'s guard.
+    fn watch<'r>(run: &'r Run<'_, Self>) -> Self::Watch<'r>;
+
+    /// Polls the watch: the error that ends the run, once its token is cancelled or its
+    /// deadline passed.
+    fn poll_watch(
+        watch: &mut Self::Watch<'_>,
+        workflow: &'static str,
+        cx: &mut Context<'_>,
+    ) -> Option<Error>;
 }
 
 /// No run-wide limits and nobody listening: a node starts as soon as its inputs exist,
@@ -150,7 +167,7 @@ pub struct Watched;
 pub struct Limits;
 
 impl Gate for Open {
-    type Reporting = Quiet;
+    type State<'a> = OpenState;
 
     type Hold<'r> = ();
 
@@ -170,10 +187,20 @@ impl Gate for Open {
             Poll::Ready(out) => Poll::Ready(settle.settle(out, node)),
         }
     }
+
+    type Watch<'r> = ();
+
+    #[inline(always)]
+    fn watch(_: &Run<'_, Self>) {}
+
+    #[inline(always)]
+    fn poll_watch(_: &mut (), _: &'static str, _: &mut Context<'_>) -> Option<Error> {
+        None
+    }
 }
 
 impl Gate for Watched {
-    type Reporting = Track;
+    type State<'a> = Full<'a>;
 
     type Hold<'r> = Reports<'r>;
 
@@ -183,7 +210,7 @@ impl Gate for Watched {
         _: &'static NodeInfo,
         element: Option<usize>,
     ) -> Reports<'r> {
-        Reports::new(element, Some(&run.track))
+        Reports::new(element, Some(&run.state.track))
     }
 
     #[inline(always)]
@@ -196,10 +223,26 @@ impl Gate for Watched {
     ) -> Poll<K::Out> {
         hold.poll(future, node, settle, cx)
     }
+
+    type Watch<'r> = Option<Cold<Watch<'r>>>;
+
+    #[inline(always)]
+    fn watch<'r>(run: &'r Run<'_, Self>) -> Self::Watch<'r> {
+        run.full_watch()
+    }
+
+    #[inline(always)]
+    fn poll_watch(
+        watch: &mut Self::Watch<'_>,
+        workflow: &'static str,
+        cx: &mut Context<'_>,
+    ) -> Option<Error> {
+        poll_full_watch(watch, workflow, cx)
+    }
 }
 
 impl Gate for Limits {
-    type Reporting = Track;
+    type State<'a> = Full<'a>;
 
     type Hold<'r> = Limited<'r>;
 
@@ -208,11 +251,11 @@ impl Gate for Limits {
         _: &'static NodeInfo,
         element: Option<usize>,
     ) -> Limited<'r> {
-        let limited = run.semaphore.is_some() || run.shared.is_some();
+        let limited = run.state.semaphore.is_some() || run.state.shared.is_some();
         Limited {
             acquire: limited.then(|| Box::pin(run.permits(None)) as Pin<Box<_>>),
             permits: None,
-            reports: Reports::new(element, Some(&run.track)),
+            reports: Reports::new(element, Some(&run.state.track)),
         }
     }
 
@@ -240,6 +283,58 @@ impl Gate for Limits {
         }
         out
     }
+
+    type Watch<'r> = Option<Cold<Watch<'r>>>;
+
+    #[inline(always)]
+    fn watch<'r>(run: &'r Run<'_, Self>) -> Self::Watch<'r> {
+        run.full_watch()
+    }
+
+    #[inline(always)]
+    fn poll_watch(
+        watch: &mut Self::Watch<'_>,
+        workflow: &'static str,
+        cx: &mut Context<'_>,
+    ) -> Option<Error> {
+        poll_full_watch(watch, workflow, cx)
+    }
+}
+
+/// The watch of a run with a full state, boxed when it has a deadline or a caller's token.
+impl<'a, G: Gate<State<'a> = Full<'a>>> Run<'a, G> {
+    #[inline]
+    fn full_watch(&self) -> Option<Cold<Watch<'_>>> {
+        let f = &self.state;
+        (f.deadline.is_some() || f.watched).then(|| {
+            Cold::new(Watch {
+                sleep: f.deadline.map(|(at, _)| tokio::time::sleep_until(at)),
+                cancelled: f.watched.then(|| self.token().cancelled()),
+                after: f.deadline.map_or(Duration::ZERO, |(_, d)| d),
+            })
+        })
+    }
+}
+
+/// Polls a boxed watch (see [`Gate::poll_watch`]).
+#[inline]
+fn poll_full_watch(
+    watch: &mut Option<Cold<Watch<'_>>>,
+    workflow: &'static str,
+    cx: &mut Context<'_>,
+) -> Option<Error> {
+    let watch = watch.as_mut()?.as_mut().project();
+    if let Some(c) = watch.cancelled.as_pin_mut()
+        && c.poll(cx).is_ready()
+    {
+        return Some(Error::cancelled(workflow));
+    }
+    if let Some(s) = watch.sleep.as_pin_mut()
+        && s.poll(cx).is_ready()
+    {
+        return Some(Error::timed_out(workflow, *watch.after));
+    }
+    None
 }
 
 /// What a node's future holds under [`Limits`]: the permits it waits for, then holds.
@@ -327,8 +422,115 @@ impl Permits<'_> {
     }
 }
 
-/// One run of a workflow.
+/// One run of a workflow: its gate's state.
 pub struct Run<'a, G: Gate> {
+    state: G::State<'a>,
+}
+
+/// What a run's state offers the run, whatever its gate.
+pub trait RunState<'a>: Send + Sync + Sized {
+    /// The state of a run of `workflow` with its `settings`, called without options.
+    fn plain(workflow: &'static str, settings: &Settings) -> Self;
+
+    /// The workflow's name.
+    fn workflow(&self) -> &'static str;
+
+    /// Where the run reports, if it may.
+    fn track(&self) -> Option<&Track>;
+
+    /// The run's limits and deadline; `None` for an `Open` run, which has none.
+    fn full(&self) -> Option<&Full<'a>>;
+
+    /// The run's id, made when first asked for.
+    fn id(&self) -> &RunId;
+
+    /// The run's cancellation token, made when first asked for.
+    fn token(&self) -> &CancellationToken;
+
+    /// The next completion stamp: completions are numbered 1, 2, ... in time order.
+    fn stamp(&self) -> u32;
+}
+
+/// The state of an `Open` run: its workflow's name, its completion stamps, and its id and
+/// token once a node's context asks for them.
+pub struct OpenState {
+    workflow: Quiet,
+    stamp: AtomicU32,
+    // Emptied by `Drop` (most runs never set it).
+    context: ManuallyDrop<OnceLock<Box<(RunId, CancellationToken)>>>,
+}
+
+impl OpenState {
+    #[inline]
+    fn context(&self) -> &(RunId, CancellationToken) {
+        self.context
+            .get_or_init(|| Box::new((RunId::next(), CancellationToken::new())))
+    }
+
+    /// Cancels the run's token (its nodes' contexts may hold clones) and drops its id.
+    #[cold]
+    #[inline(never)]
+    fn release(&mut self) {
+        if let Some(context) = self.context.take() {
+            context.1.cancel();
+        }
+    }
+}
+
+impl Drop for OpenState {
+    #[inline(always)]
+    fn drop(&mut self) {
+        if self.context.get().is_some() {
+            self.release();
+        }
+    }
+}
+
+impl<'a> RunState<'a> for OpenState {
+    #[inline(always)]
+    fn plain(workflow: &'static str, settings: &Settings) -> Self {
+        debug_assert!(
+            settings.timeout.is_none() && settings.max_concurrency.is_none(),
+            "an open run was given settings"
+        );
+        OpenState {
+            workflow: Quiet::new(workflow, None, &OnceLock::new()),
+            stamp: AtomicU32::new(0),
+            context: ManuallyDrop::new(OnceLock::new()),
+        }
+    }
+
+    #[inline(always)]
+    fn workflow(&self) -> &'static str {
+        Reporting::workflow(&self.workflow)
+    }
+
+    #[inline(always)]
+    fn track(&self) -> Option<&Track> {
+        None
+    }
+
+    #[inline(always)]
+    fn full(&self) -> Option<&Full<'a>> {
+        None
+    }
+
+    fn id(&self) -> &RunId {
+        &self.context().0
+    }
+
+    fn token(&self) -> &CancellationToken {
+        &self.context().1
+    }
+
+    #[inline]
+    fn stamp(&self) -> u32 {
+        self.stamp.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+/// The state of a run that may report, or have limits, a deadline, a token or an id.
+pub struct Full<'a> {
     // Both emptied by `Drop` (most runs never set either, and a set-or-not check there is
     // cheaper than each lock's own drop).
     id: ManuallyDrop<OnceLock<RunId>>,
@@ -341,11 +543,56 @@ pub struct Run<'a, G: Gate> {
     shared: Option<&'a ConcurrencyLimit>,
     stamp: AtomicU32,
     /// Its name, span and observer; dropped last, after the nodes.
-    track: G::Reporting,
-    _gate: PhantomData<G>,
+    track: Track,
 }
 
-impl<'a, G: Gate> Run<'a, G> {
+impl<'a> RunState<'a> for Full<'a> {
+    #[inline]
+    fn plain(workflow: &'static str, settings: &Settings) -> Self {
+        let id = OnceLock::new();
+        let track = Track::new(workflow, None, &id);
+        Full {
+            id: ManuallyDrop::new(id),
+            token: ManuallyDrop::new(OnceLock::new()),
+            watched: false,
+            deadline: settings.timeout.map(|t| (Instant::now() + t, t)),
+            semaphore: settings.max_concurrency.map(run_semaphore),
+            shared: None,
+            stamp: AtomicU32::new(0),
+            track,
+        }
+    }
+
+    #[inline(always)]
+    fn workflow(&self) -> &'static str {
+        self.track.workflow()
+    }
+
+    #[inline(always)]
+    fn track(&self) -> Option<&Track> {
+        self.track.track()
+    }
+
+    #[inline(always)]
+    fn full(&self) -> Option<&Full<'a>> {
+        Some(self)
+    }
+
+    fn id(&self) -> &RunId {
+        self.id.get_or_init(RunId::next)
+    }
+
+    fn token(&self) -> &CancellationToken {
+        self.token.get_or_init(CancellationToken::new)
+    }
+
+    #[inline]
+    fn stamp(&self) -> u32 {
+        self.stamp.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+impl<'a> Run<'a, Limits> {
     /// A run of `workflow` with its `settings` and the caller's `options`.
     #[inline]
     pub fn new(workflow: &'static str, settings: &Settings, options: RunOptions<'a>) -> Self {
@@ -383,42 +630,35 @@ impl<'a, G: Gate> Run<'a, G> {
             .max_concurrency
             .map(usize::from)
             .or(settings.max_concurrency);
-        let track = G::Reporting::new(workflow, options.observer, &id);
+        let track = Track::new(workflow, options.observer, &id);
         Run {
-            id: ManuallyDrop::new(id),
-            token: ManuallyDrop::new(token),
-            watched,
-            deadline,
-            semaphore: permits.map(run_semaphore),
-            shared: options.limit,
-            stamp: AtomicU32::new(0),
-            track,
-            _gate: PhantomData,
+            state: Full {
+                id: ManuallyDrop::new(id),
+                token: ManuallyDrop::new(token),
+                watched,
+                deadline,
+                semaphore: permits.map(run_semaphore),
+                shared: options.limit,
+                stamp: AtomicU32::new(0),
+                track,
+            },
         }
     }
+}
 
+impl<'a, G: Gate> Run<'a, G> {
     /// A run of `workflow` with its `settings`, called without options.
-    #[inline]
+    #[inline(always)]
     pub fn plain(workflow: &'static str, settings: &Settings) -> Self {
-        let id = OnceLock::new();
-        let track = G::Reporting::new(workflow, None, &id);
         Run {
-            id: ManuallyDrop::new(id),
-            token: ManuallyDrop::new(OnceLock::new()),
-            watched: false,
-            deadline: settings.timeout.map(|t| (Instant::now() + t, t)),
-            semaphore: settings.max_concurrency.map(run_semaphore),
-            shared: None,
-            stamp: AtomicU32::new(0),
-            track,
-            _gate: PhantomData,
+            state: G::State::plain(workflow, settings),
         }
     }
 
     /// Records how the run ended (on its span, and for its observer).
     #[inline]
     pub fn finish<T>(&self, result: &Result<T, Error>) {
-        if let Some(track) = self.track.track() {
+        if let Some(track) = self.state.track() {
             track.finish(result);
         }
     }
@@ -433,29 +673,29 @@ impl<'a, G: Gate> Run<'a, G> {
         settle: K,
         future: F,
     ) -> Named<'r, K, F> {
-        Named::new(future, node, element, settle, self.track.track())
+        Named::new(future, node, element, settle, self.state.track())
     }
 
     /// Reports that `node` was skipped: a value it needs was not produced.
     #[inline]
     pub fn skipped(&self, node: &'static NodeInfo) {
-        if let Some(track) = self.track.track() {
+        if let Some(track) = self.state.track() {
             track.skipped(node);
         }
     }
 
     fn id(&self) -> &RunId {
-        self.id.get_or_init(RunId::next)
+        self.state.id()
     }
 
     fn token(&self) -> &CancellationToken {
-        self.token.get_or_init(CancellationToken::new)
+        self.state.token()
     }
 
     /// The context of one attempt of `node`.
     pub fn context(&self, node: &'static NodeInfo, attempt: u32) -> RunContext {
         RunContext {
-            workflow: self.track.workflow(),
+            workflow: self.state.workflow(),
             run_id: self.id().clone(),
             node,
             attempt,
@@ -466,7 +706,7 @@ impl<'a, G: Gate> Run<'a, G> {
     /// The next completion stamp: completions are numbered 1, 2, ... in time order.
     #[inline]
     pub fn stamp(&self) -> u32 {
-        self.stamp.fetch_add(1, Ordering::Relaxed) + 1
+        self.state.stamp()
     }
 
     /// Admits node `N` without policies (element `element` of a mapped node), its output
@@ -492,14 +732,15 @@ impl<'a, G: Gate> Run<'a, G> {
             Some(limit) => Some(Held::acquire(limit).await),
             None => None,
         };
-        let run = match &self.semaphore {
+        let full = self.state.full();
+        let run = match full.and_then(|f| f.semaphore.as_ref()) {
             Some(s) => Some(match s.acquire().await {
                 Ok(p) => p,
                 Err(_) => unreachable!("flow: a run's semaphore is never closed"),
             }),
             None => None,
         };
-        let shared = match self.shared {
+        let shared = match full.and_then(|f| f.shared) {
             Some(limit) => Some(Held::acquire(limit).await),
             None => None,
         };
@@ -513,20 +754,13 @@ impl<'a, G: Gate> Run<'a, G> {
     /// Runs the workflow's body: catches panics, and ends it at the deadline or when the
     /// caller's token is cancelled.
     #[inline]
-    pub fn guard<T, F>(&self, body: F) -> Guarded<'_, F, G>
+    pub fn guard<T, F>(&self, body: F) -> Guarded<'_, 'a, F, G>
     where
         F: Future<Output = Result<T, Error>>,
     {
-        let watch = (self.deadline.is_some() || self.watched).then(|| {
-            Cold::new(Watch {
-                sleep: self.deadline.map(|(at, _)| tokio::time::sleep_until(at)),
-                cancelled: self.watched.then(|| self.token().cancelled()),
-                after: self.deadline.map_or(Duration::ZERO, |(_, d)| d),
-            })
-        });
         Guarded {
             body: CatchUnwind { future: body },
-            watch,
+            watch: G::watch(self),
             run: self,
         }
     }
@@ -534,19 +768,19 @@ impl<'a, G: Gate> Run<'a, G> {
 
 pin_project_lite::pin_project! {
     /// A workflow's body under its run's guard (see [`Run::guard`]).
-    pub struct Guarded<'r, F, G: Gate> {
+    pub struct Guarded<'r, 'a, F, G: Gate> {
         #[pin]
         body: CatchUnwind<F>,
-        watch: Option<Cold<Watch<'r>>>,
+        watch: G::Watch<'r>,
         // Its name for errors, and its span, entered while the body is polled.
-        run: &'r Run<'r, G>,
+        run: &'r Run<'a, G>,
     }
 }
 
 pin_project_lite::pin_project! {
     /// The deadline and the caller's cancellation, when a run has them (boxed: most runs
     /// have neither, and the guard stays small).
-    struct Watch<'r> {
+    pub struct Watch<'r> {
         #[pin]
         sleep: Option<tokio::time::Sleep>,
         #[pin]
@@ -555,7 +789,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, F, G> {
+impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, '_, F, G> {
     type Output = Result<T, Error>;
 
     #[inline]
@@ -563,33 +797,20 @@ impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, F,
         let this = self.project();
         let _entered = this
             .run
-            .track
+            .state
             .track()
             .and_then(Track::span)
             .map(tracing::Span::enter);
         // The caller's token and the deadline first: a run whose token is cancelled, or
         // whose deadline has passed, starts nothing more.
-        if let Some(watch) = this.watch {
-            let watch = watch.as_mut().project();
-            if let Some(c) = watch.cancelled.as_pin_mut()
-                && c.poll(cx).is_ready()
-            {
-                return Poll::Ready(Err(Error::cancelled(this.run.track.workflow())));
-            }
-            if let Some(s) = watch.sleep.as_pin_mut()
-                && s.poll(cx).is_ready()
-            {
-                return Poll::Ready(Err(Error::timed_out(
-                    this.run.track.workflow(),
-                    *watch.after,
-                )));
-            }
+        if let Some(error) = G::poll_watch(this.watch, this.run.state.workflow(), cx) {
+            return Poll::Ready(Err(error));
         }
         match this.body.poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(r)) => Poll::Ready(r),
             Poll::Ready(Err(message)) => Poll::Ready(Err(Error::panicked(
-                this.run.track.workflow(),
+                this.run.state.workflow(),
                 take_panicked_node(),
                 message,
                 1,
@@ -603,7 +824,7 @@ fn run_semaphore(permits: usize) -> Box<Semaphore> {
     Box::new(Semaphore::new(permits.min(Semaphore::MAX_PERMITS)))
 }
 
-impl<G: Gate> Run<'_, G> {
+impl Full<'_> {
     /// Cancels the run's token (its nodes' contexts may hold clones) and drops its id.
     #[cold]
     #[inline(never)]
@@ -615,7 +836,7 @@ impl<G: Gate> Run<'_, G> {
     }
 }
 
-impl<G: Gate> Drop for Run<'_, G> {
+impl Drop for Full<'_> {
     #[inline(always)]
     fn drop(&mut self) {
         if self.token.get().is_some() || self.id.get().is_some() {
@@ -918,7 +1139,7 @@ where
     R: FnMut(&E) -> bool,
 {
     let max = policy.retry.map_or(1, |r| r.max_attempts.max(1));
-    let workflow = run.track.workflow();
+    let workflow = run.state.workflow();
     let mut watch = None;
     let mut attempt = 1;
     loop {
@@ -928,12 +1149,12 @@ where
                 rate.acquire().await;
             }
             if attempt == 1 {
-                watch = run.track.track().and_then(|t| t.watch(node, element));
+                watch = run.state.track().and_then(|t| t.watch(node, element));
             } else if let Some(watch) = watch.as_mut() {
                 watch.started(attempt);
             }
             let span = run
-                .track
+                .state
                 .track()
                 .and_then(|t| AttemptSpan::open(t, node, element, attempt));
             let future = {
