@@ -507,7 +507,14 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     // The one body every entry point runs, generic over how its nodes are admitted: the
     // graph's errors, and the type errors of its edges, are reported once.
-    let body = body_fn(&decl.sig, chain("body"));
+    let body = body_fn(
+        &decl.sig,
+        if ok {
+            chain("body")
+        } else {
+            quote!(::core::future::pending())
+        },
+    );
     let graph = chain("graph");
     let register = if ok {
         quote! {
@@ -859,7 +866,8 @@ pub fn expand(input: TokenStream) -> TokenStream {
     let unreachable = if graph_mode {
         quote!(::core::unreachable!())
     } else {
-        quote!({ #(let _ = &#inputs;)* ::core::unreachable!() })
+        // The body is a future; it never runs, since the crate does not compile.
+        quote!({ #(let _ = &#inputs;)* ::core::future::pending() })
     };
     let mut node_sigs = Vec::new();
     let mut node_options = Vec::new();
@@ -945,22 +953,29 @@ fn result_type(sig: &Signature) -> syn::ReturnType {
 fn body_fn(sig: &Signature, block: TokenStream) -> TokenStream {
     let inputs = sig.inputs.iter().filter_map(|arg| match arg {
         syn::FnArg::Typed(t) => {
-            let (pat, ty) = (&t.pat, &t.ty);
-            Some(match &**ty {
+            let pat = &t.pat;
+            let mut ty = (*t.ty).clone();
+            types::name_elided_lifetimes(&mut ty, "'__flow_r");
+            Some(match ty {
                 syn::Type::Reference(_) => quote!(#pat: #ty),
-                _ => quote!(#pat: &#ty),
+                _ => quote!(#pat: &'__flow_r #ty),
             })
         }
         syn::FnArg::Receiver(_) => None,
     });
-    let output = result_type(sig);
+    let out_ty = match &sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+    };
     quote! {
         #[allow(unused_variables, clippy::too_many_arguments)]
         #[inline]
-        async fn __flow_body<__FlowGate: ::flow_runtime::__private::Gate>(
-            __flow_run: &::flow_runtime::__private::Run<'_, __FlowGate>,
+        fn __flow_body<'__flow_r, '__flow_a, __FlowGate: ::flow_runtime::__private::Gate>(
+            __flow_run: &'__flow_r ::flow_runtime::__private::Run<'__flow_a, __FlowGate>,
             #(#inputs),*
-        ) #output {
+        ) -> impl ::core::future::Future<
+            Output = ::core::result::Result<#out_ty, ::flow_runtime::Error>,
+        > + use<'__flow_r, '__flow_a, __FlowGate> {
             #block
         }
     }
@@ -1115,12 +1130,14 @@ impl Body<'_> {
             }
             _ => quote!(()),
         };
-        let guarded = quote! {
-            __flow_run.guard(async {
-                #stmts
-                ::core::result::Result::Ok::<_, ::flow_runtime::Error>(#inner_result)
-            })
-            .await
+        let ok = quote!(::core::result::Result::Ok::<_, ::flow_runtime::Error>(#inner_result));
+        let guard = |result: TokenStream, capture: TokenStream| {
+            quote! {
+                __flow_run.guard(async #capture {
+                    #stmts
+                    #result
+                })
+            }
         };
         let collectors = self.graph.collects.iter().enumerate().map(|(c, collect)| {
             let var = collect_var(c);
@@ -1146,13 +1163,18 @@ impl Body<'_> {
             _ => outcome,
         };
         if kept.is_empty() {
-            let result = produced(guarded);
+            // The body's future is the guard itself: no future around it.
+            let guarded = guard(produced(ok), quote!(move));
             return quote! {{
                 const __FLOW_WORKFLOW: &str = #wf_name;
                 #inputs
-                #result
+                #guarded
             }};
         }
+        let guarded = {
+            let guarded = guard(ok, quote!());
+            quote!(#guarded.await)
+        };
         let tolerant: Vec<usize> = kept.iter().copied().filter(|&i| self.tolerant(i)).collect();
         let slots = kept.iter().map(|&i| {
             let k = kept_var(i);
@@ -1220,7 +1242,7 @@ impl Body<'_> {
             }
         };
         let produced_outcome = produced(quote!(__flow_outcome));
-        quote! {{
+        quote! {async move {
             const __FLOW_WORKFLOW: &str = #wf_name;
             #inputs
             #(#slots)*

@@ -236,6 +236,26 @@ pub fn result_ok_type(ty: &Type) -> Option<Option<&Type>> {
     }
 }
 
+/// Names every elided lifetime in `ty` (`&T` and `'_`) `lifetime`.
+pub fn name_elided_lifetimes(ty: &mut Type, lifetime: &str) {
+    use syn::visit_mut::VisitMut;
+    struct Name<'a>(&'a str);
+    impl VisitMut for Name<'_> {
+        fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
+            if r.lifetime.is_none() {
+                r.lifetime = Some(syn::Lifetime::new(self.0, r.and_token.span));
+            }
+            syn::visit_mut::visit_type_reference_mut(self, r);
+        }
+        fn visit_lifetime_mut(&mut self, l: &mut syn::Lifetime) {
+            if l.ident == "_" {
+                *l = syn::Lifetime::new(self.0, l.apostrophe);
+            }
+        }
+    }
+    Name(lifetime).visit_type_mut(ty);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
