@@ -1,5 +1,6 @@
 //! Workflows in a crate of the 2021 edition: inputs by reference, with elided and named
 //! lifetimes, through the plain function, `run` and as a node of another workflow.
+#![allow(clippy::ptr_arg)] // nodes take `&T` of the types the graph carries
 
 use flow_runtime::{node, workflow};
 
