@@ -78,6 +78,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
                 fallible: sig.fallible,
                 traits: traits_tokens(&options, sig.optional),
             });
+            let takes_context = sig.params.iter().any(|p| p.kind == ParamKind::Context);
             let check = match (&func.sig.output, sig.fallible) {
                 (ReturnType::Type(_, ty), true) => quote_spanned! {ty.span()=>
                     const _: () = ::flow_runtime::__private::assert_fallible::<#ty>();
@@ -98,6 +99,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 
                 impl ::flow_runtime::__private::Listed for #ident {
                     const INFO: &'static ::flow_runtime::NodeInfo = #ident::INFO;
+                    const CONTEXT: bool = #takes_context;
                 }
 
                 ::flow_runtime::__private::inventory::submit! {
@@ -493,34 +495,16 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     fn_sig.output = result_type(&decl.sig);
 
     let ok = errors.is_empty();
-    let chain = |mode: &str| -> TokenStream {
-        if !ok {
-            return quote!(::core::unreachable!());
-        }
-        let mode = Ident::new(mode, Span::call_site());
+    // The one expansion that sees every node's signature: it writes `graph()`, the one
+    // body every entry point runs (generic over how its nodes are admitted) and the
+    // registry entry, so each mistake is reported once. If it cannot expand (a listed name
+    // is not a node), `Unexpanded` stands in for its items and nothing follows on.
+    let items = if ok {
         let first = &wf_args.nodes[0];
         let rest = wf_args.nodes[1..].iter().map(|p| quote!((#p)));
         let sig = &decl.sig;
         quote! {
-            #first ! { [ #(#rest)* ] (::flow_runtime::__private::workflow) { #mode } { #args } { #sig } }
-        }
-    };
-    // The one body every entry point runs, generic over how its nodes are admitted: the
-    // graph's errors, and the type errors of its edges, are reported once.
-    let body = body_fn(
-        &decl.sig,
-        if ok {
-            chain("body")
-        } else {
-            quote!(::core::future::pending())
-        },
-    );
-    let graph = chain("graph");
-    let register = if ok {
-        quote! {
-            ::flow_runtime::__private::inventory::submit! {
-                ::flow_runtime::__private::WorkflowRegistration(#ident::graph)
-            }
+            #first ! { [ #(#rest)* ] (::flow_runtime::__private::workflow) { #args } { #sig } }
         }
     } else {
         quote!()
@@ -531,14 +515,12 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let wf_name = parse::name_or(&wf_args.name, ident);
     let max_concurrency = option_tokens(wf_args.max_concurrency.map(|n| quote!(#n)));
     let timeout = option_tokens(wf_args.timeout.map(duration_tokens));
-    // A workflow without options runs its plain calls under `Open` when nobody listens.
-    let open = wf_args.max_concurrency.is_none() && wf_args.timeout.is_none();
+    // The plain calls of a workflow without options whose nodes take no run context run
+    // under `Open` when nobody listens; `__FLOW_OPEN` (from the expansion) says which.
     let gate = if wf_args.max_concurrency.is_some() {
         quote!(::flow_runtime::__private::Limits)
-    } else if open {
-        quote!(::flow_runtime::__private::Open)
     } else {
-        quote!(::flow_runtime::__private::Watched)
+        quote!(<::flow_runtime::__private::Pick<{ #ident::__FLOW_OPEN }> as ::flow_runtime::__private::PlainGate>::Gate)
     };
     // Without run-wide limits, the plain function picks once per run between a body whose
     // nodes report nothing (`Open`, as fast as hand-written joins) and, when a subscriber
@@ -602,8 +584,9 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         .collect();
     let nested_body = if ok {
         quote! {
+            use ::flow_runtime::__private::Unexpanded as _;
             let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::plain(#wf_name, &#settings);
-            let __flow_result = Self::__flow_body(&__flow_run, #(#input_names),*).await;
+            let __flow_result = Self::__flow_body(&__flow_run, (#(#input_names,)*)).await;
             __flow_run.finish(&__flow_result);
             __flow_result
         }
@@ -611,32 +594,30 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         quote!(::core::unreachable!())
     };
     let (plain_body, run_body) = if ok {
-        let listened = if open {
-            quote! {
-                if ::flow_runtime::__private::listening() {
-                    // Boxed, run and all: the plain function's future stays as small,
-                    // and as cheap to drop, as when nobody listens.
-                    return ::flow_runtime::__private::Cold::new(#ident::__flow_nested(#(#borrowed_inputs),*)).await;
-                }
-            }
-        } else {
-            quote!()
-        };
         (
             quote! {
-                #listened
-                let __flow_run = ::flow_runtime::__private::Run::<#gate>::plain(#wf_name, &#settings);
-                let __flow_result = #ident::__flow_body(&__flow_run, #(#borrowed_inputs),*).await;
+                use ::flow_runtime::__private::Unexpanded as _;
+                type __FlowPlain = #gate;
+                if <__FlowPlain as ::flow_runtime::__private::Gate>::QUIET
+                    && ::flow_runtime::__private::listening()
+                {
+                    // Boxed, run and all: the plain function's future stays as small, and
+                    // as cheap to drop, as when nobody listens.
+                    return ::flow_runtime::__private::Cold::new(#ident::__flow_nested(#(#borrowed_inputs),*)).await;
+                }
+                let __flow_run = ::flow_runtime::__private::Run::<__FlowPlain>::plain(#wf_name, &#settings);
+                let __flow_result = #ident::__flow_body(&__flow_run, (#(#borrowed_inputs,)*)).await;
                 __flow_run.finish(&__flow_result);
                 __flow_result
             },
             quote! {
+                use ::flow_runtime::__private::Unexpanded as _;
                 let __flow_run = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
                     #wf_name,
                     &#settings,
                     #options,
                 );
-                let __flow_result = Self::__flow_body(&__flow_run, #(#borrowed_inputs),*).await;
+                let __flow_result = Self::__flow_body(&__flow_run, (#(#borrowed_inputs,)*)).await;
                 __flow_run.finish(&__flow_result);
                 __flow_result
             },
@@ -726,6 +707,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         quote! {
             impl ::flow_runtime::__private::Listed for #ident {
                 const INFO: &'static ::flow_runtime::NodeInfo = #ident::INFO;
+                const CONTEXT: bool = false;
             }
         }
     } else {
@@ -750,18 +732,11 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 
         #[allow(unreachable_code, dead_code, clippy::too_many_arguments)]
         impl #ident {
-            /// The static graph of this workflow: its inputs, nodes, edges and output.
-            pub fn graph() -> &'static ::flow_runtime::WorkflowGraph {
-                #graph
-            }
-
             #[doc = #run_doc]
             #allow
             #vis async fn run(#options: ::flow_runtime::RunOptions<'_>, #inputs) #output {
                 #run_body
             }
-
-            #body
 
             #[allow(unused_variables, clippy::too_many_arguments)]
             /// Runs the workflow on borrowed inputs in a run that may report (as a
@@ -773,11 +748,13 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             #as_node
         }
 
+        impl ::flow_runtime::__private::Unexpanded for #ident {}
+
         #listed
 
         #callback
 
-        #register
+        #items
     }
 }
 
@@ -808,10 +785,9 @@ impl Parse for Packet {
     }
 }
 
-/// The end of the callback chain: `{ mode } { workflow args } { workflow signature }`
+/// The end of the callback chain: `{ workflow args } { workflow signature }`
 /// followed by one packet per node, in list order.
 struct ExpandInput {
-    mode: Ident,
     args: TokenStream,
     sig: Signature,
     packets: Vec<Packet>,
@@ -819,12 +795,7 @@ struct ExpandInput {
 
 impl Parse for ExpandInput {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let (mode, args, sig);
-        {
-            let content;
-            syn::braced!(content in input);
-            mode = content.parse()?;
-        }
+        let (args, sig);
         {
             let content;
             syn::braced!(content in input);
@@ -839,12 +810,7 @@ impl Parse for ExpandInput {
         while !input.is_empty() {
             packets.push(input.parse()?);
         }
-        Ok(ExpandInput {
-            mode,
-            args,
-            sig,
-            packets,
-        })
+        Ok(ExpandInput { args, sig, packets })
     }
 }
 
@@ -855,20 +821,14 @@ pub fn expand(input: TokenStream) -> TokenStream {
         Ok(i) => i,
         Err(e) => return e.to_compile_error(),
     };
-    let graph_mode = input.mode == "graph";
+    // Nothing to write when a node already reported its errors: `Unexpanded` stands in.
+    let unreachable = quote!();
     // The body takes the inputs by reference.
     let nested = true;
     // The attribute already reported these; here they are known to be valid.
     let mut reported = Errors::default();
     let wf_args = parse::workflow_args(input.args.clone(), &mut reported);
     let wf_sig = WorkflowSig::analyse(&input.sig, &mut reported);
-    let inputs: Vec<&Ident> = wf_sig.inputs.iter().map(|i| &i.ident).collect();
-    let unreachable = if graph_mode {
-        quote!(::core::unreachable!())
-    } else {
-        // The body is a future; it never runs, since the crate does not compile.
-        quote!({ #(let _ = &#inputs;)* ::core::future::pending() })
-    };
     let mut node_sigs = Vec::new();
     let mut node_options = Vec::new();
     for packet in &input.packets {
@@ -917,15 +877,12 @@ pub fn expand(input: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let Some(graph) = analyse::build(&wf_name, &wf_sig, &entries, &wf_args.races, &mut errors)
     else {
-        if graph_mode {
-            return unreachable;
-        }
-        let errors = errors.to_compile_errors();
-        return quote!({ #errors #unreachable });
+        return errors.to_compile_errors();
     };
-    if graph_mode {
-        graph_static(&wf_name, &input.sig, &wf_sig, &entries, &graph)
-    } else {
+    let ident = &wf_sig.ident;
+    let graph_static = graph_static(&wf_name, &input.sig, &wf_sig, &entries, &graph);
+    let body = body_fn(
+        &input.sig,
         Body {
             wf_name: &wf_name,
             wf: &wf_sig,
@@ -933,7 +890,32 @@ pub fn expand(input: TokenStream) -> TokenStream {
             graph: &graph,
             nested,
         }
-        .generate()
+        .generate(),
+    );
+    // `Open` runs for a workflow without options whose nodes take no run context.
+    let open = wf_args.max_concurrency.is_none()
+        && wf_args.timeout.is_none()
+        && !node_sigs
+            .iter()
+            .any(|sig| sig.params.iter().any(|p| p.kind == ParamKind::Context));
+    quote! {
+        #[allow(unreachable_code, dead_code, clippy::too_many_arguments)]
+        impl #ident {
+            /// The static graph of this workflow: its inputs, nodes, edges and output.
+            pub fn graph() -> &'static ::flow_runtime::WorkflowGraph {
+                #graph_static
+            }
+
+            /// Whether the plain function runs under `Open` when nobody listens.
+            #[doc(hidden)]
+            pub const __FLOW_OPEN: bool = #open;
+
+            #body
+        }
+
+        ::flow_runtime::__private::inventory::submit! {
+            ::flow_runtime::__private::WorkflowRegistration(#ident::graph)
+        }
     }
 }
 
@@ -951,18 +933,22 @@ fn result_type(sig: &Signature) -> syn::ReturnType {
 /// The workflow's one body, generic over the gate that admits its nodes: every entry point
 /// (the plain function, `run`, as a node of another workflow) runs it under its own gate.
 fn body_fn(sig: &Signature, block: TokenStream) -> TokenStream {
-    let inputs = sig.inputs.iter().filter_map(|arg| match arg {
-        syn::FnArg::Typed(t) => {
-            let pat = &t.pat;
-            let mut ty = (*t.ty).clone();
-            types::name_elided_lifetimes(&mut ty, "'__flow_r");
-            Some(match ty {
-                syn::Type::Reference(_) => quote!(#pat: #ty),
-                _ => quote!(#pat: &'__flow_r #ty),
-            })
-        }
-        syn::FnArg::Receiver(_) => None,
-    });
+    let (pats, tys): (Vec<_>, Vec<_>) = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::FnArg::Typed(t) => {
+                let pat = &t.pat;
+                let mut ty = (*t.ty).clone();
+                types::name_elided_lifetimes(&mut ty, "'__flow_r");
+                Some(match ty {
+                    syn::Type::Reference(_) => (quote!(#pat), quote!(#ty)),
+                    _ => (quote!(#pat), quote!(&'__flow_r #ty)),
+                })
+            }
+            syn::FnArg::Receiver(_) => None,
+        })
+        .unzip();
     let out_ty = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
@@ -972,7 +958,7 @@ fn body_fn(sig: &Signature, block: TokenStream) -> TokenStream {
         #[inline]
         fn __flow_body<'__flow_r, '__flow_a, __FlowGate: ::flow_runtime::__private::Gate>(
             __flow_run: &'__flow_r ::flow_runtime::__private::Run<'__flow_a, __FlowGate>,
-            #(#inputs),*
+            (#(#pats,)*): (#(#tys,)*),
         ) -> impl ::core::future::Future<
             Output = ::core::result::Result<#out_ty, ::flow_runtime::Error>,
         > + use<'__flow_r, '__flow_a, __FlowGate> {
@@ -1176,6 +1162,7 @@ impl Body<'_> {
             quote!(#guarded.await)
         };
         let tolerant: Vec<usize> = kept.iter().copied().filter(|&i| self.tolerant(i)).collect();
+        let stamps = quote!(let __flow_stamps = ::flow_runtime::__private::Stamps::new(););
         let slots = kept.iter().map(|&i| {
             let k = kept_var(i);
             let taken = tolerant.contains(&i) || output == Some(i);
@@ -1245,6 +1232,7 @@ impl Body<'_> {
         quote! {async move {
             const __FLOW_WORKFLOW: &str = #wf_name;
             #inputs
+            #stamps
             #(#slots)*
             let __flow_outcome = #guarded;
             let __flow_outcome = match __flow_outcome {
@@ -1557,7 +1545,7 @@ impl Body<'_> {
             let k = kept_var(i);
             quote! {
                 let __flow_v = #call;
-                #k.keep(__flow_run.stamp(), __flow_v);
+                #k.keep(__flow_stamps.next(), __flow_v);
             }
         } else if self.binds(i) {
             let var = out_var(i);

@@ -108,6 +108,9 @@ impl<T, E: IntoNodeError> Settle<Result<T, E>> for Checked {
 pub trait Listed {
     /// What `#[node]` (or `#[workflow]`) recorded about the node.
     const INFO: &'static NodeInfo;
+
+    /// Whether the node takes the run context (`&RunContext`).
+    const CONTEXT: bool;
 }
 
 /// How a node without policies is admitted: [`Open`] runs it at once; [`Watched`] reports
@@ -118,6 +121,10 @@ pub trait Gate: Sized + Send + Sync + 'static {
     /// options whose nodes need none, when nobody listens), only the workflow's name; a
     /// [`Full`] state for the others.
     type State<'a>: RunState<'a>;
+
+    /// Whether runs under this gate never report (`Open`): the plain function then runs
+    /// under `Watched` instead when someone may listen.
+    const QUIET: bool = false;
 
     /// What a node's future holds under this gate beside the node's own future: nothing
     /// for `Open`.
@@ -167,7 +174,9 @@ pub struct Watched;
 pub struct Limits;
 
 impl Gate for Open {
-    type State<'a> = OpenState;
+    type State<'a> = Quiet;
+
+    const QUIET: bool = true;
 
     type Hold<'r> = ();
 
@@ -446,63 +455,29 @@ pub trait RunState<'a>: Send + Sync + Sized {
 
     /// The run's cancellation token, made when first asked for.
     fn token(&self) -> &CancellationToken;
-
-    /// The next completion stamp: completions are numbered 1, 2, ... in time order.
-    fn stamp(&self) -> u32;
 }
 
-/// The state of an `Open` run: its workflow's name, its completion stamps, and its id and
-/// token once a node's context asks for them.
-pub struct OpenState {
-    workflow: Quiet,
-    stamp: AtomicU32,
-    // Emptied by `Drop` (most runs never set it).
-    context: ManuallyDrop<OnceLock<Box<(RunId, CancellationToken)>>>,
+/// What an `Open` run was asked for but cannot have: the plain function gives an `Open`
+/// run only to workflows whose nodes take no run context (see [`PlainGate`]).
+#[cold]
+#[inline(never)]
+fn open_run_has_none(what: &str) -> ! {
+    panic!("flow: an open run has no {what}: its workflow's nodes take no run context")
 }
 
-impl OpenState {
-    #[inline]
-    fn context(&self) -> &(RunId, CancellationToken) {
-        self.context
-            .get_or_init(|| Box::new((RunId::next(), CancellationToken::new())))
-    }
-
-    /// Cancels the run's token (its nodes' contexts may hold clones) and drops its id.
-    #[cold]
-    #[inline(never)]
-    fn release(&mut self) {
-        if let Some(context) = self.context.take() {
-            context.1.cancel();
-        }
-    }
-}
-
-impl Drop for OpenState {
-    #[inline(always)]
-    fn drop(&mut self) {
-        if self.context.get().is_some() {
-            self.release();
-        }
-    }
-}
-
-impl<'a> RunState<'a> for OpenState {
+impl<'a> RunState<'a> for Quiet {
     #[inline(always)]
     fn plain(workflow: &'static str, settings: &Settings) -> Self {
         debug_assert!(
             settings.timeout.is_none() && settings.max_concurrency.is_none(),
             "an open run was given settings"
         );
-        OpenState {
-            workflow: Quiet::new(workflow, None, &OnceLock::new()),
-            stamp: AtomicU32::new(0),
-            context: ManuallyDrop::new(OnceLock::new()),
-        }
+        Quiet::new(workflow, None, &OnceLock::new())
     }
 
     #[inline(always)]
     fn workflow(&self) -> &'static str {
-        Reporting::workflow(&self.workflow)
+        Reporting::workflow(self)
     }
 
     #[inline(always)]
@@ -516,16 +491,91 @@ impl<'a> RunState<'a> for OpenState {
     }
 
     fn id(&self) -> &RunId {
-        &self.context().0
+        open_run_has_none("run id")
     }
 
     fn token(&self) -> &CancellationToken {
-        &self.context().1
+        open_run_has_none("cancellation token")
+    }
+}
+
+/// Picks the gate of a workflow's plain calls when nobody listens: [`Open`] when the
+/// workflow has no options and none of its nodes takes the run context, [`Watched`]
+/// otherwise. The plain function names `Pick<{ OPEN }>`, whose `OPEN` it computes when the
+/// crate compiles.
+pub trait PlainGate {
+    /// The gate.
+    type Gate: Gate;
+}
+
+/// See [`PlainGate`].
+pub struct Pick<const OPEN: bool>;
+
+impl PlainGate for Pick<true> {
+    type Gate = Open;
+}
+
+impl PlainGate for Pick<false> {
+    type Gate = Watched;
+}
+
+/// Whether a workflow of `nodes` (each whether it takes the run context) can run its plain
+/// calls under [`Open`].
+pub const fn open(takes_context: &[bool]) -> bool {
+    let mut k = 0;
+    while k < takes_context.len() {
+        if takes_context[k] {
+            return false;
+        }
+        k += 1;
+    }
+    true
+}
+
+/// What a workflow offers in place of the items its node list expands to (`graph()`, its
+/// body, `__FLOW_OPEN`) when that expansion failed: a listed name is not a node, or the
+/// graph has errors. Those are reported where they are; with these stand-ins in scope the
+/// workflow's entry points still type-check, so nothing follows on. (Inherent items, when
+/// they exist, come first.) Never called: the crate does not compile.
+pub trait Unexpanded {
+    /// Stands in for `__FLOW_OPEN`.
+    const __FLOW_OPEN: bool = false;
+
+    /// Stands in for `graph()`.
+    fn graph() -> &'static crate::WorkflowGraph {
+        unreachable!("flow: a workflow whose graph did not expand")
     }
 
+    /// Stands in for the workflow's body.
+    fn __flow_body<G: Gate, I, T>(
+        _run: &Run<'_, G>,
+        _inputs: I,
+    ) -> core::future::Pending<Result<T, Error>> {
+        unreachable!("flow: a workflow whose body did not expand")
+    }
+}
+
+/// The completion stamps of a run's kept outputs: completions are numbered 1, 2, ... in
+/// time order.
+pub struct Stamps(AtomicU32);
+
+impl Stamps {
+    /// No completion yet.
+    #[inline(always)]
+    pub const fn new() -> Self {
+        Stamps(AtomicU32::new(0))
+    }
+
+    /// The next completion's stamp.
     #[inline]
-    fn stamp(&self) -> u32 {
-        self.stamp.fetch_add(1, Ordering::Relaxed) + 1
+    pub fn next(&self) -> u32 {
+        self.0.fetch_add(1, Ordering::Relaxed) + 1
+    }
+}
+
+impl Default for Stamps {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -541,7 +591,6 @@ pub struct Full<'a> {
     /// Boxed: most runs have no limit, and the run stays small.
     semaphore: Option<Box<Semaphore>>,
     shared: Option<&'a ConcurrencyLimit>,
-    stamp: AtomicU32,
     /// Its name, span and observer; dropped last, after the nodes.
     track: Track,
 }
@@ -558,7 +607,6 @@ impl<'a> RunState<'a> for Full<'a> {
             deadline: settings.timeout.map(|t| (Instant::now() + t, t)),
             semaphore: settings.max_concurrency.map(run_semaphore),
             shared: None,
-            stamp: AtomicU32::new(0),
             track,
         }
     }
@@ -584,11 +632,6 @@ impl<'a> RunState<'a> for Full<'a> {
 
     fn token(&self) -> &CancellationToken {
         self.token.get_or_init(CancellationToken::new)
-    }
-
-    #[inline]
-    fn stamp(&self) -> u32 {
-        self.stamp.fetch_add(1, Ordering::Relaxed) + 1
     }
 }
 
@@ -639,7 +682,6 @@ impl<'a> Run<'a, Limits> {
                 deadline,
                 semaphore: permits.map(run_semaphore),
                 shared: options.limit,
-                stamp: AtomicU32::new(0),
                 track,
             },
         }
@@ -701,12 +743,6 @@ impl<'a, G: Gate> Run<'a, G> {
             attempt,
             token: self.token().clone(),
         }
-    }
-
-    /// The next completion stamp: completions are numbered 1, 2, ... in time order.
-    #[inline]
-    pub fn stamp(&self) -> u32 {
-        self.state.stamp()
     }
 
     /// Admits node `N` without policies (element `element` of a mapped node), its output
