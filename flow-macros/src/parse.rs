@@ -803,12 +803,39 @@ pub struct NodeSig {
     pub returns: String,
 }
 
+/// The names of the primitive types, which a node or workflow cannot take.
+const PRIMITIVES: &[&str] = &[
+    "bool", "char", "str", "u8", "u16", "u32", "u64", "u128", "usize", "i8", "i16", "i32", "i64",
+    "i128", "isize", "f16", "f32", "f64", "f128",
+];
+
+/// A node or workflow adds a hidden item of its name in the type namespace, which would
+/// shadow a primitive type of that name wherever it is imported (`use super::*`).
+fn check_not_primitive(kind: &str, name: &Ident, errors: &mut Errors) {
+    let text = name.to_string();
+    let text = text.strip_prefix("r#").unwrap_or(&text);
+    if PRIMITIVES.contains(&text) {
+        let keep = if kind == "node" {
+            format!("#[node(name = \"{text}\")]")
+        } else {
+            format!("#[workflow(..., name = \"{text}\")]")
+        };
+        errors.spanned(
+            name,
+            format!(
+                "a {kind} cannot be named `{text}`, like the primitive type: the hidden item it adds under its name would shadow `{text}` wherever it is imported; rename the function, and keep `{text}` as its name in errors and graphs with `{keep}`"
+            ),
+        );
+    }
+}
+
 impl NodeSig {
     /// Checks a `#[node]` function's signature and reads its graph interface. A `blocking`
     /// node may be a plain `fn`.
     pub fn analyse(sig: &Signature, blocking: bool, errors: &mut Errors) -> Option<NodeSig> {
         let before = errors.len();
         let name = &sig.ident;
+        check_not_primitive("node", name, errors);
         if sig.asyncness.is_none() && !blocking {
             errors.spanned(
                 sig.fn_token,
@@ -1041,6 +1068,7 @@ impl WorkflowSig {
     /// Checks a workflow declaration's signature and reads its inputs and output.
     pub fn analyse(sig: &Signature, errors: &mut Errors) -> WorkflowSig {
         let name = &sig.ident;
+        check_not_primitive("workflow", name, errors);
         if sig.asyncness.is_none() {
             errors.spanned(
                 sig.fn_token,
