@@ -86,38 +86,30 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
                 _ => quote!(),
             };
             quote! {
-                #[doc(hidden)]
-                #[allow(non_camel_case_types)]
-                #vis struct #ident {}
-
-                impl #ident {
+                impl #ident::Node {
                     /// What `#[node]` recorded about this node.
                     #info
 
                     #policy
                 }
 
-                impl ::flow_runtime::__private::Listed for #ident {
-                    const INFO: &'static ::flow_runtime::NodeInfo = #ident::INFO;
+                impl ::flow_runtime::__private::Listed for #ident::Node {
+                    const INFO: &'static ::flow_runtime::NodeInfo = #ident::Node::INFO;
                     const CONTEXT: bool = #takes_context;
                 }
 
                 ::flow_runtime::__private::inventory::submit! {
-                    ::flow_runtime::__private::NodeRegistration(#ident::INFO)
+                    ::flow_runtime::__private::NodeRegistration(#ident::Node::INFO)
                 }
 
                 #check
             }
         }
-        _ => quote! {
-            #[doc(hidden)]
-            #[allow(non_camel_case_types)]
-            #vis struct #ident {}
-        },
+        _ => quote!(),
     };
 
     let errors = errors.to_compile_errors();
-    let callback = callback_macro("node", ident, vis, &packet);
+    let callback = callback_macro("node", ident, vis, &packet, quote!());
     quote! {
         #func
         #errors
@@ -215,6 +207,7 @@ fn callback_macro(
     ident: &Ident,
     vis: &syn::Visibility,
     packet: &TokenStream,
+    items: TokenStream,
 ) -> TokenStream {
     let (line, column) = site(ident);
     let mut hasher = DefaultHasher::new();
@@ -233,9 +226,19 @@ fn callback_macro(
             };
         }
 
-        #[doc(hidden)]
-        #[allow(unused_imports)]
-        #vis use #macro_name as #ident;
+        // The twin: a module in the type namespace, where an item of the module shadows
+        // a glob-imported one (`use super::*`) as any item does. It holds only what names
+        // no user type, so it works in a block too; the rest is `impl #ident::Node`.
+        #[allow(non_snake_case, unused_imports)]
+        #vis mod #ident {
+            #[doc(hidden)]
+            pub use #macro_name as node;
+
+            #[doc(hidden)]
+            pub struct Node;
+
+            #items
+        }
     }
 }
 
@@ -501,7 +504,8 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     // is not a node), `Unexpanded` stands in for its items and nothing follows on.
     let items = if ok {
         let first = &wf_args.nodes[0];
-        let rest = wf_args.nodes[1..].iter().map(|p| quote!((#p)));
+        let first = quote!(#first::node);
+        let rest = wf_args.nodes[1..].iter().map(|p| quote!((#p::node)));
         let sig = &decl.sig;
         quote! {
             #first ! { [ #(#rest)* ] (::flow_runtime::__private::workflow) { #args } { #sig } }
@@ -520,7 +524,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let gate = if wf_args.max_concurrency.is_some() {
         quote!(::flow_runtime::__private::Limits)
     } else {
-        quote!(<::flow_runtime::__private::Pick<{ #ident::__FLOW_OPEN }> as ::flow_runtime::__private::PlainGate>::Gate)
+        quote!(<::flow_runtime::__private::Pick<{ #ident::Node::__FLOW_OPEN }> as ::flow_runtime::__private::PlainGate>::Gate)
     };
     // Without run-wide limits, the plain function picks once per run between a body whose
     // nodes report nothing (`Open`, as fast as hand-written joins) and, when a subscriber
@@ -530,7 +534,6 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!(::flow_runtime::__private::Watched)
     };
-    let inputs = &decl.sig.inputs;
     let input_names: Vec<TokenStream> = decl
         .sig
         .inputs
@@ -603,10 +606,10 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 {
                     // Boxed, run and all: the plain function's future stays as small, and
                     // as cheap to drop, as when nobody listens.
-                    return ::flow_runtime::__private::Cold::new(#ident::__flow_nested(#(#borrowed_inputs),*)).await;
+                    return ::flow_runtime::__private::Cold::new(#ident::Node::__flow_nested(#(#borrowed_inputs),*)).await;
                 }
                 let __flow_run = ::flow_runtime::__private::Run::<__FlowPlain>::plain(#wf_name, &#settings);
-                let __flow_result = #ident::__flow_body(&__flow_run, (#(#borrowed_inputs,)*)).await;
+                let __flow_result = #ident::Node::__flow_body(&__flow_run, (#(#borrowed_inputs,)*)).await;
                 __flow_run.finish(&__flow_result);
                 __flow_result
             },
@@ -640,7 +643,89 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!([poisoned])
     };
-    let callback = callback_macro("workflow", ident, vis, &packet);
+    // The twin module's `graph()` and `run(options, inputs...)`: they name no user type
+    // (a module in a block cannot see the block's types), and `run` forwards to the
+    // `RunWith` impl written beside the workflow.
+    let generics: Vec<Ident> = (0..input_names.len())
+        .map(|k| format_ident!("I{}", k))
+        .collect();
+    let graph_doc =
+        format!(" The static graph of workflow `{ident}`: its inputs, nodes, edges and output.");
+    let run_doc = format!(
+        " Runs workflow `{ident}` with per-call `flow_runtime::RunOptions` (a run id, a cancellation token, a timeout or deadline, concurrency limits, an observer) on its inputs, in the order `{ident}` takes them."
+    );
+    let module_items = if ok {
+        quote! {
+            #[doc = #graph_doc]
+            pub fn graph() -> &'static ::flow_runtime::WorkflowGraph {
+                use ::flow_runtime::__private::Unexpanded as _;
+                Node::graph()
+            }
+
+            #[doc = #run_doc]
+            #[allow(clippy::too_many_arguments)]
+            pub fn run<'o, #(#generics),*>(
+                #options: ::flow_runtime::RunOptions<'o>,
+                #(#input_names: #generics),*
+            ) -> impl ::core::future::Future<
+                Output = <Node as ::flow_runtime::__private::RunWith<'o, (#(#generics,)*)>>::Output,
+            > + use<'o, #(#generics),*>
+            where
+                Node: ::flow_runtime::__private::RunWith<'o, (#(#generics,)*)>,
+            {
+                <Node as ::flow_runtime::__private::RunWith<'o, (#(#generics,)*)>>::run(
+                    #options,
+                    (#(#input_names,)*),
+                )
+            }
+        }
+    } else {
+        quote! {
+            #[allow(clippy::too_many_arguments, unused_variables)]
+            pub fn run<'o, __FlowOut, #(#generics),*>(
+                options: ::flow_runtime::RunOptions<'o>,
+                #(#generics: #generics),*
+            ) -> ::core::future::Pending<__FlowOut> {
+                ::core::unreachable!()
+            }
+        }
+    };
+    let callback = callback_macro("workflow", ident, vis, &packet, module_items);
+    // `run`'s body, for the inputs as `run` receives them.
+    let run_with = if ok {
+        let (pats, tys): (Vec<_>, Vec<_>) = decl
+            .sig
+            .inputs
+            .iter()
+            .filter_map(|arg| match arg {
+                syn::FnArg::Typed(t) => {
+                    let mut ty = (*t.ty).clone();
+                    types::name_elided_lifetimes(&mut ty, "'__flow_x");
+                    Some((t.pat.to_token_stream(), ty.to_token_stream()))
+                }
+                syn::FnArg::Receiver(_) => None,
+            })
+            .unzip();
+        let named = tys.iter().any(|t| t.to_string().contains("'__flow_x"));
+        let x = named.then(|| quote!('__flow_x,));
+        quote! {
+            impl<'o, #x> ::flow_runtime::__private::RunWith<'o, (#(#tys,)*)> for #ident::Node {
+                type Output = ::core::result::Result<#out_ty, ::flow_runtime::Error>;
+
+                #[allow(unused_variables, unreachable_code)]
+                fn run(
+                    #options: ::flow_runtime::RunOptions<'o>,
+                    (#(#pats,)*): (#(#tys,)*),
+                ) -> impl ::core::future::Future<Output = Self::Output> {
+                    async move {
+                        #run_body
+                    }
+                }
+            }
+        }
+    } else {
+        quote!()
+    };
     let as_node = if ok {
         let fn_name = ident.to_string();
         let params = input_params(&wf_sig);
@@ -705,17 +790,14 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let listed = if ok {
         quote! {
-            impl ::flow_runtime::__private::Listed for #ident {
-                const INFO: &'static ::flow_runtime::NodeInfo = #ident::INFO;
+            impl ::flow_runtime::__private::Listed for #ident::Node {
+                const INFO: &'static ::flow_runtime::NodeInfo = #ident::Node::INFO;
                 const CONTEXT: bool = false;
             }
         }
     } else {
         quote!()
     };
-    let run_doc = format!(
-        " Runs `{ident}` with per-call `flow_runtime::RunOptions`: a run id, a cancellation token, a deadline, concurrency limits."
-    );
     quote! {
         #errors
 
@@ -726,18 +808,10 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             #plain_body
         }
 
-        #[doc(hidden)]
-        #[allow(non_camel_case_types)]
-        #vis struct #ident {}
+        #callback
 
         #[allow(unreachable_code, dead_code, clippy::too_many_arguments)]
-        impl #ident {
-            #[doc = #run_doc]
-            #allow
-            #vis async fn run(#options: ::flow_runtime::RunOptions<'_>, #inputs) #output {
-                #run_body
-            }
-
+        impl #ident::Node {
             #[allow(unused_variables, clippy::too_many_arguments)]
             /// Runs the workflow on borrowed inputs in a run that may report (as a
             /// sub-workflow, or when a subscriber may listen).
@@ -748,11 +822,11 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             #as_node
         }
 
-        impl ::flow_runtime::__private::Unexpanded for #ident {}
+        #run_with
+
+        impl ::flow_runtime::__private::Unexpanded for #ident::Node {}
 
         #listed
-
-        #callback
 
         #items
     }
@@ -900,7 +974,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
             .any(|sig| sig.params.iter().any(|p| p.kind == ParamKind::Context));
     quote! {
         #[allow(unreachable_code, dead_code, clippy::too_many_arguments)]
-        impl #ident {
+        impl #ident::Node {
             /// The static graph of this workflow: its inputs, nodes, edges and output.
             pub fn graph() -> &'static ::flow_runtime::WorkflowGraph {
                 #graph_static
@@ -914,7 +988,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
         }
 
         ::flow_runtime::__private::inventory::submit! {
-            ::flow_runtime::__private::WorkflowRegistration(#ident::graph)
+            ::flow_runtime::__private::WorkflowRegistration(#ident::Node::graph)
         }
     }
 }
@@ -985,7 +1059,7 @@ fn graph_static(
     let output_node = option_tokens(graph.output.map(|n| quote!(#n)));
     let infos = nodes.iter().map(|n| {
         let path = n.path;
-        quote!(#path::INFO)
+        quote!(#path::Node::INFO)
     });
     let steps = nodes.iter().enumerate().map(|(i, n)| {
         let shape = match (n.shape, graph.race_of[i]) {
@@ -1141,7 +1215,7 @@ impl Body<'_> {
                     ::flow_runtime::__private::produced(
                         #outcome,
                         __FLOW_WORKFLOW,
-                        #path::INFO,
+                        #path::Node::INFO,
                         &[#(#because),*],
                     )
                 }
@@ -1213,7 +1287,7 @@ impl Body<'_> {
                     #c => {
                         if let ::core::option::Option::Some(__flow_out) = #get {
                             __flow_failure
-                                .compensate(#path::INFO, #path::__flow_compensate(__flow_out))
+                                .compensate(#path::Node::INFO, #path::Node::__flow_compensate(__flow_out))
                                 .await;
                         }
                     }
@@ -1327,7 +1401,7 @@ impl Body<'_> {
             ::flow_runtime::__private::require(
                 #call,
                 __FLOW_WORKFLOW,
-                #path::INFO,
+                #path::Node::INFO,
                 &[#(#because),*],
                 #rank,
             )?
@@ -1380,7 +1454,7 @@ impl Body<'_> {
             match (#(#scrutinees,)*) {
                 (#(::core::option::Option::Some(#bindings),)*) => #ran,
                 _ => {
-                    #(__flow_run.skipped(#paths::INFO);)*
+                    #(__flow_run.skipped(#paths::Node::INFO);)*
                     #skipped
                 }
             }
@@ -1397,16 +1471,16 @@ impl Body<'_> {
         let none = quote!(::core::option::Option::None);
         let rank = rank(i);
         if self.policy(i) {
-            let call = quote!(#path::__flow_call(__flow_run, #none, #(#args),*).await);
+            let call = quote!(#path::Node::__flow_call(__flow_run, #none, #(#args),*).await);
             if self.tolerant(i) {
                 call
             } else {
                 quote!(::flow_runtime::__private::rank(#call, #rank)?)
             }
         } else if node.sig.fallible {
-            quote!(::flow_runtime::__private::rank(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)).await, #rank)?)
+            quote!(::flow_runtime::__private::rank(__flow_run.gate::<#path::Node, _, _>(#none, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)).await, #rank)?)
         } else {
-            quote!(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Plain, #path(#(#args),*)).await)
+            quote!(__flow_run.gate::<#path::Node, _, _>(#none, ::flow_runtime::__private::Plain, #path(#(#args),*)).await)
         }
     }
 
@@ -1422,12 +1496,12 @@ impl Body<'_> {
     ) -> TokenStream {
         let path = self.nodes[i].path;
         if self.policy(i) {
-            return quote!(#path::__flow_call(__flow_run, #element, #(#args),*));
+            return quote!(#path::Node::__flow_call(__flow_run, #element, #(#args),*));
         }
         if self.nodes[i].sig.fallible {
-            quote!(__flow_run.gate::<#path, _, _>(#element, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)))
+            quote!(__flow_run.gate::<#path::Node, _, _>(#element, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)))
         } else {
-            let call = quote!(__flow_run.gate::<#path, _, _>(#element, ::flow_runtime::__private::Plain, #path(#(#args),*)).await);
+            let call = quote!(__flow_run.gate::<#path::Node, _, _>(#element, ::flow_runtime::__private::Plain, #path(#(#args),*)).await);
             quote! {
                 async #capture { ::core::result::Result::Ok::<_, ::flow_runtime::Error>(#call) }
             }
@@ -1663,7 +1737,7 @@ impl Body<'_> {
                             let path = self.nodes[*i].path;
                             let (args, _) = self.args(*i, &|_| None);
                             joined.push((
-                                quote!(__flow_run.gate::<#path, _, _>(
+                                quote!(__flow_run.gate::<#path::Node, _, _>(
                                     ::core::option::Option::None,
                                     ::flow_runtime::__private::Plain,
                                     #path(#(#args),*),

@@ -555,6 +555,21 @@ pub trait Unexpanded {
     }
 }
 
+/// How a workflow's `run(options, inputs...)` runs it: implemented beside the workflow for
+/// its twin's `Node`, on the tuple of its inputs.
+#[diagnostic::on_unimplemented(
+    message = "this workflow does not take these inputs",
+    label = "`run` takes the run's options, then the workflow's inputs in the order it declares them",
+    note = "the inputs given are `{I}`"
+)]
+pub trait RunWith<'o, I> {
+    /// `Result<Output, flow_runtime::Error>`.
+    type Output;
+
+    /// Runs the workflow with `options` on `inputs`.
+    fn run(options: RunOptions<'o>, inputs: I) -> impl Future<Output = Self::Output>;
+}
+
 /// The completion stamps of a run's kept outputs: completions are numbered 1, 2, ... in
 /// time order.
 pub struct Stamps(AtomicU32);

@@ -80,3 +80,87 @@ fn a_node_in_several_workflows_is_one_node() {
     assert_eq!(split.module_path(), "flow_test_external_nodes::nodes");
     assert_eq!(split.inputs()[0].ty(), "Sentence");
 }
+
+/// Nodes of a module, and stand-ins for them in a module that glob-imports them.
+pub mod shop {
+    use flow_runtime::{node, workflow};
+
+    pub struct Order(pub u32);
+    pub struct Hold(pub u32);
+    pub struct Shipped(pub u32);
+
+    #[node]
+    pub async fn reserve(o: &Order) -> Hold {
+        Hold(o.0)
+    }
+    #[node]
+    pub async fn ship(h: &Hold) -> Shipped {
+        Shipped(h.0 + 1)
+    }
+    #[workflow(reserve, ship)]
+    pub async fn order(o: Order) -> Shipped;
+
+    /// The usual test layout: `use super::*` and a stand-in of the same name, listed as
+    /// `self::reserve` (the plain name is ambiguous to rustc's macro resolution).
+    pub mod fakes {
+        use super::*;
+
+        #[node]
+        pub async fn reserve(o: &Order) -> Hold {
+            Hold(o.0 * 100)
+        }
+        #[workflow(self::reserve, ship)]
+        pub async fn order(o: Order) -> Shipped;
+
+        #[node]
+        pub async fn total(s: &Shipped) -> u32 {
+            s.0
+        }
+        /// The stand-in workflow, as a node of another.
+        #[workflow(self::order, total)]
+        pub async fn outer(o: Order) -> u32;
+    }
+}
+
+#[tokio::test]
+async fn a_modules_own_node_stands_in_for_a_glob_imported_one() {
+    assert_eq!(shop::order(shop::Order(1)).await.unwrap().0, 2);
+    assert_eq!(shop::fakes::order(shop::Order(1)).await.unwrap().0, 101);
+    assert_eq!(shop::fakes::outer(shop::Order(2)).await.unwrap(), 201);
+    let names: Vec<_> = shop::fakes::order::graph()
+        .nodes()
+        .iter()
+        .map(|n| n.module_path())
+        .collect();
+    assert_eq!(
+        names,
+        ["runtime::modules::shop::fakes", "runtime::modules::shop"]
+    );
+}
+
+#[tokio::test]
+async fn nodes_and_workflows_in_a_function_body() {
+    use flow_runtime::{RunOptions, node, workflow};
+
+    struct Seed(u32);
+    struct Grown(u32);
+    struct Label<'a>(&'a str);
+
+    #[node]
+    async fn grow(s: &Seed, l: &Label<'static>) -> Grown {
+        Grown(s.0 + l.0.len() as u32)
+    }
+    #[workflow(grow)]
+    async fn garden(s: Seed, l: &Label<'static>) -> Grown;
+
+    let label = Label("abc");
+    assert_eq!(garden(Seed(1), &label).await.unwrap().0, 4);
+    assert_eq!(
+        garden::run(RunOptions::new().run_id("g"), Seed(2), &label)
+            .await
+            .unwrap()
+            .0,
+        5
+    );
+    assert_eq!(garden::graph().nodes()[0].name(), "grow");
+}
