@@ -31,9 +31,9 @@ mod types;
 /// The function is left as written, so it stays callable and testable on its own. Beside it
 /// the macro emits, under the same name:
 ///
-/// - a hidden `macro_rules!` that hands the node's signature to `#[workflow]` (macros live in
-///   their own namespace, so `use path::fetch;` imports it with the function);
-/// - a hidden type-namespace item whose `INFO` constant is the node's
+/// - a module `fetch` in the type namespace (so `use path::fetch;` imports it with the
+///   function), holding a hidden `macro_rules!` `fetch::node` that hands the node's signature
+///   to `#[workflow]` and a hidden type `fetch::Node`, whose `INFO` constant is the node's
 ///   [`NodeInfo`](../flow_runtime/struct.NodeInfo.html);
 /// - a registry entry, so `flow_runtime::registry::nodes()` lists the node.
 ///
@@ -87,8 +87,9 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 /// workflow's inputs (by value, `T`, or by reference, `&T`; either provides `T`), and its
 /// return type names the output, which exactly one listed node must provide. The macro
 /// replaces the declaration with a function of the same name and inputs returning
-/// `Result<Report, flow_runtime::Error>`, plus `enrich::graph()`, the static
-/// [`WorkflowGraph`](../flow_runtime/struct.WorkflowGraph.html), and a registry entry.
+/// `Result<Report, flow_runtime::Error>`, plus a module `enrich` with `enrich::graph()`, the
+/// static [`WorkflowGraph`](../flow_runtime/struct.WorkflowGraph.html), and
+/// `enrich::run(options, req)`, and a registry entry.
 ///
 /// # What the body does
 ///
