@@ -503,9 +503,18 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     // registry entry, so each mistake is reported once. If it cannot expand (a listed name
     // is not a node), `Unexpanded` stands in for its items and nothing follows on.
     let items = if ok {
-        let first = &wf_args.nodes[0];
-        let first = quote!(#first::node);
-        let rest = wf_args.nodes[1..].iter().map(|p| quote!((#p::node)));
+        // A node listed by one name that its module defines is reached through `self::`:
+        // there it shadows a glob-imported node of the same name (see `scope`).
+        let own = crate::scope::own_nodes(Span::call_site());
+        let twin = |p: &syn::Path| match p.get_ident() {
+            Some(name) if own.iter().any(|n| name == n) => quote!(self::#p::node),
+            _ => quote!(#p::node),
+        };
+        let first = twin(&wf_args.nodes[0]);
+        let rest = wf_args.nodes[1..].iter().map(|p| {
+            let p = twin(p);
+            quote!((#p))
+        });
         let sig = &decl.sig;
         quote! {
             #first ! { [ #(#rest)* ] (::flow_runtime::__private::workflow) { #args } { #sig } }
@@ -556,7 +565,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     };
     // As a node of another workflow, and in the plain function: the inputs by reference.
-    // (The plain function inlines the body rather than awaiting `__flow_nested`: one
+    // (The plain function awaits the body's guard itself rather than `__flow_nested`: one
     // future less to move costs a third of a small workflow's overhead.)
     let ref_inputs: Vec<TokenStream> = decl
         .sig

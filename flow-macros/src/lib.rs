@@ -12,6 +12,7 @@ mod analyse;
 mod errors;
 mod generate;
 mod parse;
+mod scope;
 mod types;
 
 /// Marks an `async fn` as a workflow step.

@@ -100,8 +100,8 @@ pub mod shop {
     #[workflow(reserve, ship)]
     pub async fn order(o: Order) -> Shipped;
 
-    /// The usual test layout: `use super::*` and a stand-in of the same name, listed as
-    /// `self::reserve` (the plain name is ambiguous to rustc's macro resolution).
+    /// The usual test layout: `use super::*` and a stand-in of the same name, which
+    /// shadows the glob-imported node as any item does.
     pub mod fakes {
         use super::*;
 
@@ -109,15 +109,19 @@ pub mod shop {
         pub async fn reserve(o: &Order) -> Hold {
             Hold(o.0 * 100)
         }
-        #[workflow(self::reserve, ship)]
+        #[workflow(reserve, ship)]
         pub async fn order(o: Order) -> Shipped;
+
+        /// Listed by path, it is the same node.
+        #[workflow(self::reserve, ship)]
+        pub async fn by_path(o: Order) -> Shipped;
 
         #[node]
         pub async fn total(s: &Shipped) -> u32 {
             s.0
         }
         /// The stand-in workflow, as a node of another.
-        #[workflow(self::order, total)]
+        #[workflow(order, total)]
         pub async fn outer(o: Order) -> u32;
     }
 }
@@ -126,6 +130,7 @@ pub mod shop {
 async fn a_modules_own_node_stands_in_for_a_glob_imported_one() {
     assert_eq!(shop::order(shop::Order(1)).await.unwrap().0, 2);
     assert_eq!(shop::fakes::order(shop::Order(1)).await.unwrap().0, 101);
+    assert_eq!(shop::fakes::by_path(shop::Order(1)).await.unwrap().0, 101);
     assert_eq!(shop::fakes::outer(shop::Order(2)).await.unwrap(), 201);
     let names: Vec<_> = shop::fakes::order::graph()
         .nodes()
