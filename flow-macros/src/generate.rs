@@ -357,7 +357,7 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
         let mut prep = Vec::new();
         if takes_context {
             prep.push(quote! {
-                let __flow_ctx = __flow_run.context(Self::INFO, __flow_attempt);
+                let __flow_ctx = __flow_run.context(__flow_workflow, Self::INFO, __flow_attempt);
             });
         }
         let args: Vec<TokenStream> = sig
@@ -409,6 +409,7 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
             #[allow(clippy::too_many_arguments)]
             pub async fn __flow_call<__FlowGate: ::flow_runtime::__private::Gate>(
                 __flow_run: &::flow_runtime::__private::Run<'_, __FlowGate>,
+                __flow_workflow: &'static str,
                 __flow_element: ::core::option::Option<usize>,
                 #(#decls),*
             ) -> ::core::result::Result<#raw, ::flow_runtime::Error> {
@@ -421,6 +422,7 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
                 #check
                 ::flow_runtime::__private::call(
                     __flow_run,
+                    __flow_workflow,
                     Self::INFO,
                     __flow_element,
                     &__FLOW_POLICY,
@@ -781,6 +783,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             #[doc(hidden)]
             pub async fn __flow_call<__FlowGate: ::flow_runtime::__private::Gate>(
                 __flow_parent: &::flow_runtime::__private::Run<'_, __FlowGate>,
+                __flow_workflow: &'static str,
                 __flow_element: ::core::option::Option<usize>,
                 #(#ref_inputs),*
             ) #output {
@@ -1202,7 +1205,7 @@ impl Body<'_> {
         let ok = quote!(::core::result::Result::Ok::<_, ::flow_runtime::Error>(#inner_result));
         let guard = |result: TokenStream, capture: TokenStream| {
             quote! {
-                __flow_run.guard(async #capture {
+                __flow_run.guard::<__FlowW, _, _>(async #capture {
                     #stmts
                     #result
                 })
@@ -1236,6 +1239,10 @@ impl Body<'_> {
             let guarded = guard(produced(ok), quote!(move));
             return quote! {{
                 const __FLOW_WORKFLOW: &str = #wf_name;
+            struct __FlowW;
+            impl ::flow_runtime::__private::WorkflowName for __FlowW {
+                const NAME: &'static str = #wf_name;
+            }
                 #inputs
                 #guarded
             }};
@@ -1314,6 +1321,10 @@ impl Body<'_> {
         let produced_outcome = produced(quote!(__flow_outcome));
         quote! {async move {
             const __FLOW_WORKFLOW: &str = #wf_name;
+            struct __FlowW;
+            impl ::flow_runtime::__private::WorkflowName for __FlowW {
+                const NAME: &'static str = #wf_name;
+            }
             #inputs
             #stamps
             #(#slots)*
@@ -1480,7 +1491,7 @@ impl Body<'_> {
         let none = quote!(::core::option::Option::None);
         let rank = rank(i);
         if self.policy(i) {
-            let call = quote!(#path::Node::__flow_call(__flow_run, #none, #(#args),*).await);
+            let call = quote!(#path::Node::__flow_call(__flow_run, __FLOW_WORKFLOW, #none, #(#args),*).await);
             if self.tolerant(i) {
                 call
             } else {
@@ -1505,7 +1516,7 @@ impl Body<'_> {
     ) -> TokenStream {
         let path = self.nodes[i].path;
         if self.policy(i) {
-            return quote!(#path::Node::__flow_call(__flow_run, #element, #(#args),*));
+            return quote!(#path::Node::__flow_call(__flow_run, __FLOW_WORKFLOW, #element, #(#args),*));
         }
         if self.nodes[i].sig.fallible {
             quote!(__flow_run.gate::<#path::Node, _, _>(#element, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)))

@@ -103,6 +103,13 @@ impl<T, E: IntoNodeError> Settle<Result<T, E>> for Checked {
     }
 }
 
+/// A workflow's name as a type (a body's local one), so that its guard holds nothing to
+/// name it in errors.
+pub trait WorkflowName {
+    /// The workflow's name.
+    const NAME: &'static str;
+}
+
 /// A node's hidden twin type, which carries its [`NodeInfo`] as a constant: a node's future
 /// names its node in its type, not in a field.
 pub trait Listed {
@@ -441,9 +448,6 @@ pub trait RunState<'a>: Send + Sync + Sized {
     /// The state of a run of `workflow` with its `settings`, called without options.
     fn plain(workflow: &'static str, settings: &Settings) -> Self;
 
-    /// The workflow's name.
-    fn workflow(&self) -> &'static str;
-
     /// Where the run reports, if it may.
     fn track(&self) -> Option<&Track>;
 
@@ -472,12 +476,8 @@ impl<'a> RunState<'a> for Quiet {
             settings.timeout.is_none() && settings.max_concurrency.is_none(),
             "an open run was given settings"
         );
-        Quiet::new(workflow, None, &OnceLock::new())
-    }
-
-    #[inline(always)]
-    fn workflow(&self) -> &'static str {
-        Reporting::workflow(self)
+        let _ = workflow;
+        Quiet
     }
 
     #[inline(always)]
@@ -627,11 +627,6 @@ impl<'a> RunState<'a> for Full<'a> {
     }
 
     #[inline(always)]
-    fn workflow(&self) -> &'static str {
-        self.track.workflow()
-    }
-
-    #[inline(always)]
     fn track(&self) -> Option<&Track> {
         self.track.track()
     }
@@ -749,10 +744,15 @@ impl<'a, G: Gate> Run<'a, G> {
         self.state.token()
     }
 
-    /// The context of one attempt of `node`.
-    pub fn context(&self, node: &'static NodeInfo, attempt: u32) -> RunContext {
+    /// The context of one attempt of `node` of `workflow`.
+    pub fn context(
+        &self,
+        workflow: &'static str,
+        node: &'static NodeInfo,
+        attempt: u32,
+    ) -> RunContext {
         RunContext {
-            workflow: self.state.workflow(),
+            workflow,
             run_id: self.id().clone(),
             node,
             attempt,
@@ -805,7 +805,7 @@ impl<'a, G: Gate> Run<'a, G> {
     /// Runs the workflow's body: catches panics, and ends it at the deadline or when the
     /// caller's token is cancelled.
     #[inline]
-    pub fn guard<T, F>(&self, body: F) -> Guarded<'_, 'a, F, G>
+    pub fn guard<W: WorkflowName, T, F>(&self, body: F) -> Guarded<'_, 'a, F, G, W>
     where
         F: Future<Output = Result<T, Error>>,
     {
@@ -813,18 +813,21 @@ impl<'a, G: Gate> Run<'a, G> {
             body: CatchUnwind { future: body },
             watch: G::watch(self),
             run: self,
+            workflow: PhantomData,
         }
     }
 }
 
 pin_project_lite::pin_project! {
     /// A workflow's body under its run's guard (see [`Run::guard`]).
-    pub struct Guarded<'r, 'a, F, G: Gate> {
+    pub struct Guarded<'r, 'a, F, G: Gate, W> {
         #[pin]
         body: CatchUnwind<F>,
         watch: G::Watch<'r>,
-        // Its name for errors, and its span, entered while the body is polled.
+        // Its span, entered while the body is polled.
         run: &'r Run<'a, G>,
+        // The workflow's name, for errors.
+        workflow: PhantomData<fn() -> W>,
     }
 }
 
@@ -840,7 +843,9 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, '_, F, G> {
+impl<T, F: Future<Output = Result<T, Error>>, G: Gate, W: WorkflowName> Future
+    for Guarded<'_, '_, F, G, W>
+{
     type Output = Result<T, Error>;
 
     #[inline]
@@ -854,14 +859,14 @@ impl<T, F: Future<Output = Result<T, Error>>, G: Gate> Future for Guarded<'_, '_
             .map(tracing::Span::enter);
         // The caller's token and the deadline first: a run whose token is cancelled, or
         // whose deadline has passed, starts nothing more.
-        if let Some(error) = G::poll_watch(this.watch, this.run.state.workflow(), cx) {
+        if let Some(error) = G::poll_watch(this.watch, W::NAME, cx) {
             return Poll::Ready(Err(error));
         }
         match this.body.poll(cx) {
             Poll::Pending => Poll::Pending,
             Poll::Ready(Ok(r)) => Poll::Ready(r),
             Poll::Ready(Err(message)) => Poll::Ready(Err(Error::panicked(
-                this.run.state.workflow(),
+                W::NAME,
                 take_panicked_node(),
                 message,
                 1,
@@ -1174,8 +1179,10 @@ enum Attempt<T, E> {
 /// under the timeout (in its own span), and fails, times out or panics; failures are
 /// retried as the policy says, with no permit held during backoff. `element` is the
 /// element's index for a mapped node.
+#[allow(clippy::too_many_arguments)]
 pub async fn call<G, T, E, F, Fut, R>(
     run: &Run<'_, G>,
+    workflow: &'static str,
     node: &'static NodeInfo,
     element: Option<usize>,
     policy: &Policy,
@@ -1190,7 +1197,6 @@ where
     R: FnMut(&E) -> bool,
 {
     let max = policy.retry.map_or(1, |r| r.max_attempts.max(1));
-    let workflow = run.state.workflow();
     let mut watch = None;
     let mut attempt = 1;
     loop {

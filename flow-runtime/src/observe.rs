@@ -17,7 +17,6 @@ use crate::{Error, NodeInfo, RunId};
 /// Where a run reports: its span and its observer, boxed, when a subscriber or an observer
 /// may listen (decided once, when the run starts).
 pub struct Track {
-    pub(crate) workflow: &'static str,
     listen: Option<Box<Listen>>,
 }
 
@@ -42,46 +41,20 @@ pub trait Reporting: Send + Sync + Sized {
     /// `id` gives the run id when something needs it.
     fn new(workflow: &'static str, watcher: Option<Watcher>, id: &OnceLock<RunId>) -> Self;
 
-    /// The workflow's name.
-    fn workflow(&self) -> &'static str;
-
     /// Where the run reports, if it may.
     fn track(&self) -> Option<&Track>;
 }
 
-/// A run that never reports: its workflow's name only.
-pub struct Quiet(&'static str);
-
-impl Reporting for Quiet {
-    #[inline(always)]
-    fn new(workflow: &'static str, watcher: Option<Watcher>, _: &OnceLock<RunId>) -> Self {
-        // Only runs without options are quiet: no observer to lose.
-        debug_assert!(watcher.is_none(), "a quiet run was given an observer");
-        Quiet(workflow)
-    }
-
-    #[inline(always)]
-    fn workflow(&self) -> &'static str {
-        self.0
-    }
-
-    #[inline(always)]
-    fn track(&self) -> Option<&Track> {
-        None
-    }
-}
+/// A run that never reports and holds nothing: its workflow's name comes from its body
+/// (see `WorkflowName`), where an error needs it.
+pub struct Quiet;
 
 impl Reporting for Track {
     #[inline(always)]
     fn new(workflow: &'static str, watcher: Option<Watcher>, id: &OnceLock<RunId>) -> Self {
         let listen = (watcher.is_some() || tracing::level_enabled!(tracing::Level::INFO))
             .then(|| Listen::new(workflow, watcher, id));
-        Track { workflow, listen }
-    }
-
-    #[inline(always)]
-    fn workflow(&self) -> &'static str {
-        self.workflow
+        Track { listen }
     }
 
     #[inline(always)]
