@@ -1216,21 +1216,21 @@ impl Body<'_> {
             let k = collect.producers.len();
             quote!(let #var = ::flow_runtime::__private::Collect::<_, #k>::new();)
         });
-        let inputs = quote!(#(#inputs)* #(#collectors)*);
+        // The workflow's name, as a type (for its guard and its fallible nodes, which then
+        // hold nothing to name it) and as a constant.
+        let inputs = quote! {
+            struct __FlowW;
+            impl ::flow_runtime::__private::WorkflowName for __FlowW {
+                const NAME: &'static str = #wf_name;
+            }
+            const __FLOW_WORKFLOW: &str = <__FlowW as ::flow_runtime::__private::WorkflowName>::NAME;
+            #(#inputs)*
+            #(#collectors)*
+        };
+        // A missing output has already ended the run (`require`): what is left is the value.
         let produced = |outcome: TokenStream| match output {
             Some(i) if self.graph.maybe(i) => {
-                let path = self.nodes[i].path;
-                let because = self.graph.conditions[i]
-                    .iter()
-                    .map(|&c| self.nodes[c].name.as_str());
-                quote! {
-                    ::flow_runtime::__private::produced(
-                        #outcome,
-                        __FLOW_WORKFLOW,
-                        #path::Node::INFO,
-                        &[#(#because),*],
-                    )
-                }
+                quote!(::flow_runtime::__private::produced(#outcome))
             }
             _ => outcome,
         };
@@ -1238,11 +1238,6 @@ impl Body<'_> {
             // The body's future is the guard itself: no future around it.
             let guarded = guard(produced(ok), quote!(move));
             return quote! {{
-                const __FLOW_WORKFLOW: &str = #wf_name;
-            struct __FlowW;
-            impl ::flow_runtime::__private::WorkflowName for __FlowW {
-                const NAME: &'static str = #wf_name;
-            }
                 #inputs
                 #guarded
             }};
@@ -1320,11 +1315,6 @@ impl Body<'_> {
         };
         let produced_outcome = produced(quote!(__flow_outcome));
         quote! {async move {
-            const __FLOW_WORKFLOW: &str = #wf_name;
-            struct __FlowW;
-            impl ::flow_runtime::__private::WorkflowName for __FlowW {
-                const NAME: &'static str = #wf_name;
-            }
             #inputs
             #stamps
             #(#slots)*
@@ -1498,7 +1488,7 @@ impl Body<'_> {
                 quote!(::flow_runtime::__private::rank(#call, #rank)?)
             }
         } else if node.sig.fallible {
-            quote!(::flow_runtime::__private::rank(__flow_run.gate::<#path::Node, _, _>(#none, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)).await, #rank)?)
+            quote!(::flow_runtime::__private::rank(__flow_run.gate::<#path::Node, _, _>(#none, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*)).await, #rank)?)
         } else {
             quote!(__flow_run.gate::<#path::Node, _, _>(#none, ::flow_runtime::__private::Plain, #path(#(#args),*)).await)
         }
@@ -1519,7 +1509,7 @@ impl Body<'_> {
             return quote!(#path::Node::__flow_call(__flow_run, __FLOW_WORKFLOW, #element, #(#args),*));
         }
         if self.nodes[i].sig.fallible {
-            quote!(__flow_run.gate::<#path::Node, _, _>(#element, ::flow_runtime::__private::Checked(__FLOW_WORKFLOW), #path(#(#args),*)))
+            quote!(__flow_run.gate::<#path::Node, _, _>(#element, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*)))
         } else {
             let call = quote!(__flow_run.gate::<#path::Node, _, _>(#element, ::flow_runtime::__private::Plain, #path(#(#args),*)).await);
             quote! {

@@ -67,10 +67,14 @@ impl<T> Settle<Result<T, Error>> for Passed {
 #[derive(Clone, Copy)]
 pub struct Plain;
 
-/// A fallible node's `Result<T, E>`, as `Result<T, flow_runtime::Error>` naming the
-/// workflow (the field).
-#[derive(Clone, Copy)]
-pub struct Checked(pub &'static str);
+/// A fallible node's `Result<T, E>`, as `Result<T, flow_runtime::Error>` naming workflow
+/// `W`: zero-sized, so a fallible node's future holds nothing to name its workflow.
+pub struct Checked<W>(PhantomData<fn() -> W>);
+
+impl<W> Checked<W> {
+    /// The settle of a fallible node of workflow `W`.
+    pub const NEW: Self = Checked(PhantomData);
+}
 
 impl<O> Settle<O> for Plain {
     type Out = O;
@@ -86,14 +90,14 @@ impl<O> Settle<O> for Plain {
     }
 }
 
-impl<T, E: IntoNodeError> Settle<Result<T, E>> for Checked {
+impl<T, E: IntoNodeError, W: WorkflowName> Settle<Result<T, E>> for Checked<W> {
     type Out = Result<T, Error>;
 
     #[inline(always)]
     fn settle(&self, out: Result<T, E>, node: &'static NodeInfo) -> Result<T, Error> {
         match out {
             Ok(value) => Ok(value),
-            Err(e) => Err(Error::node_failed(self.0, node, e.into_node_error(), 1)),
+            Err(e) => Err(Error::node_failed(W::NAME, node, e.into_node_error(), 1)),
         }
     }
 

@@ -408,17 +408,13 @@ pub fn require<V: Present>(
     Ok(value)
 }
 
-/// The workflow's output, or the error saying that the node providing it was skipped.
+/// The workflow's output from its node's `Option`: a missing one already ended the run
+/// (see [`require`]).
 #[inline(always)]
-pub fn produced<T>(
-    value: Result<Option<T>, Error>,
-    workflow: &'static str,
-    node: &'static NodeInfo,
-    because: &'static [&'static str],
-) -> Result<T, Error> {
+pub fn produced<T>(value: Result<Option<T>, Error>) -> Result<T, Error> {
     match value {
         Ok(Some(v)) => Ok(v),
-        Ok(None) => Err(Error::output_skipped(workflow, node, because)),
+        Ok(None) => unreachable!("flow: a missing output ends the run when it is known"),
         Err(e) => Err(e),
     }
 }

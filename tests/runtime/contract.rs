@@ -7,14 +7,7 @@ use flow_runtime::events::{EventKind, Recorder};
 use flow_runtime::{ErrorKind, NodeError, RunOptions, node, workflow};
 use std::sync::Mutex;
 
-#[derive(Debug)]
-pub struct Boom(pub &'static str);
-impl std::fmt::Display for Boom {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.0)
-    }
-}
-impl std::error::Error for Boom {}
+pub use crate::failures::Boom;
 
 /// Compensations run in reverse *completion* order, whatever the list order.
 mod parallel_compensation {
