@@ -58,6 +58,7 @@ pub const WORKFLOW_OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         form: "timeout = \"30s\"",
     },
+    OptionSpec { form: "durable" },
 ];
 
 const RETRY_OPTIONS: &[OptionSpec] = &[
@@ -190,6 +191,8 @@ pub struct WorkflowArgs {
     pub name: Option<LitStr>,
     pub max_concurrency: Option<usize>,
     pub timeout: Option<Duration>,
+    /// `durable`: runs given a store are journaled.
+    pub durable: Option<Span>,
 }
 
 /// How a listed node runs.
@@ -579,9 +582,16 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
     let mut seen: Vec<String> = Vec::new();
     for meta in parse_metas(args, "workflow", errors) {
         match &meta {
+            Meta::Path(path) if path.is_ident("durable") => {
+                once(&mut parsed.durable, path.span(), &meta, errors);
+            }
             Meta::Path(path) => {
                 list_node(path, Shape::Once, &mut parsed, &mut seen, errors);
             }
+            _ if meta.path().is_ident("durable") => errors.spanned(
+                &meta,
+                "`durable` takes no value: write `#[workflow(fetch, charge, durable)]`",
+            ),
             Meta::List(list) if list.path.is_ident("map") => {
                 let inner = parse_metas(list.tokens.clone(), "map", errors);
                 let mut spec = MapSpec::default();

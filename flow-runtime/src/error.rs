@@ -35,6 +35,29 @@ pub enum ErrorKind {
     /// [`Error::causes`], in the order the members are listed; the source is a
     /// [`RaceErrors`] holding them all.
     RaceFailed,
+    /// A durable run's store failed (could not be read or written, is damaged, or is not a
+    /// flow store). The source is the [`StoreError`](crate::store::StoreError).
+    Store,
+    /// Another caller (in this process or another) is running this run id now.
+    RunInUse,
+    /// The run id is recorded with other inputs, or by another workflow. The source says
+    /// which.
+    RunConflict,
+    /// `resume` was given a run id its store does not hold.
+    UnknownRun,
+    /// The workflow changed since the run was recorded, so that the run cannot continue:
+    /// a node it recorded is gone or returns another type. The source names the node.
+    GraphChanged,
+    /// A value the store recorded does not decode as the type the program now has (or a
+    /// value could not be encoded). The source names the node and the type.
+    Undecodable,
+    /// A node's output, serialized, is larger than its store accepts
+    /// ([`Store::max_output`](crate::store::Store::max_output)); it is not retried.
+    OutputTooLarge,
+    /// A store was given to a workflow that is not `durable`.
+    NotDurable,
+    /// `resume` was called without a store.
+    NoStore,
 }
 
 /// The error of a workflow run: why it failed ([`kind`](Error::kind)), which workflow,
@@ -411,6 +434,125 @@ impl Error {
         error
     }
 
+    /// An error of the run's store.
+    #[cold]
+    pub(crate) fn store(workflow: &'static str, error: crate::store::StoreError) -> Self {
+        let kind = match error.kind() {
+            crate::store::StoreErrorKind::InUse => ErrorKind::RunInUse,
+            _ => ErrorKind::Store,
+        };
+        Self::new(kind, workflow, None, 0, Some(Box::new(error)))
+    }
+
+    /// A durable run's problem that its text explains.
+    #[cold]
+    fn durable(
+        kind: ErrorKind,
+        workflow: &'static str,
+        node: Option<&'static NodeInfo>,
+        text: String,
+    ) -> Self {
+        Self::new(kind, workflow, node, 0, Some(Box::new(Detail(text))))
+    }
+
+    /// The run id is taken by other inputs or another workflow.
+    #[cold]
+    pub(crate) fn run_conflict(workflow: &'static str, text: String) -> Self {
+        Self::durable(ErrorKind::RunConflict, workflow, None, text)
+    }
+
+    /// `resume` of a run the store does not hold.
+    #[cold]
+    pub(crate) fn unknown_run(workflow: &'static str, text: String) -> Self {
+        Self::durable(ErrorKind::UnknownRun, workflow, None, text)
+    }
+
+    /// The recorded run does not fit the workflow as it is now.
+    #[cold]
+    pub(crate) fn graph_changed(
+        workflow: &'static str,
+        node: Option<&'static NodeInfo>,
+        text: String,
+    ) -> Self {
+        Self::durable(ErrorKind::GraphChanged, workflow, node, text)
+    }
+
+    /// `what` (of type `ty`) does not decode (or encode).
+    #[cold]
+    pub(crate) fn undecodable(
+        workflow: &'static str,
+        node: Option<&'static NodeInfo>,
+        what: &str,
+        ty: &str,
+        error: String,
+    ) -> Self {
+        Self::durable(
+            ErrorKind::Undecodable,
+            workflow,
+            node,
+            format!("{what} does not decode as `{ty}`: {error}"),
+        )
+    }
+
+    /// A node's output is too large for its store.
+    #[cold]
+    pub(crate) fn output_too_large(
+        workflow: &'static str,
+        node: &'static NodeInfo,
+        element: Option<usize>,
+        size: usize,
+        limit: usize,
+    ) -> Self {
+        let error = Self::durable(
+            ErrorKind::OutputTooLarge,
+            workflow,
+            Some(node),
+            format!("its output is {size} bytes serialized; the store takes at most {limit}"),
+        );
+        let mut error = match element {
+            Some(i) => error.at_element(i),
+            None => error,
+        };
+        error.inner.attempts = 1;
+        error
+    }
+
+    /// A store given to a workflow that is not durable.
+    #[cold]
+    pub fn not_durable(workflow: &'static str) -> Self {
+        Self::durable(
+            ErrorKind::NotDurable,
+            workflow,
+            None,
+            format!(
+                "only a `#[workflow(..., durable)]` journals its runs: add `durable` to `{workflow}`, or run it without a store"
+            ),
+        )
+    }
+
+    /// `resume` without a store.
+    #[cold]
+    pub(crate) fn no_store(workflow: &'static str) -> Self {
+        Self::durable(
+            ErrorKind::NoStore,
+            workflow,
+            None,
+            "give the store that holds the run: `RunOptions::new().run_id(id).store(&store)`"
+                .to_owned(),
+        )
+    }
+
+    /// An error read back from a journal.
+    pub(crate) fn restored(
+        kind: ErrorKind,
+        workflow: &'static str,
+        node: Option<&'static NodeInfo>,
+        attempts: u32,
+        source: Option<BoxError>,
+    ) -> Self {
+        Self::new(kind, workflow, node, attempts, source)
+    }
+
     /// Marks the error as the failure of element `index` of a mapped node.
     pub(crate) fn at_element(mut self, index: usize) -> Self {
         if self.inner.node.is_some() && self.inner.element.is_none() {
@@ -549,6 +691,15 @@ impl fmt::Display for Error {
             ErrorKind::CompensationFailed => f.write_str(" failed"),
             ErrorKind::OutputSkipped => f.write_str(" produced no output"),
             ErrorKind::RaceFailed => f.write_str(" failed"),
+            ErrorKind::Store => f.write_str(" could not use its store"),
+            ErrorKind::RunInUse => f.write_str(" found the run in use by another caller"),
+            ErrorKind::RunConflict => f.write_str(" cannot continue the run"),
+            ErrorKind::UnknownRun => f.write_str(" has no recorded run to resume"),
+            ErrorKind::GraphChanged => f.write_str(" changed since the run was recorded"),
+            ErrorKind::Undecodable => f.write_str(" has a value that does not decode"),
+            ErrorKind::OutputTooLarge => f.write_str(" returned an output too large to record"),
+            ErrorKind::NotDurable => f.write_str(" is not durable and cannot be given a store"),
+            ErrorKind::NoStore => f.write_str(" was resumed without a store"),
         }
     }
 }
@@ -568,6 +719,18 @@ impl fmt::Debug for Error {
             .finish()
     }
 }
+
+/// The text of a durable run's problem.
+#[derive(Debug)]
+struct Detail(String);
+
+impl fmt::Display for Detail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl StdError for Detail {}
 
 impl StdError for Error {
     fn source(&self) -> Option<&(dyn StdError + 'static)> {

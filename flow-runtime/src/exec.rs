@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::__private::{IntoNodeError, Slot};
 use crate::RunOptions;
+use crate::journal::Journal;
 use crate::limit::{Held, Lending, lending};
 use crate::observe::{AttemptSpan, Quiet, Reporting, Seen, Track, error_text};
 use crate::{BoxError, ConcurrencyLimit, Error, NodeInfo, RateLimiter, RunContext, RunId};
@@ -463,6 +464,12 @@ pub trait RunState<'a>: Send + Sync + Sized {
 
     /// The run's cancellation token, made when first asked for.
     fn token(&self) -> &CancellationToken;
+
+    /// The run's journal, for a run given a store.
+    #[inline(always)]
+    fn journal(&self) -> Option<&Journal<'a>> {
+        None
+    }
 }
 
 /// What an `Open` run was asked for but cannot have: the plain function gives an `Open`
@@ -557,6 +564,23 @@ pub trait Unexpanded {
     ) -> core::future::Pending<Result<T, Error>> {
         unreachable!("flow: a workflow whose body did not expand")
     }
+
+    /// Stands in for a durable workflow's journaled run.
+    fn __flow_durable<I, T>(
+        _run: &Run<'_, Limits>,
+        _inputs: I,
+    ) -> core::future::Pending<Result<T, Error>> {
+        unreachable!("flow: a workflow whose body did not expand")
+    }
+}
+
+/// How a durable workflow's `resume(options)` runs it: implemented beside the workflow.
+pub trait ResumeWith<'o> {
+    /// The run's result.
+    type Output;
+
+    /// Continues the run that `options` names, on the inputs its store recorded.
+    fn resume(options: RunOptions<'o>) -> impl Future<Output = Self::Output>;
 }
 
 /// How a workflow's `run(options, inputs...)` runs it: implemented beside the workflow for
@@ -610,6 +634,8 @@ pub struct Full<'a> {
     /// Boxed: most runs have no limit, and the run stays small.
     semaphore: Option<Box<Semaphore>>,
     shared: Option<&'a ConcurrencyLimit>,
+    /// The journal of a run given a store (boxed: most runs have none).
+    journal: Option<Box<Journal<'a>>>,
     /// Its name, span and observer; dropped last, after the nodes.
     track: Track,
 }
@@ -626,6 +652,7 @@ impl<'a> RunState<'a> for Full<'a> {
             deadline: settings.timeout.map(|t| (Instant::now() + t, t)),
             semaphore: settings.max_concurrency.map(run_semaphore),
             shared: None,
+            journal: None,
             track,
         }
     }
@@ -647,6 +674,11 @@ impl<'a> RunState<'a> for Full<'a> {
     fn token(&self) -> &CancellationToken {
         self.token.get_or_init(CancellationToken::new)
     }
+
+    #[inline(always)]
+    fn journal(&self) -> Option<&Journal<'a>> {
+        self.journal.as_deref()
+    }
 }
 
 impl<'a> Run<'a, Limits> {
@@ -654,8 +686,16 @@ impl<'a> Run<'a, Limits> {
     #[inline]
     pub fn new(workflow: &'static str, settings: &Settings, options: RunOptions<'a>) -> Self {
         let id = OnceLock::new();
-        if let Some(run_id) = options.run_id {
-            let _ = id.set(run_id);
+        let journal = options.store.map(|s| Box::new(Journal::new(s.0)));
+        match options.run_id {
+            Some(run_id) => {
+                let _ = id.set(run_id);
+            }
+            // A journaled run's id must not repeat across processes.
+            None if journal.is_some() => {
+                let _ = id.set(crate::journal::unique_id());
+            }
+            None => {}
         }
         let token = OnceLock::new();
         let watched = match options.token {
@@ -696,6 +736,7 @@ impl<'a> Run<'a, Limits> {
                 deadline,
                 semaphore: permits.map(run_semaphore),
                 shared: options.limit,
+                journal,
                 track,
             },
         }
@@ -738,6 +779,20 @@ impl<'a, G: Gate> Run<'a, G> {
         if let Some(track) = self.state.track() {
             track.skipped(node);
         }
+        if let Some(journal) = self.state.journal() {
+            journal.skipped(node);
+        }
+    }
+
+    /// The run's journal, for a run given a store.
+    #[inline(always)]
+    pub fn journal(&self) -> Option<&Journal<'a>> {
+        self.state.journal()
+    }
+
+    /// The run's id, as text.
+    pub fn id_text(&self) -> String {
+        self.id().to_string()
     }
 
     fn id(&self) -> &RunId {
@@ -867,7 +922,19 @@ impl<T, F: Future<Output = Result<T, Error>>, G: Gate, W: WorkflowName> Future
             return Poll::Ready(Err(error));
         }
         match this.body.poll(cx) {
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                // A durable run commits what completed in this poll, in one transaction,
+                // and polls again: the nodes waiting for it then return.
+                if let Some(journal) = this.run.state.journal()
+                    && journal.has_pending()
+                {
+                    if let Err(error) = journal.flush(W::NAME) {
+                        return Poll::Ready(Err(error));
+                    }
+                    cx.waker().wake_by_ref();
+                }
+                Poll::Pending
+            }
             Poll::Ready(Ok(r)) => Poll::Ready(r),
             Poll::Ready(Err(message)) => Poll::Ready(Err(Error::panicked(
                 W::NAME,

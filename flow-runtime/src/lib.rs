@@ -124,6 +124,7 @@ mod error;
 pub mod events;
 mod exec;
 mod info;
+mod journal;
 mod limit;
 mod map;
 mod observe;
@@ -131,6 +132,7 @@ pub mod registry;
 mod render;
 mod report;
 mod run;
+pub mod store;
 mod svg;
 
 #[doc(hidden)]

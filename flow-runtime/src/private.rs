@@ -423,3 +423,138 @@ pub use flow_macros::__workflow as workflow;
 
 pub use crate::exec::*;
 pub use crate::map::{map, map_all};
+
+// ---- durable runs ----
+
+pub use crate::exec::ResumeWith;
+pub use crate::journal::{
+    Begin, Element as RecordElement, Fallible as RecordResult, Journaled,
+    Tolerated as RecordTolerated, Value as RecordValue,
+};
+
+/// What a `durable` workflow records: its inputs and every node's output.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be recorded by a `durable` workflow",
+    label = "a `durable` workflow records this value: `{Self}` must implement `serde::Serialize` and `serde::Deserialize`",
+    note = "derive them on the type: `#[derive(serde::Serialize, serde::Deserialize)]`"
+)]
+pub trait Durable: serde::Serialize + serde::de::DeserializeOwned {}
+
+impl<T: serde::Serialize + serde::de::DeserializeOwned> Durable for T {}
+
+/// A node's future in a durable workflow: read back from the run's journal, or run and
+/// recorded (see [`Journaled`]).
+#[inline(always)]
+pub fn journaled<'r, 'a, M, G: crate::exec::Gate, F: Future>(
+    run: &'r crate::exec::Run<'a, G>,
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    element: Option<usize>,
+    future: F,
+) -> Journaled<'r, 'a, M, F>
+where
+    M: crate::journal::Mode<F::Output>,
+{
+    crate::journal::journaled(run.journal(), workflow, node, element, future)
+}
+
+/// The completion stamp of a kept node of a durable workflow: its place in the journal
+/// (across resumes) when the run has one.
+#[inline]
+pub fn stamp<G: crate::exec::Gate>(
+    run: &crate::exec::Run<'_, G>,
+    stamps: &crate::exec::Stamps,
+) -> u32 {
+    match run.journal() {
+        Some(journal) => crate::journal::last_stamp(journal),
+        None => stamps.next(),
+    }
+}
+
+/// A durable workflow's input, as its run records it.
+pub fn durable_input<T: Durable>(value: &T) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::to_value(value)
+}
+
+/// Input `index` of a run, as its store recorded it.
+pub fn recorded_input<T: Durable>(
+    inputs: &[serde_json::Value],
+    index: usize,
+    workflow: &'static str,
+) -> Result<T, Error> {
+    let value = inputs
+        .get(index)
+        .cloned()
+        .unwrap_or(serde_json::Value::Null);
+    serde_json::from_value(value).map_err(|e| {
+        Error::undecodable(
+            workflow,
+            None,
+            &format!("recorded input {index}"),
+            std::any::type_name::<T>(),
+            e.to_string(),
+        )
+    })
+}
+
+/// The inputs the store recorded for the run `run`'s options name.
+pub fn recorded_inputs(
+    run: &crate::exec::Run<'_, crate::exec::Limits>,
+    graph: &'static crate::WorkflowGraph,
+) -> Result<Vec<serde_json::Value>, Error> {
+    let wf = graph.name();
+    let Some(journal) = run.journal() else {
+        return Err(Error::no_store(wf));
+    };
+    journal.recorded_inputs(&run.id_text(), graph)
+}
+
+/// Begins a durable run: `Run` to run the body, `Done` with the recorded result of a run
+/// that had finished. `inputs` are the encoded inputs.
+pub fn begin<O: Durable>(
+    run: &crate::exec::Run<'_, crate::exec::Limits>,
+    graph: &'static crate::WorkflowGraph,
+    inputs: Vec<Result<serde_json::Value, serde_json::Error>>,
+) -> Result<Begin<O>, Error> {
+    let wf = graph.name();
+    let Some(journal) = run.journal() else {
+        return Ok(Begin::Run);
+    };
+    let mut values = Vec::with_capacity(inputs.len());
+    for (i, input) in inputs.into_iter().enumerate() {
+        values.push(input.map_err(|e| {
+            Error::undecodable(
+                wf,
+                None,
+                &format!("input {i}"),
+                "the workflow's input",
+                e.to_string(),
+            )
+        })?);
+    }
+    let inputs = serde_json::to_string(&values).unwrap_or_else(|_| "[]".into());
+    journal.begin(&run.id_text(), graph, &inputs)
+}
+
+/// Records a durable run's end (when it has a journal).
+pub fn end<T: Durable>(
+    run: &crate::exec::Run<'_, crate::exec::Limits>,
+    result: Result<T, Error>,
+) -> Result<T, Error> {
+    match run.journal() {
+        Some(journal) => match journal.end(&result) {
+            Ok(()) => result,
+            Err(e) => Err(e),
+        },
+        None => result,
+    }
+}
+
+/// The error of a run given a store by a workflow that is not durable.
+#[cold]
+pub fn not_durable<G: crate::exec::Gate>(
+    run: &crate::exec::Run<'_, G>,
+    workflow: &'static str,
+) -> Option<Error> {
+    run.journal().map(|_| Error::not_durable(workflow))
+}

@@ -10,6 +10,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::Observer;
+use crate::store::Store;
 use crate::{ConcurrencyLimit, NodeInfo};
 
 /// Identifies one run of a workflow: given in [`RunOptions::run_id`], or numbered by the
@@ -152,6 +153,17 @@ pub struct RunOptions<'a> {
     pub(crate) max_concurrency: Option<NonZeroUsize>,
     pub(crate) limit: Option<&'a ConcurrencyLimit>,
     pub(crate) observer: Option<Watcher>,
+    pub(crate) store: Option<StoreRef<'a>>,
+}
+
+/// A run's store, as its options hold it.
+#[derive(Clone, Copy)]
+pub struct StoreRef<'a>(pub(crate) &'a dyn Store);
+
+impl fmt::Debug for StoreRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Store")
+    }
 }
 
 /// A run's observer, shared by the run and its options.
@@ -217,6 +229,17 @@ impl<'a> RunOptions<'a> {
     /// [`events`](crate::events) for the order the events come in.
     pub fn observe(mut self, observer: impl Observer) -> Self {
         self.observer = Some(Watcher(Arc::new(observer)));
+        self
+    }
+
+    /// Journals the run in `store` (a [`SqliteStore`](crate::store::SqliteStore), say):
+    /// every node that completes is recorded before its consumers start, and calling the
+    /// same [`run_id`](Self::run_id) again (after a crash, in another process) continues
+    /// the run without running again what completed. Only a `#[workflow(..., durable)]`
+    /// takes a store: any other workflow given one fails at once with
+    /// [`ErrorKind::NotDurable`](crate::ErrorKind::NotDurable). A durable run needs a run id.
+    pub fn store(mut self, store: &'a dyn Store) -> Self {
+        self.store = Some(StoreRef(store));
         self
     }
 }

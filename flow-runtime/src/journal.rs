@@ -1,0 +1,885 @@
+//! A durable run's journal: what its store recorded before, what this run records, and
+//! the futures that read a node's output back instead of running it, or record it before
+//! its consumers start.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock};
+use std::task::{Context, Poll};
+use std::time::SystemTime;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::store::{Claim, Entry, EntryKind, NewRun, RunEnd, RunRecord, RunStatus, Store};
+use crate::{Error, ErrorKind, NodeInfo, Shape, WorkflowGraph};
+
+/// FNV-1a, 64 bits: a hash that is the same in every build (for lock files and graph
+/// fingerprints).
+pub(crate) fn fnv64(bytes: &[u8]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// How a graph is recorded with a run: each node's name, shape and output type.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+struct RecordedNode {
+    node: String,
+    shape: String,
+    output: Option<String>,
+}
+
+fn describe(graph: &WorkflowGraph) -> Vec<RecordedNode> {
+    graph
+        .nodes()
+        .iter()
+        .enumerate()
+        .map(|(i, node)| RecordedNode {
+            node: node.name().to_owned(),
+            shape: match graph.step(i).shape() {
+                Shape::Once => "once",
+                Shape::Map { .. } => "map",
+                Shape::Race { .. } => "race",
+            }
+            .to_owned(),
+            output: node.output().map(str::to_owned),
+        })
+        .collect()
+}
+
+fn fingerprint(graph: &WorkflowGraph) -> String {
+    let mut text = String::new();
+    for (i, n) in describe(graph).iter().enumerate() {
+        text.push_str(&format!("{}:{}:{:?};", n.node, n.shape, n.output));
+        for e in graph.edges_into(i) {
+            text.push_str(&format!("{:?}>{}.{};", e.from(), e.to(), e.param()));
+        }
+    }
+    for p in graph.inputs() {
+        text.push_str(&format!("in:{};", p.ty()));
+    }
+    format!("{:016x}", fnv64(text.as_bytes()))
+}
+
+/// An error as a journal records it: enough to give the same error back.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct RecordedError {
+    kind: String,
+    workflow: String,
+    node: Option<String>,
+    element: Option<usize>,
+    attempts: u32,
+    /// The error's own text (`Display`), as it read.
+    text: String,
+    /// Its causes' texts, outermost first.
+    causes: Vec<String>,
+    others: Vec<RecordedError>,
+    compensation: Vec<RecordedError>,
+}
+
+impl RecordedError {
+    pub(crate) fn of(error: &Error) -> Self {
+        let mut causes = Vec::new();
+        let mut source = std::error::Error::source(error);
+        while let Some(s) = source {
+            causes.push(s.to_string());
+            source = s.source();
+        }
+        RecordedError {
+            kind: format!("{:?}", error.kind()),
+            workflow: error.workflow().to_owned(),
+            node: error.node_name().map(str::to_owned),
+            element: error.element(),
+            attempts: error.attempts(),
+            text: error.to_string(),
+            causes,
+            others: error.others().iter().map(RecordedError::of).collect(),
+            compensation: error
+                .compensation_errors()
+                .iter()
+                .map(RecordedError::of)
+                .collect(),
+        }
+    }
+
+    /// The error as it read: its text and its causes.
+    pub(crate) fn text(&self) -> String {
+        let mut text = self.text.clone();
+        for c in &self.causes {
+            text.push_str(": ");
+            text.push_str(c);
+        }
+        text
+    }
+
+    /// The error back, its nodes and workflows found in `graph` or the registry.
+    pub(crate) fn restore(&self, graph: &'static WorkflowGraph) -> Error {
+        let kind = kind_named(&self.kind).unwrap_or(ErrorKind::NodeFailed);
+        let workflow = static_name(graph, &self.workflow);
+        let node = self
+            .node
+            .as_deref()
+            .and_then(|n| find_node(graph, &self.workflow, n));
+        let source = Recorded::chain(&self.causes).map(|r| r as crate::BoxError);
+        let mut error = Error::restored(kind, workflow, node, self.attempts, source);
+        if let Some(i) = self.element {
+            error = error.at_element(i);
+        }
+        for o in &self.others {
+            error.push_other(o.restore(graph));
+        }
+        for c in &self.compensation {
+            error.push_compensation(c.restore(graph));
+        }
+        error
+    }
+}
+
+fn kind_named(name: &str) -> Option<ErrorKind> {
+    use ErrorKind::*;
+    Some(match name {
+        "NodeFailed" => NodeFailed,
+        "NodeTimedOut" => NodeTimedOut,
+        "NodePanicked" => NodePanicked,
+        "Cancelled" => Cancelled,
+        "TimedOut" => TimedOut,
+        "CompensationFailed" => CompensationFailed,
+        "OutputSkipped" => OutputSkipped,
+        "RaceFailed" => RaceFailed,
+        "OutputTooLarge" => OutputTooLarge,
+        _ => return None,
+    })
+}
+
+fn static_name(graph: &'static WorkflowGraph, name: &str) -> &'static str {
+    if graph.name() == name {
+        return graph.name();
+    }
+    crate::registry::workflows()
+        .find(|g| g.name() == name)
+        .map(|g| g.name())
+        .unwrap_or_else(|| Box::leak(name.to_owned().into_boxed_str()))
+}
+
+fn find_node(
+    graph: &'static WorkflowGraph,
+    workflow: &str,
+    node: &str,
+) -> Option<&'static NodeInfo> {
+    let in_graph = |g: &'static WorkflowGraph| g.node_index(node).map(|i| g.nodes()[i]);
+    if graph.name() == workflow {
+        return in_graph(graph);
+    }
+    crate::registry::workflows()
+        .filter(|g| g.name() == workflow)
+        .find_map(in_graph)
+}
+
+/// An error read back from a journal: the text the original error had, with its causes
+/// (each a `Recorded` of its own) as its source.
+#[derive(Debug)]
+pub struct Recorded {
+    text: String,
+    source: Option<Box<Recorded>>,
+}
+
+impl Recorded {
+    fn chain(texts: &[String]) -> Option<Box<Recorded>> {
+        let (first, rest) = texts.split_first()?;
+        Some(Box::new(Recorded {
+            text: first.clone(),
+            source: Recorded::chain(rest),
+        }))
+    }
+}
+
+impl std::fmt::Display for Recorded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl std::error::Error for Recorded {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
+    }
+}
+
+type Key = (String, Option<usize>);
+
+/// What the journal read back at the run's start.
+#[derive(Default)]
+struct Replay {
+    /// Completed and tolerated entries: kind, seq, payload.
+    done: HashMap<Key, (EntryKind, u32, Option<String>)>,
+    /// Compensations done, with their error if they failed.
+    compensated: HashMap<String, Option<String>>,
+    /// The failure that ended the run, recorded by the failing node.
+    failed: HashMap<Key, String>,
+}
+
+/// A durable run's journal (in its run's state).
+pub struct Journal<'a> {
+    store: &'a dyn Store,
+    id: OnceLock<String>,
+    graph: OnceLock<&'static WorkflowGraph>,
+    replay: OnceLock<Replay>,
+    claim: Mutex<Option<Claim>>,
+    pending: Mutex<Vec<Entry>>,
+    next: AtomicU32,
+    committed: AtomicU32,
+    /// The seq of the node that returned last (its completion stamp, for compensation).
+    last: AtomicU32,
+    begun: AtomicBool,
+}
+
+impl<'a> Journal<'a> {
+    pub(crate) fn new(store: &'a dyn Store) -> Self {
+        Journal {
+            store,
+            id: OnceLock::new(),
+            graph: OnceLock::new(),
+            replay: OnceLock::new(),
+            claim: Mutex::new(None),
+            pending: Mutex::new(Vec::new()),
+            next: AtomicU32::new(1),
+            committed: AtomicU32::new(0),
+            last: AtomicU32::new(0),
+            begun: AtomicBool::new(false),
+        }
+    }
+
+    fn pending(&self) -> MutexGuard<'_, Vec<Entry>> {
+        self.pending.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn id(&self) -> &str {
+        self.id.get().map_or("", String::as_str)
+    }
+
+    fn graph(&self) -> Option<&'static WorkflowGraph> {
+        self.graph.get().copied()
+    }
+
+    /// Whether entries wait to be committed.
+    pub(crate) fn has_pending(&self) -> bool {
+        !self.pending().is_empty()
+    }
+
+    /// Commits what waits, in one transaction: the nodes that completed since the last
+    /// commit, together.
+    pub(crate) fn flush(&self, workflow: &'static str) -> Result<(), Error> {
+        let entries = std::mem::take(&mut *self.pending());
+        if entries.is_empty() {
+            return Ok(());
+        }
+        let top = entries.iter().map(|e| e.seq).max().unwrap_or(0);
+        self.store
+            .append(self.id(), &entries)
+            .map_err(|e| Error::store(workflow, e))?;
+        self.committed.fetch_max(top, Ordering::AcqRel);
+        Ok(())
+    }
+
+    fn push(
+        &self,
+        node: &str,
+        element: Option<usize>,
+        kind: EntryKind,
+        payload: Option<String>,
+        started: SystemTime,
+    ) -> u32 {
+        let mut pending = self.pending();
+        let seq = self.next.fetch_add(1, Ordering::AcqRel);
+        pending.push(Entry {
+            node: node.to_owned(),
+            element,
+            kind,
+            seq,
+            payload,
+            started,
+            ended: SystemTime::now(),
+        });
+        seq
+    }
+
+    fn committed(&self, seq: u32) -> bool {
+        self.committed.load(Ordering::Acquire) >= seq
+    }
+
+    /// Records that `node` was skipped.
+    pub(crate) fn skipped(&self, node: &'static NodeInfo) {
+        if self.begun.load(Ordering::Acquire) {
+            let now = SystemTime::now();
+            self.push(node.name(), None, EntryKind::Skipped, None, now);
+        }
+    }
+
+    fn lookup(
+        &self,
+        node: &str,
+        element: Option<usize>,
+    ) -> Option<&(EntryKind, u32, Option<String>)> {
+        self.replay.get()?.done.get(&(node.to_owned(), element))
+    }
+}
+
+/// How a durable run begins: the body runs, or the run had already finished.
+pub enum Begin<O> {
+    /// Run the body (recorded nodes are read back as it reaches them).
+    Run,
+    /// The run had finished: its recorded output or error.
+    Done(Result<O, Error>),
+}
+
+impl Journal<'_> {
+    /// Takes the run, records its start or reads back what was recorded, and checks that
+    /// the run can continue here (same workflow, same inputs, compatible graph).
+    pub(crate) fn begin<O: DeserializeOwned>(
+        &self,
+        id: &str,
+        graph: &'static WorkflowGraph,
+        inputs: &str,
+    ) -> Result<Begin<O>, Error> {
+        let wf = graph.name();
+        let _ = self.id.set(id.to_owned());
+        let _ = self.graph.set(graph);
+        let claim = self.store.claim(id).map_err(|e| Error::store(wf, e))?;
+        let record = self.store.run(id).map_err(|e| Error::store(wf, e))?;
+        let mut replay = Replay::default();
+        match record {
+            None => {
+                let graph_json =
+                    serde_json::to_string(&describe(graph)).unwrap_or_else(|_| "[]".into());
+                self.store
+                    .create(&NewRun {
+                        id,
+                        workflow: wf,
+                        fingerprint: &fingerprint(graph),
+                        graph: &graph_json,
+                        inputs,
+                        started: SystemTime::now(),
+                    })
+                    .map_err(|e| Error::store(wf, e))?;
+            }
+            Some(record) => {
+                check_same_run(&record, graph, inputs)?;
+                match record.status() {
+                    RunStatus::Unfinished => {}
+                    status => {
+                        let value = record.end_json().unwrap_or("null");
+                        return Ok(Begin::Done(finished::<O>(graph, id, status, value)));
+                    }
+                }
+                check_graph(&record, graph)?;
+                let mut top = 0;
+                for e in record.entries() {
+                    top = top.max(e.seq);
+                    let key = (e.node.clone(), e.element);
+                    match e.kind {
+                        EntryKind::Completed | EntryKind::Tolerated => {
+                            replay
+                                .done
+                                .entry(key)
+                                .or_insert((e.kind, e.seq, e.payload.clone()));
+                        }
+                        EntryKind::Compensated => {
+                            replay.compensated.insert(e.node.clone(), e.payload.clone());
+                        }
+                        EntryKind::Failed => {
+                            if let Some(p) = &e.payload {
+                                replay.failed.insert(key, p.clone());
+                            }
+                        }
+                        EntryKind::Skipped => {}
+                    }
+                }
+                self.next.store(top + 1, Ordering::Release);
+                self.committed.store(top, Ordering::Release);
+            }
+        }
+        let _ = self.replay.set(replay);
+        *self.claim.lock().unwrap_or_else(|p| p.into_inner()) = Some(claim);
+        self.begun.store(true, Ordering::Release);
+        Ok(Begin::Run)
+    }
+
+    /// Records the run's end with what waits to be committed, and releases the run. A
+    /// failure that a changed program or a store caused is not an end: the run stays
+    /// unfinished, to be continued.
+    pub(crate) fn end<T: Serialize>(&self, result: &Result<T, Error>) -> Result<(), Error> {
+        if !self.begun.swap(false, Ordering::AcqRel) {
+            return Ok(());
+        }
+        let wf = self.graph().map_or("", |g| g.name());
+        let entries = std::mem::take(&mut *self.pending());
+        let end = match result {
+            Err(e) if !ends_a_run(e.kind()) => None,
+            Ok(value) => Some(RunEnd {
+                status: RunStatus::Succeeded,
+                value: serde_json::to_string(value).map_err(|e| {
+                    Error::undecodable(
+                        wf,
+                        None,
+                        "the workflow's output",
+                        std::any::type_name::<T>(),
+                        e.to_string(),
+                    )
+                })?,
+                finished: SystemTime::now(),
+            }),
+            Err(e) => Some(RunEnd {
+                status: RunStatus::Failed,
+                value: serde_json::to_string(&RecordedError::of(e)).unwrap_or_default(),
+                finished: SystemTime::now(),
+            }),
+        };
+        let written = match &end {
+            Some(end) => self.store.finish(self.id(), &entries, end),
+            None => self.store.append(self.id(), &entries),
+        };
+        *self.claim.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        written.map_err(|e| Error::store(wf, e))
+    }
+}
+
+impl Journal<'_> {
+    /// The inputs recorded for run `id`, for `resume`.
+    pub(crate) fn recorded_inputs(
+        &self,
+        id: &str,
+        graph: &'static WorkflowGraph,
+    ) -> Result<Vec<serde_json::Value>, Error> {
+        let wf = graph.name();
+        let record = self.store.run(id).map_err(|e| Error::store(wf, e))?;
+        let Some(record) = record else {
+            return Err(Error::unknown_run(
+                wf,
+                format!(
+                    "run `{id}` is not in the store: `resume` continues a recorded run; start one with `run`"
+                ),
+            ));
+        };
+        if record.workflow() != wf {
+            return Err(Error::run_conflict(
+                wf,
+                format!(
+                    "run `{id}` is a run of workflow `{}`, not of `{wf}`",
+                    record.workflow()
+                ),
+            ));
+        }
+        serde_json::from_str(record.inputs_json()).map_err(|e| {
+            Error::undecodable(
+                wf,
+                None,
+                &format!("the inputs of run `{id}`"),
+                "a JSON array",
+                e.to_string(),
+            )
+        })
+    }
+}
+
+/// Whether an error of `kind` is the run's end (recorded), or leaves it to be continued.
+fn ends_a_run(kind: ErrorKind) -> bool {
+    !matches!(
+        kind,
+        ErrorKind::Store
+            | ErrorKind::RunInUse
+            | ErrorKind::RunConflict
+            | ErrorKind::UnknownRun
+            | ErrorKind::GraphChanged
+            | ErrorKind::Undecodable
+            | ErrorKind::NotDurable
+    )
+}
+
+fn check_same_run(
+    record: &RunRecord,
+    graph: &'static WorkflowGraph,
+    inputs: &str,
+) -> Result<(), Error> {
+    let wf = graph.name();
+    if record.workflow() != wf {
+        return Err(Error::run_conflict(
+            wf,
+            format!(
+                "run `{}` is a run of workflow `{}`, not of `{wf}`",
+                record.id(),
+                record.workflow()
+            ),
+        ));
+    }
+    let recorded: Option<serde_json::Value> = serde_json::from_str(record.inputs_json()).ok();
+    let given: Option<serde_json::Value> = serde_json::from_str(inputs).ok();
+    if recorded.is_none() || recorded != given {
+        return Err(Error::run_conflict(
+            wf,
+            format!(
+                "run `{}` was started with other inputs: call it with the inputs it was started with, `resume` it, or use another run id",
+                record.id()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn check_graph(record: &RunRecord, graph: &'static WorkflowGraph) -> Result<(), Error> {
+    let wf = graph.name();
+    if record.fingerprint() == fingerprint(graph) {
+        return Ok(());
+    }
+    let recorded: Vec<RecordedNode> = serde_json::from_str(record.graph_json()).unwrap_or_default();
+    let now = describe(graph);
+    for e in record.entries() {
+        if !matches!(e.kind, EntryKind::Completed | EntryKind::Tolerated) {
+            continue;
+        }
+        let was = recorded.iter().find(|n| n.node == e.node);
+        let is = now.iter().find(|n| n.node == e.node);
+        let problem = match (was, is) {
+            (_, None) => Some(format!("node `{}` is no longer in the workflow", e.node)),
+            (Some(was), Some(is)) if was.output != is.output => Some(format!(
+                "node `{}` now returns `{}` where the run recorded `{}`",
+                e.node,
+                is.output.as_deref().unwrap_or("()"),
+                was.output.as_deref().unwrap_or("()")
+            )),
+            (Some(was), Some(is)) if was.shape != is.shape => Some(format!(
+                "node `{}` now runs as `{}` where the run recorded `{}`",
+                e.node, is.shape, was.shape
+            )),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            return Err(Error::graph_changed(
+                wf,
+                graph.node_index(&e.node).map(|i| graph.nodes()[i]),
+                format!(
+                    "run `{}` cannot continue with this version of workflow `{wf}`: {problem}",
+                    record.id()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn finished<O: DeserializeOwned>(
+    graph: &'static WorkflowGraph,
+    id: &str,
+    status: RunStatus,
+    value: &str,
+) -> Result<O, Error> {
+    let wf = graph.name();
+    match status {
+        RunStatus::Failed => match serde_json::from_str::<RecordedError>(value) {
+            Ok(recorded) => Err(recorded.restore(graph)),
+            Err(e) => Err(Error::undecodable(
+                wf,
+                None,
+                &format!("the error of run `{id}`"),
+                "flow_runtime::Error",
+                e.to_string(),
+            )),
+        },
+        _ => serde_json::from_str::<O>(value).map_err(|e| {
+            Error::undecodable(
+                wf,
+                None,
+                &format!("the output of run `{id}`"),
+                std::any::type_name::<O>(),
+                e.to_string(),
+            )
+        }),
+    }
+}
+
+/// How a node's output is journaled: what to record, and how to read it back.
+pub trait Mode<O> {
+    /// What the body gets: the output, or the error that ends the run.
+    type Out;
+
+    /// The entry to record for `out`, if any: kind and JSON.
+    fn record(out: &O) -> Result<Option<(EntryKind, String)>, serde_json::Error>;
+
+    /// The output read back from an entry of `kind`.
+    fn replay(
+        kind: EntryKind,
+        payload: &str,
+        graph: &'static WorkflowGraph,
+    ) -> Result<O, serde_json::Error>;
+
+    /// The output, to the body.
+    fn ok(out: O) -> Self::Out;
+
+    /// An error of the journal (or an output too large) for node `out`'s body.
+    fn fail(error: Error) -> Self::Out;
+}
+
+/// A node's output, recorded as it is (an infallible node; `Option` for a branch).
+pub struct Value;
+/// A fallible node's `Result<T, flow_runtime::Error>`: `Ok` recorded; an `Err` ends the run.
+pub struct Fallible;
+/// A `continue_on_error` node's `Result<T, NodeError>`: both recorded (the error as data).
+pub struct Tolerated;
+/// An element of a map that keeps every result (`continue_on_error`): like [`Tolerated`],
+/// with the journal's own errors among the elements' results.
+pub struct Element;
+
+impl<T: crate::__private::Durable> Mode<T> for Value {
+    type Out = Result<T, Error>;
+    fn record(out: &T) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
+        Ok(Some((EntryKind::Completed, serde_json::to_string(out)?)))
+    }
+    fn replay(
+        _: EntryKind,
+        payload: &str,
+        _: &'static WorkflowGraph,
+    ) -> Result<T, serde_json::Error> {
+        serde_json::from_str(payload)
+    }
+    fn ok(out: T) -> Result<T, Error> {
+        Ok(out)
+    }
+    fn fail(error: Error) -> Result<T, Error> {
+        Err(error)
+    }
+}
+
+impl<T: crate::__private::Durable> Mode<Result<T, Error>> for Fallible {
+    type Out = Result<T, Error>;
+    fn record(out: &Result<T, Error>) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
+        match out {
+            Ok(v) => Ok(Some((EntryKind::Completed, serde_json::to_string(v)?))),
+            Err(_) => Ok(None),
+        }
+    }
+    fn replay(
+        _: EntryKind,
+        payload: &str,
+        _: &'static WorkflowGraph,
+    ) -> Result<Result<T, Error>, serde_json::Error> {
+        serde_json::from_str(payload).map(Ok)
+    }
+    fn ok(out: Result<T, Error>) -> Result<T, Error> {
+        out
+    }
+    fn fail(error: Error) -> Result<T, Error> {
+        Err(error)
+    }
+}
+
+fn record_result<T: Serialize>(
+    out: &Result<T, Error>,
+) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
+    match out {
+        Ok(v) => Ok(Some((EntryKind::Completed, serde_json::to_string(v)?))),
+        Err(e) => Ok(Some((
+            EntryKind::Tolerated,
+            serde_json::to_string(&RecordedError::of(e))?,
+        ))),
+    }
+}
+
+fn replay_result<T: DeserializeOwned>(
+    kind: EntryKind,
+    payload: &str,
+    graph: &'static WorkflowGraph,
+) -> Result<Result<T, Error>, serde_json::Error> {
+    match kind {
+        EntryKind::Tolerated => {
+            let recorded: RecordedError = serde_json::from_str(payload)?;
+            Ok(Err(recorded.restore(graph)))
+        }
+        _ => serde_json::from_str(payload).map(Ok),
+    }
+}
+
+impl<T: crate::__private::Durable> Mode<Result<T, Error>> for Tolerated {
+    type Out = Result<Result<T, Error>, Error>;
+    fn record(out: &Result<T, Error>) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
+        record_result(out)
+    }
+    fn replay(
+        kind: EntryKind,
+        payload: &str,
+        graph: &'static WorkflowGraph,
+    ) -> Result<Result<T, Error>, serde_json::Error> {
+        replay_result(kind, payload, graph)
+    }
+    fn ok(out: Result<T, Error>) -> Self::Out {
+        Ok(out)
+    }
+    fn fail(error: Error) -> Self::Out {
+        Err(error)
+    }
+}
+
+impl<T: crate::__private::Durable> Mode<Result<T, Error>> for Element {
+    type Out = Result<T, Error>;
+    fn record(out: &Result<T, Error>) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
+        record_result(out)
+    }
+    fn replay(
+        kind: EntryKind,
+        payload: &str,
+        graph: &'static WorkflowGraph,
+    ) -> Result<Result<T, Error>, serde_json::Error> {
+        replay_result(kind, payload, graph)
+    }
+    fn ok(out: Result<T, Error>) -> Self::Out {
+        out
+    }
+    fn fail(error: Error) -> Self::Out {
+        Err(error)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// A node's future in a durable workflow: read back from the journal when its run
+    /// recorded it, else run, recorded, and returned once the record is committed.
+    pub struct Journaled<'r, 'a, M, F: Future> {
+        #[pin]
+        future: F,
+        journal: Option<&'r Journal<'a>>,
+        node: &'static NodeInfo,
+        workflow: &'static str,
+        element: Option<usize>,
+        started: Option<SystemTime>,
+        waiting: Option<(u32, F::Output)>,
+        mode: std::marker::PhantomData<fn() -> M>,
+    }
+}
+
+/// Journals `future`, node `node`'s (element `element`'s) output, in `journal`'s run.
+#[inline]
+pub(crate) fn journaled<'r, 'a, M, F: Future>(
+    journal: Option<&'r Journal<'a>>,
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    element: Option<usize>,
+    future: F,
+) -> Journaled<'r, 'a, M, F> {
+    Journaled {
+        future,
+        journal: journal.filter(|j| j.begun.load(Ordering::Acquire)),
+        node,
+        workflow,
+        element,
+        started: None,
+        waiting: None,
+        mode: std::marker::PhantomData,
+    }
+}
+
+impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
+    type Output = M::Out;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<M::Out> {
+        let this = self.project();
+        let Some(journal) = *this.journal else {
+            return match this.future.poll(cx) {
+                Poll::Ready(out) => Poll::Ready(M::ok(out)),
+                Poll::Pending => Poll::Pending,
+            };
+        };
+        if let Some((seq, _)) = this.waiting {
+            if !journal.committed(*seq) {
+                // The run's guard commits at the end of this poll and wakes the task.
+                return Poll::Pending;
+            }
+            let (seq, out) = this.waiting.take().expect("checked above");
+            journal.last.store(seq, Ordering::Release);
+            return Poll::Ready(M::ok(out));
+        }
+        let node = *this.node;
+        if this.started.is_none() {
+            let graph = journal.graph().expect("a begun journal has its graph");
+            if let Some((kind, seq, payload)) = journal.lookup(node.name(), *this.element) {
+                let payload = payload.as_deref().unwrap_or("null");
+                let out = match M::replay(*kind, payload, graph) {
+                    Ok(out) => out,
+                    Err(e) => {
+                        return Poll::Ready(M::fail(Error::undecodable(
+                            this.workflow,
+                            Some(node),
+                            &match this.element {
+                                Some(i) => format!(
+                                    "the recorded output of node `{}` (element {i})",
+                                    node.name()
+                                ),
+                                None => format!("the recorded output of node `{}`", node.name()),
+                            },
+                            node.output().unwrap_or("()"),
+                            e.to_string(),
+                        )));
+                    }
+                };
+                journal.last.store(*seq, Ordering::Release);
+                return Poll::Ready(M::ok(out));
+            }
+            *this.started = Some(SystemTime::now());
+        }
+        let out = match this.future.poll(cx) {
+            Poll::Pending => return Poll::Pending,
+            Poll::Ready(out) => out,
+        };
+        let started = this.started.unwrap_or_else(SystemTime::now);
+        match M::record(&out) {
+            Ok(None) => Poll::Ready(M::ok(out)),
+            Ok(Some((kind, payload))) => {
+                let limit = journal.store.max_output();
+                if payload.len() > limit {
+                    return Poll::Ready(M::fail(Error::output_too_large(
+                        this.workflow,
+                        node,
+                        *this.element,
+                        payload.len(),
+                        limit,
+                    )));
+                }
+                let seq = journal.push(node.name(), *this.element, kind, Some(payload), started);
+                *this.waiting = Some((seq, out));
+                // Committed by the run's guard when this poll ends.
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(M::fail(Error::undecodable(
+                this.workflow,
+                Some(node),
+                &format!("the output of node `{}`", node.name()),
+                node.output().unwrap_or("()"),
+                e.to_string(),
+            ))),
+        }
+    }
+}
+
+/// The completion stamp of the node that returned last, in a journaled run.
+pub(crate) fn last_stamp(journal: &Journal<'_>) -> u32 {
+    journal.last.load(Ordering::Acquire)
+}
+
+/// A run id that no other run of any process is likely to have: the time, the process
+/// and a counter.
+pub(crate) fn unique_id() -> crate::RunId {
+    use std::sync::atomic::AtomicU64;
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let micros = SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros());
+    crate::RunId::new(format!(
+        "run-{micros:x}-{:x}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
