@@ -500,6 +500,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     fn_sig.output = result_type(&decl.sig);
 
     let ok = errors.is_empty();
+    let durable = wf_args.durable.is_some();
     // The one expansion that sees every node's signature: it writes `graph()`, the one
     // body every entry point runs (generic over how its nodes are admitted) and the
     // registry entry, so each mistake is reported once. If it cannot expand (a listed name
@@ -624,16 +625,34 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 __flow_run.finish(&__flow_result);
                 __flow_result
             },
-            quote! {
-                use ::flow_runtime::__private::Unexpanded as _;
-                let __flow_run = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
-                    #wf_name,
-                    &#settings,
-                    #options,
-                );
-                let __flow_result = Self::__flow_body(&__flow_run, (#(#borrowed_inputs,)*)).await;
-                __flow_run.finish(&__flow_result);
-                __flow_result
+            if durable {
+                quote! {
+                    use ::flow_runtime::__private::Unexpanded as _;
+                    let __flow_run = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
+                        #wf_name,
+                        &#settings,
+                        #options,
+                    );
+                    Self::__flow_durable(&__flow_run, (#(#borrowed_inputs,)*)).await
+                }
+            } else {
+                quote! {
+                    use ::flow_runtime::__private::Unexpanded as _;
+                    let __flow_run = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
+                        #wf_name,
+                        &#settings,
+                        #options,
+                    );
+                    // A store is never ignored: only a durable workflow journals its runs.
+                    let __flow_result = match ::flow_runtime::__private::not_durable(&__flow_run, #wf_name) {
+                        ::core::option::Option::Some(__flow_e) => ::core::result::Result::Err(__flow_e),
+                        ::core::option::Option::None => {
+                            Self::__flow_body(&__flow_run, (#(#borrowed_inputs,)*)).await
+                        }
+                    };
+                    __flow_run.finish(&__flow_result);
+                    __flow_result
+                }
             },
         )
     } else {
@@ -660,6 +679,26 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let generics: Vec<Ident> = (0..input_names.len())
         .map(|k| format_ident!("I{}", k))
         .collect();
+    let resume_doc = format!(
+        " Continues a run of durable workflow `{ident}` from its store, on the inputs the store recorded: `options` name the run (`run_id`) and the store. What completed is read back, not run again; a finished run returns what it recorded. An unknown run id is an `ErrorKind::UnknownRun` error."
+    );
+    let resume_item = if durable {
+        quote! {
+            #[doc = #resume_doc]
+            pub fn resume<'o>(
+                #options: ::flow_runtime::RunOptions<'o>,
+            ) -> impl ::core::future::Future<
+                Output = <Node as ::flow_runtime::__private::ResumeWith<'o>>::Output,
+            > + use<'o>
+            where
+                Node: ::flow_runtime::__private::ResumeWith<'o>,
+            {
+                <Node as ::flow_runtime::__private::ResumeWith<'o>>::resume(#options)
+            }
+        }
+    } else {
+        quote!()
+    };
     let graph_doc =
         format!(" The static graph of workflow `{ident}`: its inputs, nodes, edges and output.");
     let run_doc = format!(
@@ -689,6 +728,8 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                     (#(#input_names,)*),
                 )
             }
+
+            #resume_item
         }
     } else {
         quote! {
@@ -730,6 +771,51 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 ) -> impl ::core::future::Future<Output = Self::Output> {
                     async move {
                         #run_body
+                    }
+                }
+            }
+        }
+    } else {
+        quote!()
+    };
+    // `resume`'s body: the inputs decoded from the store, each at its type's token.
+    let resume_with = if ok && durable {
+        let decoded = wf_sig.inputs.iter().enumerate().map(|(k, input)| {
+            let var = format_ident!("__flow_in{}", k);
+            let inner = &input.inner;
+            let codec = quote_spanned!(input.inner.span()=> ::flow_runtime::__private::codec::<#inner>());
+            quote! {
+                let #var: #inner = match ::flow_runtime::__private::recorded_input(#codec, &__flow_inputs, #k, #wf_name) {
+                    ::core::result::Result::Ok(__flow_v) => __flow_v,
+                    ::core::result::Result::Err(__flow_e) => return ::core::result::Result::Err(__flow_e),
+                };
+            }
+        });
+        let passed = (0..wf_sig.inputs.len()).map(|k| {
+            let var = format_ident!("__flow_in{}", k);
+            quote!(&#var)
+        });
+        quote! {
+            impl<'o> ::flow_runtime::__private::ResumeWith<'o> for #ident::Node {
+                type Output = ::core::result::Result<#out_ty, ::flow_runtime::Error>;
+
+                #[allow(unused_variables, unreachable_code)]
+                fn resume(
+                    #options: ::flow_runtime::RunOptions<'o>,
+                ) -> impl ::core::future::Future<Output = Self::Output> {
+                    async move {
+                        use ::flow_runtime::__private::Unexpanded as _;
+                        let __flow_run = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
+                            #wf_name,
+                            &#settings,
+                            #options,
+                        );
+                        let __flow_inputs = match ::flow_runtime::__private::recorded_inputs(&__flow_run, Self::graph()) {
+                            ::core::result::Result::Ok(__flow_v) => __flow_v,
+                            ::core::result::Result::Err(__flow_e) => return ::core::result::Result::Err(__flow_e),
+                        };
+                        #(#decoded)*
+                        Self::__flow_durable(&__flow_run, (#(#passed,)*)).await
                     }
                 }
             }
@@ -835,6 +921,8 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         }
 
         #run_with
+
+        #resume_with
 
         impl ::flow_runtime::__private::Unexpanded for #ident::Node {}
 
@@ -975,9 +1063,15 @@ pub fn expand(input: TokenStream) -> TokenStream {
             nodes: &entries,
             graph: &graph,
             nested,
+            durable: wf_args.durable.is_some(),
         }
         .generate(),
     );
+    let durable = if wf_args.durable.is_some() {
+        durable_fn(&input.sig, &wf_sig, &entries, &graph)
+    } else {
+        quote!()
+    };
     // `Open` runs for a workflow without options whose nodes take no run context.
     let open = wf_args.max_concurrency.is_none()
         && wf_args.timeout.is_none()
@@ -997,6 +1091,8 @@ pub fn expand(input: TokenStream) -> TokenStream {
             pub const __FLOW_OPEN: bool = #open;
 
             #body
+
+            #durable
         }
 
         ::flow_runtime::__private::inventory::submit! {
@@ -1013,6 +1109,72 @@ fn result_type(sig: &Signature) -> syn::ReturnType {
     };
     syn::parse_quote_spanned! {out_span=>
         -> ::core::result::Result<#out_ty, ::flow_runtime::Error>
+    }
+}
+
+/// A durable workflow's journaled run (for `run` and `resume`): begins the run in its store
+/// (or returns what a finished run recorded), runs the body, and records the end. Each
+/// input is encoded at its type's token, and the output decoded and encoded at the token
+/// of the type its node returns, so that a type that cannot be recorded is an error there.
+fn durable_fn(
+    sig: &Signature,
+    wf: &WorkflowSig,
+    nodes: &[NodeEntry<'_>],
+    graph: &Graph,
+) -> TokenStream {
+    let (pats, tys): (Vec<_>, Vec<_>) = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::FnArg::Typed(t) => {
+                let pat = &t.pat;
+                let mut ty = (*t.ty).clone();
+                types::name_elided_lifetimes(&mut ty, "'__flow_r");
+                Some(match ty {
+                    syn::Type::Reference(_) => (quote!(#pat), quote!(#ty)),
+                    _ => (quote!(#pat), quote!(&'__flow_r #ty)),
+                })
+            }
+            syn::FnArg::Receiver(_) => None,
+        })
+        .unzip();
+    let encoded = wf.inputs.iter().map(|input| {
+        let ident = &input.ident;
+        let inner = &input.inner;
+        let codec =
+            quote_spanned!(input.inner.span()=> ::flow_runtime::__private::codec::<#inner>());
+        quote!(::flow_runtime::__private::durable_input(#codec, #ident))
+    });
+    let out_ty = match &sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+    };
+    let out_span = graph
+        .output
+        .and_then(|i| nodes[i].sig.output.as_ref().map(|t| t.span()))
+        .or_else(|| wf.output.as_ref().map(|t| t.span()))
+        .unwrap_or_else(Span::call_site);
+    let codec = quote_spanned!(out_span=> ::flow_runtime::__private::codec());
+    quote! {
+        #[allow(unused_variables, clippy::too_many_arguments)]
+        async fn __flow_durable<'__flow_r>(
+            __flow_run: &'__flow_r ::flow_runtime::__private::Run<'_, ::flow_runtime::__private::Limits>,
+            (#(#pats,)*): (#(#tys,)*),
+        ) -> ::core::result::Result<#out_ty, ::flow_runtime::Error> {
+            let __flow_result = if __flow_run.journal().is_none() {
+                Self::__flow_body(__flow_run, (#(#pats,)*)).await
+            } else {
+                match ::flow_runtime::__private::begin(__flow_run, Self::graph(), ::std::vec![#(#encoded),*], #codec) {
+                    ::core::result::Result::Err(__flow_e) => ::core::result::Result::Err(__flow_e),
+                    ::core::result::Result::Ok(::flow_runtime::__private::Begin::Done(__flow_r)) => __flow_r,
+                    ::core::result::Result::Ok(::flow_runtime::__private::Begin::Run) => {
+                        ::flow_runtime::__private::end(__flow_run, Self::__flow_body(__flow_run, (#(#pats,)*)).await, #codec)
+                    }
+                }
+            };
+            __flow_run.finish(&__flow_result);
+            __flow_result
+        }
     }
 }
 
@@ -1137,6 +1299,8 @@ struct Body<'a> {
     graph: &'a Graph,
     /// The inputs arrive by reference (`__flow_nested`).
     nested: bool,
+    /// `durable`: each node's output is journaled when the run has a store.
+    durable: bool,
 }
 
 /// Node `i`'s rank among failures at the same instant: its place in the list.
@@ -1357,7 +1521,8 @@ impl Body<'_> {
 
     /// Whether running node `i` can end the run with an error.
     fn fails(&self, i: usize) -> bool {
-        if self.graph.race_led_by(i).is_some() || self.requires(i) {
+        // A journaled node can fail to read back or record its output.
+        if self.durable || self.graph.race_led_by(i).is_some() || self.requires(i) {
             true
         } else if self.nodes[i].map().is_some() {
             // A map's result is a `Result` (checked with `?`) unless it keeps every error.
@@ -1480,6 +1645,31 @@ impl Body<'_> {
         }
         let none = quote!(::core::option::Option::None);
         let rank = rank(i);
+        if self.durable {
+            let (future, mode) = if self.policy(i) {
+                let mode = if self.tolerant(i) {
+                    "RecordTolerated"
+                } else {
+                    "RecordResult"
+                };
+                (
+                    quote!(#path::Node::__flow_call(__flow_run, __FLOW_WORKFLOW, #none, #(#args),*)),
+                    mode,
+                )
+            } else if node.sig.fallible {
+                (
+                    quote!(__flow_run.gate::<#path::Node, _, _>(#none, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*))),
+                    "RecordResult",
+                )
+            } else {
+                (
+                    quote!(__flow_run.gate::<#path::Node, _, _>(#none, ::flow_runtime::__private::Plain, #path(#(#args),*))),
+                    "RecordValue",
+                )
+            };
+            let journaled = self.journaled(i, mode, none, future);
+            return quote!(::flow_runtime::__private::rank(#journaled.await, #rank)?);
+        }
         if self.policy(i) {
             let call = quote!(#path::Node::__flow_call(__flow_run, __FLOW_WORKFLOW, #none, #(#args),*).await);
             if self.tolerant(i) {
@@ -1498,6 +1688,46 @@ impl Body<'_> {
     /// (an element of a map, whose index `element` gives, a member of a race); `capture` is
     /// `move` or nothing.
     fn attempt_future(
+        &self,
+        i: usize,
+        args: &[TokenStream],
+        element: TokenStream,
+        capture: TokenStream,
+    ) -> TokenStream {
+        if self.durable {
+            let future = self.attempt_future_plain(i, args, element.clone(), capture);
+            let mode = if self.nodes[i].map().is_some() && self.nodes[i].continues_on_error() {
+                "RecordElement"
+            } else {
+                "RecordResult"
+            };
+            return self.journaled(i, mode, element, future);
+        }
+        self.attempt_future_plain(i, args, element, capture)
+    }
+
+    /// A node's output journaled in `mode` (see `flow_runtime::__private::Journaled`),
+    /// written at the node's output type: a type that cannot be recorded is an error there.
+    fn journaled(
+        &self,
+        i: usize,
+        mode: &str,
+        element: TokenStream,
+        future: TokenStream,
+    ) -> TokenStream {
+        let path = self.nodes[i].path;
+        let span = self.nodes[i]
+            .sig
+            .output
+            .as_ref()
+            .map_or_else(|| self.nodes[i].sig.ident.span(), |t| t.span());
+        let mode = format_ident!("{}", mode);
+        let codec = quote_spanned!(span=> ::flow_runtime::__private::codec());
+        quote!(::flow_runtime::__private::journaled::<::flow_runtime::__private::#mode, _, _>(__flow_run, __FLOW_WORKFLOW, #path::Node::INFO, #element, #codec, #future))
+    }
+
+    /// [`attempt_future`](Body::attempt_future) without the journal.
+    fn attempt_future_plain(
         &self,
         i: usize,
         args: &[TokenStream],
@@ -1531,8 +1761,16 @@ impl Body<'_> {
         for (k, &m) in race.members.iter().enumerate() {
             let (args, member_skips) = self.args(m, local);
             skips.extend(member_skips);
-            let future =
+            let mut future =
                 self.attempt_future(m, &args, quote!(::core::option::Option::None), quote!());
+            if self.durable {
+                // One winner is recorded, and a resumed run's recorded winner wins again.
+                let infos = race.members.iter().map(|&o| {
+                    let p = self.nodes[o].path;
+                    quote!(#p::Node::INFO)
+                });
+                future = quote!(#future.member(&__flow_claim, &[#(#infos),*]));
+            }
             let x = format_ident!("__flow_x{}", k);
             pins.push(quote! {
                 let mut #x = ::core::pin::pin!(::flow_runtime::__private::Maybe::new(#future));
@@ -1546,7 +1784,11 @@ impl Body<'_> {
         }
         let name = &race.name;
         let rank = rank(race.members[0]);
+        let claim = self
+            .durable
+            .then(|| quote!(let __flow_claim = ::flow_runtime::__private::RaceClaim::new();));
         let call = quote! {{
+            #claim
             #(#pins)*
             let __flow_won = ::core::future::poll_fn(|__flow_cx: &mut ::core::task::Context<'_>| {
                 let mut __flow_pending = false;
@@ -1627,9 +1869,14 @@ impl Body<'_> {
         } else if self.kept(i) {
             // Stamped when it completes: compensations run in reverse completion order.
             let k = kept_var(i);
+            let stamp = if self.durable {
+                quote!(::flow_runtime::__private::stamp(__flow_run, &__flow_stamps))
+            } else {
+                quote!(__flow_stamps.next())
+            };
             quote! {
                 let __flow_v = #call;
-                #k.keep(__flow_stamps.next(), __flow_v);
+                #k.keep(#stamp, __flow_v);
             }
         } else if self.binds(i) {
             let var = out_var(i);

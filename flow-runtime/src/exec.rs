@@ -931,7 +931,6 @@ impl<T, F: Future<Output = Result<T, Error>>, G: Gate, W: WorkflowName> Future
                     if let Err(error) = journal.flush(W::NAME) {
                         return Poll::Ready(Err(error));
                     }
-                    cx.waker().wake_by_ref();
                 }
                 Poll::Pending
             }

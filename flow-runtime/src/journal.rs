@@ -10,7 +10,6 @@ use std::sync::{Mutex, MutexGuard, OnceLock};
 use std::task::{Context, Poll};
 use std::time::SystemTime;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::store::{Claim, Entry, EntryKind, NewRun, RunEnd, RunRecord, RunStatus, Store};
@@ -234,6 +233,8 @@ pub struct Journal<'a> {
     replay: OnceLock<Replay>,
     claim: Mutex<Option<Claim>>,
     pending: Mutex<Vec<Entry>>,
+    /// The nodes waiting for the next commit (a map's elements are polled only when woken).
+    waiters: Mutex<Vec<std::task::Waker>>,
     next: AtomicU32,
     committed: AtomicU32,
     /// The seq of the node that returned last (its completion stamp, for compensation).
@@ -250,6 +251,7 @@ impl<'a> Journal<'a> {
             replay: OnceLock::new(),
             claim: Mutex::new(None),
             pending: Mutex::new(Vec::new()),
+            waiters: Mutex::new(Vec::new()),
             next: AtomicU32::new(1),
             committed: AtomicU32::new(0),
             last: AtomicU32::new(0),
@@ -286,7 +288,18 @@ impl<'a> Journal<'a> {
             .append(self.id(), &entries)
             .map_err(|e| Error::store(workflow, e))?;
         self.committed.fetch_max(top, Ordering::AcqRel);
+        let waiters = std::mem::take(&mut *self.waiters.lock().unwrap_or_else(|p| p.into_inner()));
+        for w in waiters {
+            w.wake();
+        }
         Ok(())
+    }
+
+    fn wait(&self, waker: &std::task::Waker) {
+        let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
+        if !waiters.iter().any(|w| w.will_wake(waker)) {
+            waiters.push(waker.clone());
+        }
     }
 
     fn push(
@@ -343,11 +356,12 @@ pub enum Begin<O> {
 impl Journal<'_> {
     /// Takes the run, records its start or reads back what was recorded, and checks that
     /// the run can continue here (same workflow, same inputs, compatible graph).
-    pub(crate) fn begin<O: DeserializeOwned>(
+    pub(crate) fn begin<O>(
         &self,
         id: &str,
         graph: &'static WorkflowGraph,
         inputs: &str,
+        codec: &Codec<O>,
     ) -> Result<Begin<O>, Error> {
         let wf = graph.name();
         let _ = self.id.set(id.to_owned());
@@ -376,7 +390,7 @@ impl Journal<'_> {
                     RunStatus::Unfinished => {}
                     status => {
                         let value = record.end_json().unwrap_or("null");
-                        return Ok(Begin::Done(finished::<O>(graph, id, status, value)));
+                        return Ok(Begin::Done(finished(graph, id, status, value, codec)));
                     }
                 }
                 check_graph(&record, graph)?;
@@ -415,7 +429,7 @@ impl Journal<'_> {
     /// Records the run's end with what waits to be committed, and releases the run. A
     /// failure that a changed program or a store caused is not an end: the run stays
     /// unfinished, to be continued.
-    pub(crate) fn end<T: Serialize>(&self, result: &Result<T, Error>) -> Result<(), Error> {
+    pub(crate) fn end<T>(&self, result: &Result<T, Error>, codec: &Codec<T>) -> Result<(), Error> {
         if !self.begun.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
@@ -425,7 +439,7 @@ impl Journal<'_> {
             Err(e) if !ends_a_run(e.kind()) => None,
             Ok(value) => Some(RunEnd {
                 status: RunStatus::Succeeded,
-                value: serde_json::to_string(value).map_err(|e| {
+                value: codec.encode(value).map_err(|e| {
                     Error::undecodable(
                         wf,
                         None,
@@ -574,11 +588,12 @@ fn check_graph(record: &RunRecord, graph: &'static WorkflowGraph) -> Result<(), 
     Ok(())
 }
 
-fn finished<O: DeserializeOwned>(
+fn finished<O>(
     graph: &'static WorkflowGraph,
     id: &str,
     status: RunStatus,
     value: &str,
+    codec: &Codec<O>,
 ) -> Result<O, Error> {
     let wf = graph.name();
     match status {
@@ -592,7 +607,7 @@ fn finished<O: DeserializeOwned>(
                 e.to_string(),
             )),
         },
-        _ => serde_json::from_str::<O>(value).map_err(|e| {
+        _ => codec.decode(value).map_err(|e| {
             Error::undecodable(
                 wf,
                 None,
@@ -604,25 +619,66 @@ fn finished<O: DeserializeOwned>(
     }
 }
 
+/// How one type is written to and read from a journal: made once, where the type is known
+/// to be serializable ([`codec`]), so that the futures using it need no serde bounds.
+pub struct Codec<T> {
+    encode: fn(&T) -> Result<String, serde_json::Error>,
+    decode: fn(&str) -> Result<T, serde_json::Error>,
+}
+
+impl<T> Clone for Codec<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<T> Copy for Codec<T> {}
+
+impl<T> Codec<T> {
+    pub(crate) fn encode(&self, value: &T) -> Result<String, serde_json::Error> {
+        (self.encode)(value)
+    }
+
+    pub(crate) fn decode(&self, text: &str) -> Result<T, serde_json::Error> {
+        (self.decode)(text)
+    }
+}
+
+/// The codec of `T` (see [`Codec`]).
+#[inline(always)]
+pub fn codec<T: crate::__private::Durable>() -> Codec<T> {
+    Codec {
+        encode: |v| serde_json::to_string(v),
+        decode: |s| serde_json::from_str(s),
+    }
+}
+
 /// How a node's output is journaled: what to record, and how to read it back.
 pub trait Mode<O> {
+    /// The type recorded (the node's value).
+    type Value;
+
     /// What the body gets: the output, or the error that ends the run.
     type Out;
 
     /// The entry to record for `out`, if any: kind and JSON.
-    fn record(out: &O) -> Result<Option<(EntryKind, String)>, serde_json::Error>;
+    fn record(
+        out: &O,
+        codec: &Codec<Self::Value>,
+    ) -> Result<Option<(EntryKind, String)>, serde_json::Error>;
 
     /// The output read back from an entry of `kind`.
     fn replay(
         kind: EntryKind,
         payload: &str,
         graph: &'static WorkflowGraph,
+        codec: &Codec<Self::Value>,
     ) -> Result<O, serde_json::Error>;
 
     /// The output, to the body.
     fn ok(out: O) -> Self::Out;
 
-    /// An error of the journal (or an output too large) for node `out`'s body.
+    /// An error of the journal (or an output too large) for the node.
     fn fail(error: Error) -> Self::Out;
 }
 
@@ -636,17 +692,19 @@ pub struct Tolerated;
 /// with the journal's own errors among the elements' results.
 pub struct Element;
 
-impl<T: crate::__private::Durable> Mode<T> for Value {
+impl<T> Mode<T> for Value {
+    type Value = T;
     type Out = Result<T, Error>;
-    fn record(out: &T) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
-        Ok(Some((EntryKind::Completed, serde_json::to_string(out)?)))
+    fn record(out: &T, codec: &Codec<T>) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
+        Ok(Some((EntryKind::Completed, codec.encode(out)?)))
     }
     fn replay(
         _: EntryKind,
         payload: &str,
         _: &'static WorkflowGraph,
+        codec: &Codec<T>,
     ) -> Result<T, serde_json::Error> {
-        serde_json::from_str(payload)
+        codec.decode(payload)
     }
     fn ok(out: T) -> Result<T, Error> {
         Ok(out)
@@ -656,11 +714,15 @@ impl<T: crate::__private::Durable> Mode<T> for Value {
     }
 }
 
-impl<T: crate::__private::Durable> Mode<Result<T, Error>> for Fallible {
+impl<T> Mode<Result<T, Error>> for Fallible {
+    type Value = T;
     type Out = Result<T, Error>;
-    fn record(out: &Result<T, Error>) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
+    fn record(
+        out: &Result<T, Error>,
+        codec: &Codec<T>,
+    ) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
         match out {
-            Ok(v) => Ok(Some((EntryKind::Completed, serde_json::to_string(v)?))),
+            Ok(v) => Ok(Some((EntryKind::Completed, codec.encode(v)?))),
             Err(_) => Ok(None),
         }
     }
@@ -668,8 +730,9 @@ impl<T: crate::__private::Durable> Mode<Result<T, Error>> for Fallible {
         _: EntryKind,
         payload: &str,
         _: &'static WorkflowGraph,
+        codec: &Codec<T>,
     ) -> Result<Result<T, Error>, serde_json::Error> {
-        serde_json::from_str(payload).map(Ok)
+        codec.decode(payload).map(Ok)
     }
     fn ok(out: Result<T, Error>) -> Result<T, Error> {
         out
@@ -679,11 +742,12 @@ impl<T: crate::__private::Durable> Mode<Result<T, Error>> for Fallible {
     }
 }
 
-fn record_result<T: Serialize>(
+fn record_result<T>(
     out: &Result<T, Error>,
+    codec: &Codec<T>,
 ) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
     match out {
-        Ok(v) => Ok(Some((EntryKind::Completed, serde_json::to_string(v)?))),
+        Ok(v) => Ok(Some((EntryKind::Completed, codec.encode(v)?))),
         Err(e) => Ok(Some((
             EntryKind::Tolerated,
             serde_json::to_string(&RecordedError::of(e))?,
@@ -691,31 +755,37 @@ fn record_result<T: Serialize>(
     }
 }
 
-fn replay_result<T: DeserializeOwned>(
+fn replay_result<T>(
     kind: EntryKind,
     payload: &str,
     graph: &'static WorkflowGraph,
+    codec: &Codec<T>,
 ) -> Result<Result<T, Error>, serde_json::Error> {
     match kind {
         EntryKind::Tolerated => {
             let recorded: RecordedError = serde_json::from_str(payload)?;
             Ok(Err(recorded.restore(graph)))
         }
-        _ => serde_json::from_str(payload).map(Ok),
+        _ => codec.decode(payload).map(Ok),
     }
 }
 
-impl<T: crate::__private::Durable> Mode<Result<T, Error>> for Tolerated {
+impl<T> Mode<Result<T, Error>> for Tolerated {
+    type Value = T;
     type Out = Result<Result<T, Error>, Error>;
-    fn record(out: &Result<T, Error>) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
-        record_result(out)
+    fn record(
+        out: &Result<T, Error>,
+        codec: &Codec<T>,
+    ) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
+        record_result(out, codec)
     }
     fn replay(
         kind: EntryKind,
         payload: &str,
         graph: &'static WorkflowGraph,
+        codec: &Codec<T>,
     ) -> Result<Result<T, Error>, serde_json::Error> {
-        replay_result(kind, payload, graph)
+        replay_result(kind, payload, graph, codec)
     }
     fn ok(out: Result<T, Error>) -> Self::Out {
         Ok(out)
@@ -725,17 +795,22 @@ impl<T: crate::__private::Durable> Mode<Result<T, Error>> for Tolerated {
     }
 }
 
-impl<T: crate::__private::Durable> Mode<Result<T, Error>> for Element {
+impl<T> Mode<Result<T, Error>> for Element {
+    type Value = T;
     type Out = Result<T, Error>;
-    fn record(out: &Result<T, Error>) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
-        record_result(out)
+    fn record(
+        out: &Result<T, Error>,
+        codec: &Codec<T>,
+    ) -> Result<Option<(EntryKind, String)>, serde_json::Error> {
+        record_result(out, codec)
     }
     fn replay(
         kind: EntryKind,
         payload: &str,
         graph: &'static WorkflowGraph,
+        codec: &Codec<T>,
     ) -> Result<Result<T, Error>, serde_json::Error> {
-        replay_result(kind, payload, graph)
+        replay_result(kind, payload, graph, codec)
     }
     fn ok(out: Result<T, Error>) -> Self::Out {
         out
@@ -748,37 +823,71 @@ impl<T: crate::__private::Durable> Mode<Result<T, Error>> for Element {
 pin_project_lite::pin_project! {
     /// A node's future in a durable workflow: read back from the journal when its run
     /// recorded it, else run, recorded, and returned once the record is committed.
-    pub struct Journaled<'r, 'a, M, F: Future> {
+    pub struct Journaled<'r, 'a, M: Mode<F::Output>, F: Future> {
         #[pin]
         future: F,
+        codec: Codec<M::Value>,
         journal: Option<&'r Journal<'a>>,
         node: &'static NodeInfo,
         workflow: &'static str,
         element: Option<usize>,
         started: Option<SystemTime>,
         waiting: Option<(u32, F::Output)>,
+        race: Option<(&'r RaceClaim, &'static [&'static NodeInfo])>,
+        lost: bool,
         mode: std::marker::PhantomData<fn() -> M>,
+    }
+}
+
+/// A race of a durable workflow: which member's success is recorded. The first member to
+/// succeed takes it (in list order among those succeeding in one poll), so the journal
+/// holds one winner; on a resumed run the recorded winner wins again, and no other member
+/// starts.
+#[derive(Default)]
+pub struct RaceClaim(AtomicBool);
+
+impl RaceClaim {
+    /// A race no member has won.
+    pub const fn new() -> Self {
+        RaceClaim(AtomicBool::new(false))
+    }
+
+    fn take(&self) -> bool {
+        !self.0.swap(true, Ordering::AcqRel)
     }
 }
 
 /// Journals `future`, node `node`'s (element `element`'s) output, in `journal`'s run.
 #[inline]
-pub(crate) fn journaled<'r, 'a, M, F: Future>(
+pub(crate) fn journaled<'r, 'a, M: Mode<F::Output>, F: Future>(
     journal: Option<&'r Journal<'a>>,
     workflow: &'static str,
     node: &'static NodeInfo,
     element: Option<usize>,
+    codec: Codec<M::Value>,
     future: F,
 ) -> Journaled<'r, 'a, M, F> {
     Journaled {
         future,
+        codec,
         journal: journal.filter(|j| j.begun.load(Ordering::Acquire)),
         node,
         workflow,
         element,
         started: None,
         waiting: None,
+        race: None,
+        lost: false,
         mode: std::marker::PhantomData,
+    }
+}
+
+impl<'r, M: Mode<F::Output>, F: Future> Journaled<'r, '_, M, F> {
+    /// Makes this the future of a member of the race `claim` decides among `members`.
+    #[inline]
+    pub fn member(mut self, claim: &'r RaceClaim, members: &'static [&'static NodeInfo]) -> Self {
+        self.race = Some((claim, members));
+        self
     }
 }
 
@@ -795,7 +904,8 @@ impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
         };
         if let Some((seq, _)) = this.waiting {
             if !journal.committed(*seq) {
-                // The run's guard commits at the end of this poll and wakes the task.
+                // The run's guard commits at the end of this poll and wakes the waiters.
+                journal.wait(cx.waker());
                 return Poll::Pending;
             }
             let (seq, out) = this.waiting.take().expect("checked above");
@@ -803,11 +913,28 @@ impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
             return Poll::Ready(M::ok(out));
         }
         let node = *this.node;
+        if *this.lost {
+            // Another member of the race won: this one waits to be dropped with the race.
+            return Poll::Pending;
+        }
         if this.started.is_none() {
             let graph = journal.graph().expect("a begun journal has its graph");
+            if let Some((claim, members)) = *this.race {
+                let mine = journal.lookup(node.name(), *this.element).is_some();
+                let other = members.iter().any(|m| {
+                    m.name() != node.name() && journal.lookup(m.name(), *this.element).is_some()
+                });
+                if mine {
+                    claim.take();
+                } else if other {
+                    // The recorded winner returns in this same poll and ends the race.
+                    *this.lost = true;
+                    return Poll::Pending;
+                }
+            }
             if let Some((kind, seq, payload)) = journal.lookup(node.name(), *this.element) {
                 let payload = payload.as_deref().unwrap_or("null");
-                let out = match M::replay(*kind, payload, graph) {
+                let out = match M::replay(*kind, payload, graph, this.codec) {
                     Ok(out) => out,
                     Err(e) => {
                         return Poll::Ready(M::fail(Error::undecodable(
@@ -835,8 +962,13 @@ impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
             Poll::Ready(out) => out,
         };
         let started = this.started.unwrap_or_else(SystemTime::now);
-        match M::record(&out) {
+        match M::record(&out, this.codec) {
             Ok(None) => Poll::Ready(M::ok(out)),
+            Ok(Some(_)) if this.race.is_some_and(|(claim, _)| !claim.take()) => {
+                // Another member succeeded first: it is the one recorded, and wins.
+                *this.lost = true;
+                Poll::Pending
+            }
             Ok(Some((kind, payload))) => {
                 let limit = journal.store.max_output();
                 if payload.len() > limit {
@@ -851,6 +983,7 @@ impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
                 let seq = journal.push(node.name(), *this.element, kind, Some(payload), started);
                 *this.waiting = Some((seq, out));
                 // Committed by the run's guard when this poll ends.
+                journal.wait(cx.waker());
                 Poll::Pending
             }
             Err(e) => Poll::Ready(M::fail(Error::undecodable(

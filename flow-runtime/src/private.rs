@@ -428,8 +428,8 @@ pub use crate::map::{map, map_all};
 
 pub use crate::exec::ResumeWith;
 pub use crate::journal::{
-    Begin, Element as RecordElement, Fallible as RecordResult, Journaled,
-    Tolerated as RecordTolerated, Value as RecordValue,
+    Begin, Codec, Element as RecordElement, Fallible as RecordResult, Journaled, RaceClaim,
+    Tolerated as RecordTolerated, Value as RecordValue, codec,
 };
 
 /// What a `durable` workflow records: its inputs and every node's output.
@@ -450,12 +450,13 @@ pub fn journaled<'r, 'a, M, G: crate::exec::Gate, F: Future>(
     workflow: &'static str,
     node: &'static NodeInfo,
     element: Option<usize>,
+    codec: Codec<M::Value>,
     future: F,
 ) -> Journaled<'r, 'a, M, F>
 where
     M: crate::journal::Mode<F::Output>,
 {
-    crate::journal::journaled(run.journal(), workflow, node, element, future)
+    crate::journal::journaled(run.journal(), workflow, node, element, codec, future)
 }
 
 /// The completion stamp of a kept node of a durable workflow: its place in the journal
@@ -472,21 +473,24 @@ pub fn stamp<G: crate::exec::Gate>(
 }
 
 /// A durable workflow's input, as its run records it.
-pub fn durable_input<T: Durable>(value: &T) -> Result<serde_json::Value, serde_json::Error> {
-    serde_json::to_value(value)
+pub fn durable_input<T>(
+    codec: Codec<T>,
+    value: &T,
+) -> Result<serde_json::Value, serde_json::Error> {
+    serde_json::from_str(&codec.encode(value)?)
 }
 
 /// Input `index` of a run, as its store recorded it.
-pub fn recorded_input<T: Durable>(
+pub fn recorded_input<T>(
+    codec: Codec<T>,
     inputs: &[serde_json::Value],
     index: usize,
     workflow: &'static str,
 ) -> Result<T, Error> {
     let value = inputs
         .get(index)
-        .cloned()
-        .unwrap_or(serde_json::Value::Null);
-    serde_json::from_value(value).map_err(|e| {
+        .map_or_else(|| "null".to_owned(), |v| v.to_string());
+    codec.decode(&value).map_err(|e| {
         Error::undecodable(
             workflow,
             None,
@@ -511,10 +515,11 @@ pub fn recorded_inputs(
 
 /// Begins a durable run: `Run` to run the body, `Done` with the recorded result of a run
 /// that had finished. `inputs` are the encoded inputs.
-pub fn begin<O: Durable>(
+pub fn begin<O>(
     run: &crate::exec::Run<'_, crate::exec::Limits>,
     graph: &'static crate::WorkflowGraph,
     inputs: Vec<Result<serde_json::Value, serde_json::Error>>,
+    codec: Codec<O>,
 ) -> Result<Begin<O>, Error> {
     let wf = graph.name();
     let Some(journal) = run.journal() else {
@@ -533,16 +538,17 @@ pub fn begin<O: Durable>(
         })?);
     }
     let inputs = serde_json::to_string(&values).unwrap_or_else(|_| "[]".into());
-    journal.begin(&run.id_text(), graph, &inputs)
+    journal.begin(&run.id_text(), graph, &inputs, &codec)
 }
 
 /// Records a durable run's end (when it has a journal).
-pub fn end<T: Durable>(
+pub fn end<T>(
     run: &crate::exec::Run<'_, crate::exec::Limits>,
     result: Result<T, Error>,
+    codec: Codec<T>,
 ) -> Result<T, Error> {
     match run.journal() {
-        Some(journal) => match journal.end(&result) {
+        Some(journal) => match journal.end(&result, &codec) {
             Ok(()) => result,
             Err(e) => Err(e),
         },
