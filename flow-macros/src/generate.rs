@@ -778,14 +778,34 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!()
     };
+    // How a durable run records each input: written once, at the input's type, so that a
+    // type that cannot be recorded is one error there.
+    let codecs = if ok && durable {
+        let (tys, codecs): (Vec<_>, Vec<_>) = wf_sig
+            .inputs
+            .iter()
+            .map(|input| {
+                let inner = &input.inner;
+                let codec = quote_spanned!(input.inner.span()=> ::flow_runtime::__private::codec::<#inner>());
+                (quote!(::flow_runtime::__private::Codec<#inner>), codec)
+            })
+            .unzip();
+        quote! {
+            #[doc(hidden)]
+            fn __flow_codecs() -> (#(#tys,)*) {
+                (#(#codecs,)*)
+            }
+        }
+    } else {
+        quote!()
+    };
     // `resume`'s body: the inputs decoded from the store, each at its type's token.
     let resume_with = if ok && durable {
-        let decoded = wf_sig.inputs.iter().enumerate().map(|(k, input)| {
+        let decoded = wf_sig.inputs.iter().enumerate().map(|(k, _)| {
             let var = format_ident!("__flow_in{}", k);
-            let inner = &input.inner;
-            let codec = quote_spanned!(input.inner.span()=> ::flow_runtime::__private::codec::<#inner>());
+            let field = syn::Index::from(k);
             quote! {
-                let #var: #inner = match ::flow_runtime::__private::recorded_input(#codec, &__flow_inputs, #k, #wf_name) {
+                let #var = match ::flow_runtime::__private::recorded_input(__flow_codecs.#field, &__flow_inputs, #k, #wf_name) {
                     ::core::result::Result::Ok(__flow_v) => __flow_v,
                     ::core::result::Result::Err(__flow_e) => return ::core::result::Result::Err(__flow_e),
                 };
@@ -814,6 +834,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                             ::core::result::Result::Ok(__flow_v) => __flow_v,
                             ::core::result::Result::Err(__flow_e) => return ::core::result::Result::Err(__flow_e),
                         };
+                        let __flow_codecs = Self::__flow_codecs();
                         #(#decoded)*
                         Self::__flow_durable(&__flow_run, (#(#passed,)*)).await
                     }
@@ -918,6 +939,8 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             }
 
             #as_node
+
+            #codecs
         }
 
         #run_with
@@ -1138,12 +1161,10 @@ fn durable_fn(
             syn::FnArg::Receiver(_) => None,
         })
         .unzip();
-    let encoded = wf.inputs.iter().map(|input| {
+    let encoded = wf.inputs.iter().enumerate().map(|(k, input)| {
         let ident = &input.ident;
-        let inner = &input.inner;
-        let codec =
-            quote_spanned!(input.inner.span()=> ::flow_runtime::__private::codec::<#inner>());
-        quote!(::flow_runtime::__private::durable_input(#codec, #ident))
+        let k = syn::Index::from(k);
+        quote!(::flow_runtime::__private::durable_input(__flow_codecs.#k, #ident))
     });
     let out_ty = match &sig.output {
         ReturnType::Default => quote!(()),
@@ -1161,6 +1182,7 @@ fn durable_fn(
             __flow_run: &'__flow_r ::flow_runtime::__private::Run<'_, ::flow_runtime::__private::Limits>,
             (#(#pats,)*): (#(#tys,)*),
         ) -> ::core::result::Result<#out_ty, ::flow_runtime::Error> {
+            let __flow_codecs = Self::__flow_codecs();
             let __flow_result = if __flow_run.journal().is_none() {
                 Self::__flow_body(__flow_run, (#(#pats,)*)).await
             } else {
@@ -1445,6 +1467,13 @@ impl Body<'_> {
                 let k = kept_var(i);
                 quote!(#k.stamp())
             });
+            // A durable run records each compensation, and does not repeat a recorded one.
+            let journal = self.durable.then(|| quote!(__flow_run.journal(),));
+            let compensate = if self.durable {
+                quote!(compensate_journaled)
+            } else {
+                quote!(compensate)
+            };
             let arms = compensated.iter().enumerate().map(|(c, &i)| {
                 let k = kept_var(i);
                 let path = self.nodes[i].path;
@@ -1462,7 +1491,7 @@ impl Body<'_> {
                     #c => {
                         if let ::core::option::Option::Some(__flow_out) = #get {
                             __flow_failure
-                                .compensate(#path::Node::INFO, #path::Node::__flow_compensate(__flow_out))
+                                .#compensate(#journal #path::Node::INFO, #path::Node::__flow_compensate(__flow_out))
                                 .await;
                         }
                     }
@@ -1722,7 +1751,11 @@ impl Body<'_> {
             .as_ref()
             .map_or_else(|| self.nodes[i].sig.ident.span(), |t| t.span());
         let mode = format_ident!("{}", mode);
-        let codec = quote_spanned!(span=> ::flow_runtime::__private::codec());
+        let codec = if self.nodes[i].sig.optional {
+            quote_spanned!(span=> ::flow_runtime::__private::codec_option())
+        } else {
+            quote_spanned!(span=> ::flow_runtime::__private::codec())
+        };
         quote!(::flow_runtime::__private::journaled::<::flow_runtime::__private::#mode, _, _>(__flow_run, __FLOW_WORKFLOW, #path::Node::INFO, #element, #codec, #future))
     }
 

@@ -927,10 +927,9 @@ impl<T, F: Future<Output = Result<T, Error>>, G: Gate, W: WorkflowName> Future
                 // and polls again: the nodes waiting for it then return.
                 if let Some(journal) = this.run.state.journal()
                     && journal.has_pending()
+                    && let Err(error) = journal.flush(W::NAME)
                 {
-                    if let Err(error) = journal.flush(W::NAME) {
-                        return Poll::Ready(Err(error));
-                    }
+                    return Poll::Ready(Err(error));
                 }
                 Poll::Pending
             }
@@ -1587,6 +1586,36 @@ impl Failure {
         if let Some(source) = failure {
             self.error
                 .push_compensation(Error::compensation_failed(workflow, node, source));
+        }
+    }
+
+    /// Runs one compensation of a durable workflow's run: once, when its run has a
+    /// journal (a recorded compensation is not run again; its recorded failure is attached
+    /// again), recorded as soon as it ends.
+    pub async fn compensate_journaled<E, F>(
+        &mut self,
+        journal: Option<&Journal<'_>>,
+        node: &'static NodeInfo,
+        compensation: F,
+    ) where
+        E: IntoNodeError,
+        F: Future<Output = Result<(), E>>,
+    {
+        let Some(journal) = journal else {
+            return self.compensate(node, compensation).await;
+        };
+        if let Some(recorded) = journal.compensated(node) {
+            if let Some(error) = recorded {
+                self.error.push_compensation(error);
+            }
+            return;
+        }
+        let before = self.error.compensation_errors().len();
+        let started = std::time::SystemTime::now();
+        self.compensate(node, compensation).await;
+        let failed = self.error.compensation_errors().get(before);
+        if let Err(error) = journal.record_compensation(node, failed, started) {
+            self.error.push_compensation(error);
         }
     }
 

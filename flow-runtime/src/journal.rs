@@ -336,6 +336,33 @@ impl<'a> Journal<'a> {
         }
     }
 
+    /// A compensation of `node` recorded before: `Some(error)` with its failure, if it
+    /// failed.
+    pub(crate) fn compensated(&self, node: &'static NodeInfo) -> Option<Option<Error>> {
+        let replay = self.replay.get()?;
+        let recorded = replay.compensated.get(node.name())?;
+        let graph = self.graph()?;
+        Some(recorded.as_deref().and_then(|p| {
+            let e: RecordedError = serde_json::from_str(p).ok()?;
+            Some(e.restore(graph))
+        }))
+    }
+
+    /// Records that `node`'s compensation ran (with its failure), committed at once.
+    pub(crate) fn record_compensation(
+        &self,
+        node: &'static NodeInfo,
+        failed: Option<&Error>,
+        started: SystemTime,
+    ) -> Result<(), Error> {
+        if !self.begun.load(Ordering::Acquire) {
+            return Ok(());
+        }
+        let payload = failed.and_then(|e| serde_json::to_string(&RecordedError::of(e)).ok());
+        self.push(node.name(), None, EntryKind::Compensated, payload, started);
+        self.flush(self.graph().map_or("", |g| g.name()))
+    }
+
     fn lookup(
         &self,
         node: &str,
@@ -650,6 +677,22 @@ pub fn codec<T: crate::__private::Durable>() -> Codec<T> {
     Codec {
         encode: |v| serde_json::to_string(v),
         decode: |s| serde_json::from_str(s),
+    }
+}
+
+/// The codec of a branch's `Option<T>`: `None` is `null` and `Some(v)` is `[v]`, so that
+/// `Some` of a value written as `null` (a unit struct, `()`) reads back as `Some`.
+#[inline(always)]
+pub fn codec_option<T: crate::__private::Durable>() -> Codec<Option<T>> {
+    Codec {
+        encode: |v| match v {
+            None => Ok("null".to_owned()),
+            Some(v) => serde_json::to_string(&(v,)),
+        },
+        decode: |s| match s.trim() {
+            "null" => Ok(None),
+            s => serde_json::from_str::<(T,)>(s).map(|(v,)| Some(v)),
+        },
     }
 }
 

@@ -53,7 +53,8 @@ fn each_mistake_is_reported_once() {
         format!(
             "[package]\nname = \"flow-error-counts\"\nversion = \"0.0.0\"\nedition = \"2024\"\n\
              publish = false\n\n[dependencies]\nflow-runtime = {{ path = {runtime:?} }}\n\
-             tokio = {{ version = \"1\", features = [\"macros\", \"rt\"] }}\n\n[workspace]\n"
+             tokio = {{ version = \"1\", features = [\"macros\", \"rt\"] }}\n\
+             serde = {{ version = \"1\", features = [\"derive\"] }}\n\n[workspace]\n"
         ),
     )
     .expect("manifest");

@@ -136,10 +136,8 @@ impl SqliteStore {
         conn.busy_timeout(options.busy_timeout)
             .map_err(|e| db_error(e, &what))?;
         let id = application_id(&conn, &what)?;
-        if id != APPLICATION_ID {
-            if id != 0 || !is_empty(&conn, &what)? {
-                return Err(not_a_store(&path));
-            }
+        if id != APPLICATION_ID && (id != 0 || !is_empty(&conn, &what)?) {
+            return Err(not_a_store(&path));
         }
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))

@@ -1,0 +1,361 @@
+//! Durable runs on the SQLite store: what is recorded, what a second call reads back, the
+//! errors of runs that cannot continue, and crash safety with real processes killed by
+//! SIGKILL.
+
+mod crash;
+#[path = "flows.rs"]
+mod flows;
+mod versions;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use flow_runtime::store::{RunStatus, SqliteOptions, SqliteStore, StoreErrorKind};
+use flow_runtime::{ErrorKind, RunOptions, node, workflow};
+use flows::{Order, expected, notes, shop};
+
+/// An error and its causes, as `anyhow`'s `{:#}` writes them.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// A fresh directory for one test's store.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("flow-durable-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn order(id: u32) -> Order {
+    Order {
+        id,
+        lines: 5,
+        express: false,
+        fail: false,
+        pace: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_finished_run_is_read_back_without_running_anything() {
+    let dir = scratch("finished");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let o = order(1);
+    let first = shop::run(RunOptions::new().run_id("order-1").store(&store), o.clone())
+        .await
+        .unwrap();
+    assert_eq!(first, expected(&o));
+    let ran = notes("order-1");
+    assert!(ran.contains(&"total -".to_string()), "{ran:?}");
+
+    let again = shop::run(RunOptions::new().run_id("order-1").store(&store), o.clone())
+        .await
+        .unwrap();
+    let resumed = shop::resume(RunOptions::new().run_id("order-1").store(&store))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(resumed, first);
+    assert_eq!(notes("order-1"), ran, "a finished run runs nothing");
+
+    let rec = store.run("order-1").unwrap().expect("recorded");
+    assert_eq!(rec.status(), RunStatus::Succeeded);
+    assert_eq!(rec.workflow(), "shop");
+    assert!(rec.took().is_some());
+    assert_eq!(store.runs().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn completed_nodes_are_the_nodes_the_elements_and_the_race_winner() {
+    let dir = scratch("completed");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let o = order(2);
+    shop::run(RunOptions::new().run_id("order-2").store(&store), o)
+        .await
+        .unwrap();
+    let rec = store.run("order-2").unwrap().unwrap();
+    let mut done = rec.completed_nodes();
+    done.sort();
+    let quotes: Vec<_> = done.iter().filter(|(n, _)| n.ends_with("_quote")).collect();
+    assert_eq!(quotes.len(), 1, "one race winner: {done:?}");
+    let mut want: Vec<(String, Option<usize>)> =
+        ["express", "hold", "lines", "receipt", "stock", "total"]
+            .iter()
+            .map(|n| (n.to_string(), None))
+            .collect();
+    want.extend((0..5).map(|i| ("price".to_string(), Some(i))));
+    want.push(quotes[0].clone());
+    want.sort();
+    assert_eq!(done, want, "`express_fee` was skipped: not a completion");
+    assert_eq!(rec.skipped_nodes(), vec!["express_fee".to_string()]);
+    assert!(rec.compensated_nodes().is_empty());
+}
+
+#[tokio::test]
+async fn the_same_run_id_with_other_inputs_is_an_error_naming_the_run() {
+    let dir = scratch("inputs");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    shop::run(RunOptions::new().run_id("order-3").store(&store), order(3))
+        .await
+        .unwrap();
+    let before = notes("order-3").len();
+    let err = shop::run(RunOptions::new().run_id("order-3").store(&store), order(4))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RunConflict);
+    assert!(
+        chain(&err).contains("run `order-3` was started with other inputs"),
+        "{err:#}"
+    );
+    assert_eq!(notes("order-3").len(), before);
+}
+
+#[tokio::test]
+async fn resume_needs_a_recorded_run_and_a_store() {
+    let dir = scratch("unknown");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let err = shop::resume(RunOptions::new().run_id("nobody").store(&store))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::UnknownRun);
+    assert!(
+        chain(&err).contains("run `nobody` is not in the store"),
+        "{err:#}"
+    );
+    let err = shop::resume(RunOptions::new().run_id("nobody"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NoStore);
+    assert!(store.run("nobody").unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_failed_run_returns_its_recorded_error_and_compensates_once() {
+    let dir = scratch("failed");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let o = Order {
+        fail: true,
+        ..order(5)
+    };
+    let err = shop::run(RunOptions::new().run_id("order-5").store(&store), o.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NodeFailed);
+    assert_eq!(err.node_name(), Some("receipt"));
+    let text = chain(&err);
+    assert_eq!(
+        text,
+        "node `receipt` of workflow `shop` failed: order 5 was refused"
+    );
+    let ran = notes("order-5");
+    assert_eq!(ran.iter().filter(|n| *n == "release -").count(), 1);
+
+    let again = shop::run(RunOptions::new().run_id("order-5").store(&store), o)
+        .await
+        .unwrap_err();
+    assert_eq!(again.kind(), ErrorKind::NodeFailed);
+    assert_eq!(again.node_name(), Some("receipt"));
+    assert_eq!(chain(&again), text);
+    let resumed = shop::resume(RunOptions::new().run_id("order-5").store(&store))
+        .await
+        .unwrap_err();
+    assert_eq!(chain(&resumed), text);
+    assert_eq!(notes("order-5"), ran, "a failed run runs nothing again");
+    let rec = store.run("order-5").unwrap().unwrap();
+    assert_eq!(rec.status(), RunStatus::Failed);
+    assert_eq!(rec.compensated_nodes(), vec!["hold".to_string()]);
+    assert_eq!(rec.error().as_deref(), Some(text.as_str()));
+}
+
+pub struct Plain(u32);
+
+#[node]
+async fn plain_step(x: &u32) -> Plain {
+    Plain(*x)
+}
+
+#[workflow(plain_step)]
+async fn not_durable(x: u32) -> Plain;
+
+#[tokio::test]
+async fn a_workflow_that_is_not_durable_refuses_a_store() {
+    let dir = scratch("not-durable");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let err = not_durable::run(RunOptions::new().run_id("p").store(&store), 1)
+        .await
+        .err()
+        .expect("a store is never ignored");
+    assert_eq!(err.kind(), ErrorKind::NotDurable);
+    assert!(
+        chain(&err).contains("add `durable` to `not_durable`"),
+        "{err:#}"
+    );
+    assert!(store.run("p").unwrap().is_none());
+    // Without a store it runs as ever.
+    assert_eq!(not_durable::run(RunOptions::new(), 1).await.unwrap().0, 1);
+}
+
+#[tokio::test]
+async fn a_durable_workflow_runs_without_a_store() {
+    let o = order(6);
+    assert_eq!(shop(o.clone()).await.unwrap(), expected(&o));
+    assert_eq!(
+        shop::run(RunOptions::new(), o.clone()).await.unwrap(),
+        expected(&o)
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_run_continues_without_redoing_what_completed() {
+    let dir = scratch("dropped");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let o = Order {
+        lines: 20,
+        pace: 10,
+        ..order(7)
+    };
+    let first = tokio::time::timeout(
+        Duration::from_millis(45),
+        shop::run(RunOptions::new().run_id("order-7").store(&store), o.clone()),
+    )
+    .await;
+    assert!(first.is_err(), "the run was dropped mid-flight");
+    let rec = store.run("order-7").unwrap().unwrap();
+    assert_eq!(rec.status(), RunStatus::Unfinished);
+    let done = rec.completed_nodes();
+    assert!(!done.is_empty(), "something completed in 45 ms");
+    let before = notes("order-7").len();
+
+    let out = shop::resume(RunOptions::new().run_id("order-7").store(&store))
+        .await
+        .unwrap();
+    assert_eq!(out, expected(&o));
+    let after = &notes("order-7")[before..];
+    for (node, element) in &done {
+        let key = format!(
+            "{node} {}",
+            element.map_or("-".to_string(), |e| e.to_string())
+        );
+        assert!(
+            !after.contains(&key),
+            "{key} completed and ran again: {after:?}"
+        );
+    }
+    assert_eq!(
+        store.run("order-7").unwrap().unwrap().status(),
+        RunStatus::Succeeded
+    );
+}
+
+#[tokio::test]
+async fn two_callers_of_one_run_never_both_run_it() {
+    let dir = scratch("two");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let o = Order {
+        pace: 20,
+        ..order(8)
+    };
+    let a = shop::run(RunOptions::new().run_id("order-8").store(&store), o.clone());
+    let b = async {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        shop::run(RunOptions::new().run_id("order-8").store(&store), o.clone()).await
+    };
+    let (a, b) = tokio::join!(a, b);
+    assert_eq!(a.unwrap(), expected(&o));
+    let err = b.unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::RunInUse);
+    assert!(
+        chain(&err).contains("run `order-8` is being run by another caller"),
+        "{err:#}"
+    );
+    // Once the first has finished, the run is free.
+    let c = shop::run(RunOptions::new().run_id("order-8").store(&store), o.clone()).await;
+    assert_eq!(c.unwrap(), expected(&o));
+}
+
+#[tokio::test]
+async fn an_output_over_the_limit_fails_its_node_without_retrying() {
+    let dir = scratch("large");
+    let store =
+        SqliteStore::open_with(dir.join("runs.db"), SqliteOptions::new().max_output(200)).unwrap();
+    let o = Order {
+        lines: 40,
+        ..order(9)
+    };
+    let err = shop::run(RunOptions::new().run_id("order-9").store(&store), o)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::OutputTooLarge);
+    assert_eq!(err.node_name(), Some("lines"));
+    assert_eq!(err.attempts(), 1);
+    assert!(
+        chain(&err).contains("the store takes at most 200"),
+        "{err:#}"
+    );
+    assert_eq!(
+        notes("order-9").iter().filter(|n| *n == "lines -").count(),
+        1
+    );
+}
+
+#[test]
+fn a_damaged_or_foreign_file_is_an_error_and_is_left_alone() {
+    let dir = scratch("files");
+    let garbage = dir.join("garbage.db");
+    std::fs::write(&garbage, vec![0x5au8; 8192]).unwrap();
+    let err = SqliteStore::open(&garbage).unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::Corrupt, "{err}");
+    assert_eq!(std::fs::read(&garbage).unwrap(), vec![0x5au8; 8192]);
+
+    let foreign = dir.join("foreign.db");
+    {
+        let conn = rusqlite::Connection::open(&foreign).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE accounts (id INTEGER PRIMARY KEY); INSERT INTO accounts VALUES (1);",
+        )
+        .unwrap();
+    }
+    let before = std::fs::read(&foreign).unwrap();
+    let err = SqliteStore::open(&foreign).unwrap_err();
+    assert_eq!(err.kind(), StoreErrorKind::NotAStore, "{err}");
+    assert!(err.to_string().contains("is not a flow store"), "{err}");
+    assert_eq!(std::fs::read(&foreign).unwrap(), before, "never changed");
+
+    // A flow store whose pages were overwritten in the middle.
+    let damaged = dir.join("damaged.db");
+    {
+        let store = SqliteStore::open(&damaged).unwrap();
+        drop(store);
+    }
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    let len = bytes.len();
+    for b in &mut bytes[100..len] {
+        *b = 0xa5;
+    }
+    std::fs::write(&damaged, &bytes).unwrap();
+    let _ = std::fs::remove_file(dir.join("damaged.db-wal"));
+    match SqliteStore::open(&damaged) {
+        Ok(store) => {
+            // Opening may succeed; reading must then fail cleanly.
+            assert!(store.runs().is_err());
+        }
+        Err(e) => assert!(
+            matches!(
+                e.kind(),
+                StoreErrorKind::Corrupt | StoreErrorKind::Database | StoreErrorKind::NotAStore
+            ),
+            "{e}"
+        ),
+    }
+
+    // A missing directory is an error, not a panic.
+    assert!(SqliteStore::open(dir.join("no/such/dir/runs.db")).is_err());
+}
