@@ -357,7 +357,7 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
         let mut prep = Vec::new();
         if takes_context {
             prep.push(quote! {
-                let __flow_ctx = __flow_run.context(__flow_workflow, Self::INFO, __flow_attempt);
+                let __flow_ctx = __flow_run.context(__flow_workflow, Self::INFO, __flow_element, __flow_attempt);
             });
         }
         let args: Vec<TokenStream> = sig

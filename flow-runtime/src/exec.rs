@@ -808,12 +808,14 @@ impl<'a, G: Gate> Run<'a, G> {
         &self,
         workflow: &'static str,
         node: &'static NodeInfo,
+        element: Option<usize>,
         attempt: u32,
     ) -> RunContext {
         RunContext {
             workflow,
             run_id: self.id().clone(),
             node,
+            element,
             attempt,
             token: self.token().clone(),
         }

@@ -271,6 +271,7 @@ pub struct RunContext {
     pub(crate) workflow: &'static str,
     pub(crate) run_id: RunId,
     pub(crate) node: &'static NodeInfo,
+    pub(crate) element: Option<usize>,
     pub(crate) attempt: u32,
     pub(crate) token: CancellationToken,
 }
@@ -296,6 +297,7 @@ impl RunContext {
             workflow: "detached",
             run_id: RunId::next(),
             node: &DETACHED,
+            element: None,
             attempt: 1,
             token: CancellationToken::new(),
         }
@@ -319,6 +321,24 @@ impl RunContext {
     /// The name of the node being run.
     pub fn node_name(&self) -> &'static str {
         self.node.name()
+    }
+
+    /// The element this call runs, for an element of a mapped node (`map(node)`).
+    pub fn element(&self) -> Option<usize> {
+        self.element
+    }
+
+    /// A key that names this node's work in this run, the same on every attempt and after
+    /// the run resumes in another process: `run-id/node` (`run-id/node[3]` for element 3 of
+    /// a mapped node). Nodes run at least once (a node in flight when its process dies
+    /// runs again when its run resumes), so a node with an external effect (a charge, an
+    /// email) should pass this key to the service it calls, which can then do the effect
+    /// once.
+    pub fn idempotency_key(&self) -> String {
+        match self.element {
+            Some(i) => format!("{}/{}[{i}]", self.run_id, self.node.name()),
+            None => format!("{}/{}", self.run_id, self.node.name()),
+        }
     }
 
     /// Which attempt this is: 1, then 2, ... when the node retries.

@@ -359,3 +359,163 @@ fn a_damaged_or_foreign_file_is_an_error_and_is_left_alone() {
     // A missing directory is an error, not a panic.
     assert!(SqliteStore::open(dir.join("no/such/dir/runs.db")).is_err());
 }
+
+mod keys {
+    use flow_runtime::{RunContext, node, workflow};
+    use serde::{Deserialize, Serialize};
+    use std::sync::Mutex;
+
+    pub static KEYS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct Sent(pub u32);
+
+    #[node(retry(max_attempts = 2, initial = "1ms"))]
+    async fn send(n: &u32, ctx: &RunContext) -> Result<Sent, String> {
+        KEYS.lock()
+            .unwrap()
+            .push(format!("{} {}", ctx.idempotency_key(), ctx.attempt()));
+        if ctx.attempt() == 1 && *n == 1 {
+            return Err("flaky".into());
+        }
+        Ok(Sent(*n))
+    }
+
+    #[node]
+    async fn batch(x: &u32) -> Vec<u32> {
+        (0..*x).collect()
+    }
+
+    #[workflow(batch, map(send), durable)]
+    pub async fn mail(x: u32) -> Vec<Sent>;
+}
+
+#[tokio::test]
+async fn the_idempotency_key_names_the_run_the_node_and_the_element() {
+    let dir = scratch("keys");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let out = keys::mail::run(RunOptions::new().run_id("mail-1").store(&store), 3)
+        .await
+        .unwrap();
+    assert_eq!(out, vec![keys::Sent(0), keys::Sent(1), keys::Sent(2)]);
+    let mut seen = keys::KEYS.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![
+            "mail-1/send[0] 1",
+            "mail-1/send[1] 1",
+            "mail-1/send[1] 2",
+            "mail-1/send[2] 1"
+        ],
+        "the same key on every attempt"
+    );
+    assert_eq!(
+        flow_runtime::RunContext::detached()
+            .idempotency_key()
+            .split('/')
+            .nth(1),
+        Some("detached")
+    );
+}
+
+/// A store that counts its transactions, around the SQLite one: the trait is what a run
+/// needs of a store.
+struct Counting {
+    inner: SqliteStore,
+    appends: std::sync::atomic::AtomicUsize,
+    rows: std::sync::atomic::AtomicUsize,
+}
+
+impl flow_runtime::store::Store for Counting {
+    fn claim(
+        &self,
+        id: &str,
+    ) -> Result<flow_runtime::store::Claim, flow_runtime::store::StoreError> {
+        self.inner.claim(id)
+    }
+    fn run(
+        &self,
+        id: &str,
+    ) -> Result<Option<flow_runtime::store::RunRecord>, flow_runtime::store::StoreError> {
+        flow_runtime::store::Store::run(&self.inner, id)
+    }
+    fn runs(&self) -> Result<Vec<flow_runtime::store::RunRecord>, flow_runtime::store::StoreError> {
+        flow_runtime::store::Store::runs(&self.inner)
+    }
+    fn create(
+        &self,
+        run: &flow_runtime::store::NewRun<'_>,
+    ) -> Result<(), flow_runtime::store::StoreError> {
+        self.inner.create(run)
+    }
+    fn append(
+        &self,
+        id: &str,
+        entries: &[flow_runtime::store::Entry],
+    ) -> Result<(), flow_runtime::store::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.appends.fetch_add(1, SeqCst);
+        self.rows.fetch_add(entries.len(), SeqCst);
+        self.inner.append(id, entries)
+    }
+    fn finish(
+        &self,
+        id: &str,
+        entries: &[flow_runtime::store::Entry],
+        end: &flow_runtime::store::RunEnd,
+    ) -> Result<(), flow_runtime::store::StoreError> {
+        self.inner.finish(id, entries, end)
+    }
+}
+
+mod wide {
+    use flow_runtime::{node, workflow};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct Sum(pub u64);
+
+    #[node]
+    async fn spread(n: &u64) -> Vec<u64> {
+        (0..*n).collect()
+    }
+
+    #[node]
+    async fn square(x: &u64) -> u32 {
+        tokio::task::yield_now().await;
+        (*x * *x) as u32
+    }
+
+    #[node]
+    async fn sum(xs: &[u32]) -> Sum {
+        Sum(xs.iter().map(|&x| u64::from(x)).sum())
+    }
+
+    #[workflow(spread, map(square), sum, durable)]
+    pub async fn fan(n: u64) -> Sum;
+}
+
+#[tokio::test]
+async fn nodes_completing_together_are_committed_in_one_transaction() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = scratch("group");
+    let store = Counting {
+        inner: SqliteStore::open(dir.join("runs.db")).unwrap(),
+        appends: Default::default(),
+        rows: Default::default(),
+    };
+    let out = wide::fan::run(RunOptions::new().run_id("fan").store(&store), 100)
+        .await
+        .unwrap();
+    assert_eq!(out, wide::Sum((0..100u64).map(|x| x * x).sum()));
+    // `spread`, then the 100 elements together, then `sum`.
+    assert_eq!(store.rows.load(SeqCst), 102);
+    assert_eq!(
+        store.appends.load(SeqCst),
+        3,
+        "one transaction for the 100 elements"
+    );
+    let rec = store.inner.run("fan").unwrap().unwrap();
+    assert_eq!(rec.completed_nodes().len(), 102);
+}
