@@ -6,6 +6,10 @@
 //! cargo run --example flow -- graph research     # a graph as Mermaid (default), dot or svg
 //! cargo run --example flow -- graph research --format svg --out research.svg
 //! cargo run --example flow -- run --out timeline.svg --events events.jsonl --report report.json
+//! cargo run --example flow -- durable            # a durable run killed mid-flight, then resumed
+//! cargo run --example flow -- runs               # the runs of the store (runs.db)
+//! cargo run --example flow -- show ID --out run.svg
+//! cargo run --example flow -- resume ID
 //! ```
 //!
 //! The demo, `research`, has every shape: a map over a runtime list with a concurrency bound,
@@ -18,7 +22,9 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use flow_runtime::events::{self, Event, EventKind};
-use flow_runtime::{RunOptions, RunReport, node, registry, workflow};
+use flow_runtime::store::{RunStatus, SqliteStore};
+use flow_runtime::{RunContext, RunOptions, RunReport, node, registry, workflow};
+use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
 
 // ---- The demo workflow -------------------------------------------------------------------
@@ -150,6 +156,75 @@ async fn count(text: &Text) -> u64 {
 #[workflow(count)]
 pub async fn word_count(text: Text) -> u64;
 
+// ---- A durable workflow ------------------------------------------------------------------
+
+/// A basket to check out.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct Basket {
+    items: Vec<String>,
+}
+/// One item, reserved in the warehouse.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Reserved {
+    item: String,
+    shelf: u32,
+}
+/// The payment.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Payment {
+    cents: u64,
+    key: String,
+}
+/// The receipt.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct Receipt(String);
+
+#[node]
+async fn items(basket: &Basket) -> Vec<String> {
+    basket.items.clone()
+}
+
+#[node]
+async fn reserve(item: &String, ctx: &RunContext) -> Reserved {
+    sleep(ms(250)).await;
+    eprintln!("  reserved {item} ({})", ctx.idempotency_key());
+    Reserved {
+        item: item.clone(),
+        shelf: item.len() as u32,
+    }
+}
+
+#[node]
+async fn charge(reserved: &[Reserved], ctx: &RunContext) -> Payment {
+    sleep(ms(200)).await;
+    // A payment service would take the key and charge once, however often it is called.
+    let key = ctx.idempotency_key();
+    eprintln!("  charged {} items ({key})", reserved.len());
+    Payment {
+        cents: 995 * reserved.len() as u64,
+        key,
+    }
+}
+
+#[node]
+async fn receipt(reserved: &[Reserved], payment: &Payment) -> Receipt {
+    let shelves: Vec<String> = reserved
+        .iter()
+        .map(|r| format!("{}@{}", r.item, r.shelf))
+        .collect();
+    Receipt(format!(
+        "{} for {} (payment {})",
+        payment.cents,
+        shelves.join(", "),
+        payment.key
+    ))
+}
+
+/// Checks a basket out: each item reserved (two at a time), then one charge, then the
+/// receipt. Durable: a run given a store survives its process.
+#[workflow(items, map(reserve, concurrency = 2), charge, receipt, durable)]
+pub async fn checkout(basket: Basket) -> Receipt;
+
 // ---- The front end -----------------------------------------------------------------------
 
 const USAGE: &str = "\
@@ -159,6 +234,15 @@ commands:
   run [--out FILE] [--events FILE] [--report FILE]
         run the demo workflow `research` with live progress, then write its timeline
         (default: timeline.svg); optionally the events (JSON lines) and the report (JSON)
+  durable [--db FILE]
+        run the durable workflow `checkout` in a child process, kill it mid-run, and
+        resume it here: what completed before the kill is read back, not run again
+  runs [--db FILE]
+        the runs of a store (default: runs.db): id, workflow, status, started, took
+  show ID [--db FILE] [--out FILE]
+        a run's journal: its nodes, and its timeline drawn from it (default: run.svg)
+  resume ID [--db FILE]
+        continue a run of `checkout` from its store
   list  list the workflows this program links
   graph WORKFLOW [--format mermaid|dot|svg] [--out FILE]
         print (or write) a workflow's graph
@@ -172,6 +256,11 @@ async fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         None | Some("run") => run(args.get(1..).unwrap_or_default()).await,
         Some("list") => list(),
+        Some("durable") => durable(&args[1..]).await,
+        Some("durable-child") => durable_child(&args[1..]).await,
+        Some("runs") => runs(&args[1..]),
+        Some("show") => show_run(&args[1..]),
+        Some("resume") => resume(&args[1..]).await,
         Some("graph") => graph(&args[1..]),
         Some("help" | "--help" | "-h") => {
             println!("{USAGE}");
@@ -383,4 +472,230 @@ fn show(event: &Event, in_flight: &mut Vec<String>, live: bool) {
     } else {
         let _ = writeln!(err, "{at}  {line}   [in flight: {}]", in_flight.len());
     }
+}
+
+// ---- Durable runs ------------------------------------------------------------------------
+
+const DB: &str = "runs.db";
+
+fn open_store(path: &str) -> Result<SqliteStore, String> {
+    SqliteStore::open(path).map_err(|e| format!("cannot open the store: {e}"))
+}
+
+/// An error and its causes on one line.
+fn chain(e: &flow_runtime::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    text
+}
+
+fn basket() -> Basket {
+    Basket {
+        items: ["tea", "mug", "kettle", "honey", "spoon", "lemon"]
+            .map(String::from)
+            .to_vec(),
+    }
+}
+
+/// The child of `durable`: starts run `ID` of `checkout` and is killed during it.
+async fn durable_child(args: &[String]) -> Result<(), String> {
+    let [db, id] = args else {
+        return Err("usage: flow durable-child DB ID".into());
+    };
+    let store = open_store(db)?;
+    checkout::run(
+        RunOptions::new().run_id(id.as_str()).store(&store),
+        basket(),
+    )
+    .await
+    .map(|_| ())
+    .map_err(|e| chain(&e))
+}
+
+async fn durable(args: &[String]) -> Result<(), String> {
+    let flags = flags(args, &["--db"])?;
+    let db = flag(&flags, "--db").unwrap_or(DB);
+    let id = format!(
+        "checkout-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    );
+    eprintln!(
+        "starting run `{id}` of `checkout` (6 items reserved two at a time, then a charge) in a child process"
+    );
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let mut child = std::process::Command::new(exe)
+        .args(["durable-child", db, &id])
+        .spawn()
+        .map_err(|e| format!("cannot start the child: {e}"))?;
+    sleep(ms(650)).await;
+    // SIGKILL: the process gets no chance to clean up.
+    child.kill().map_err(|e| e.to_string())?;
+    let _ = child.wait();
+    eprintln!("killed the child (kill -9) mid-run");
+    let store = open_store(db)?;
+    let rec = store
+        .run(&id)
+        .map_err(|e| e.to_string())?
+        .ok_or("the child recorded nothing")?;
+    let before = rec.completed_nodes();
+    eprintln!(
+        "the store holds run `{id}` ({}): completed {}",
+        rec.status(),
+        names(&before)
+    );
+    eprintln!("resuming it in this process:");
+    let receipt = checkout::resume(RunOptions::new().run_id(id.as_str()).store(&store))
+        .await
+        .map_err(|e| chain(&e))?;
+    println!("receipt: {}", receipt.0);
+    let rec = store.run(&id).map_err(|e| e.to_string())?.ok_or("gone")?;
+    let after: Vec<_> = rec
+        .completed_nodes()
+        .into_iter()
+        .filter(|n| !before.contains(n))
+        .collect();
+    eprintln!("read back: {}; ran now: {}", names(&before), names(&after));
+    eprintln!("see it with `flow runs`, `flow show {id}`");
+    Ok(())
+}
+
+fn names(nodes: &[(String, Option<usize>)]) -> String {
+    if nodes.is_empty() {
+        return "nothing".into();
+    }
+    nodes
+        .iter()
+        .map(|(n, e)| match e {
+            Some(i) => format!("{n}[{i}]"),
+            None => n.clone(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn runs(args: &[String]) -> Result<(), String> {
+    let flags = flags(args, &["--db"])?;
+    let store = open_store(flag(&flags, "--db").unwrap_or(DB))?;
+    let runs = store.runs().map_err(|e| e.to_string())?;
+    println!(
+        "{:<28} {:<12} {:<11} {:<21} took",
+        "id", "workflow", "status", "started (UTC)"
+    );
+    for r in &runs {
+        let took = match r.took() {
+            Some(t) => format!("{t:.1?}"),
+            None => "-".into(),
+        };
+        println!(
+            "{:<28} {:<12} {:<11} {:<21} {took}",
+            r.id(),
+            r.workflow(),
+            r.status().as_str(),
+            utc(r.started())
+        );
+    }
+    if runs.is_empty() {
+        eprintln!("no runs yet: `flow durable` makes one");
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD hh:mm:ss` in UTC.
+fn utc(t: std::time::SystemTime) -> String {
+    let secs = t
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+fn show_run(args: &[String]) -> Result<(), String> {
+    let Some(id) = args.first() else {
+        return Err(format!("`show` needs a run id\n\n{USAGE}"));
+    };
+    let flags = flags(&args[1..], &["--db", "--out"])?;
+    let store = open_store(flag(&flags, "--db").unwrap_or(DB))?;
+    let rec = store
+        .run(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no run `{id}` in the store"))?;
+    println!(
+        "run `{}` of `{}`: {}, started {}{}",
+        rec.id(),
+        rec.workflow(),
+        rec.status(),
+        utc(rec.started()),
+        rec.took()
+            .map_or(String::new(), |t| format!(", took {t:.1?}"))
+    );
+    for e in rec.entries() {
+        let who = match e.element {
+            Some(i) => format!("{}[{i}]", e.node),
+            None => e.node.clone(),
+        };
+        let at = e.ended.duration_since(rec.started()).unwrap_or_default();
+        println!(
+            "  {:>8.1?}  {:<12} {:<12} {}",
+            at,
+            e.kind,
+            who,
+            e.payload.as_deref().unwrap_or("")
+        );
+    }
+    if let Some(error) = rec.error() {
+        println!("error: {error}");
+    }
+    let out = flag(&flags, "--out").unwrap_or("run.svg");
+    let report = RunReport::from_events(&rec.events());
+    write_file(out, &report.to_svg(registry::workflow(rec.workflow())))?;
+    eprintln!("wrote {out}: the timeline of the recorded journal");
+    Ok(())
+}
+
+async fn resume(args: &[String]) -> Result<(), String> {
+    let Some(id) = args.first() else {
+        return Err(format!("`resume` needs a run id\n\n{USAGE}"));
+    };
+    let flags = flags(&args[1..], &["--db"])?;
+    let store = open_store(flag(&flags, "--db").unwrap_or(DB))?;
+    if let Some(rec) = store.run(id).map_err(|e| e.to_string())?
+        && rec.workflow() != "checkout"
+    {
+        return Err(format!(
+            "run `{id}` is a run of `{}`; this program resumes runs of `checkout`",
+            rec.workflow()
+        ));
+    }
+    let receipt = checkout::resume(RunOptions::new().run_id(id.as_str()).store(&store))
+        .await
+        .map_err(|e| chain(&e))?;
+    println!("receipt: {}", receipt.0);
+    let rec = store.run(id).map_err(|e| e.to_string())?;
+    if let Some(rec) = rec
+        && rec.status() == RunStatus::Succeeded
+    {
+        eprintln!("run `{id}` succeeded");
+    }
+    Ok(())
 }

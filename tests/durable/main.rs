@@ -519,3 +519,28 @@ async fn nodes_completing_together_are_committed_in_one_transaction() {
     let rec = store.inner.run("fan").unwrap().unwrap();
     assert_eq!(rec.completed_nodes().len(), 102);
 }
+
+#[tokio::test]
+async fn a_recorded_run_reads_as_events_and_a_timeline() {
+    let dir = scratch("events");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let o = Order {
+        express: true,
+        ..order(10)
+    };
+    shop::run(RunOptions::new().run_id("order-10").store(&store), o)
+        .await
+        .unwrap();
+    let rec = store.run("order-10").unwrap().unwrap();
+    let events = rec.events();
+    assert_eq!(events.first().unwrap().kind.name(), "run_started");
+    assert_eq!(events.last().unwrap().kind.name(), "run_finished");
+    let report = flow_runtime::RunReport::from_events(&events);
+    let mut nodes: Vec<String> = report.nodes.iter().map(|n| n.label()).collect();
+    nodes.sort();
+    assert!(nodes.contains(&"price[4]".to_string()), "{nodes:?}");
+    assert!(nodes.contains(&"express_fee".to_string()), "{nodes:?}");
+    assert_eq!(nodes.len(), rec.completed_nodes().len());
+    let svg = report.to_svg(Some(shop::graph()));
+    assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
+}

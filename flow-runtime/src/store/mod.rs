@@ -402,6 +402,92 @@ impl RunRecord {
     pub fn took(&self) -> Option<Duration> {
         self.finished?.duration_since(self.started).ok()
     }
+
+    /// The run as [`Event`](crate::events::Event)s, from its journal: each recorded node
+    /// started and finished (a tolerated failure failed, a skip skipped), at the times it
+    /// recorded, from the run's start; and the run's start and end. A resumed run's nodes
+    /// that were read back appear once, when they first ran. Feed them to
+    /// [`RunReport::from_events`](crate::RunReport::from_events) to draw the run's timeline.
+    pub fn events(&self) -> Vec<crate::events::Event> {
+        use crate::events::{Event, EventKind, RunOutcome};
+        use std::borrow::Cow;
+        let id = crate::RunId::new(self.id.as_str());
+        let since = |t: SystemTime| t.duration_since(self.started).unwrap_or_default();
+        let workflow: Cow<'static, str> = Cow::Owned(self.workflow.clone());
+        let mut timed: Vec<(Duration, u8, EventKind)> = Vec::new();
+        for e in &self.entries {
+            let node: Cow<'static, str> = Cow::Owned(e.node.clone());
+            let (start, end) = (since(e.started), since(e.ended));
+            let duration = end.saturating_sub(start);
+            match e.kind {
+                EntryKind::Completed | EntryKind::Tolerated => {
+                    timed.push((
+                        start,
+                        0,
+                        EventKind::NodeStarted {
+                            node: node.clone(),
+                            element: e.element,
+                        },
+                    ));
+                    let kind = if e.kind == EntryKind::Completed {
+                        EventKind::NodeFinished {
+                            node,
+                            element: e.element,
+                            attempts: 1,
+                            duration,
+                        }
+                    } else {
+                        EventKind::NodeFailed {
+                            node,
+                            element: e.element,
+                            attempts: 1,
+                            duration,
+                            error: e
+                                .payload
+                                .as_deref()
+                                .and_then(|p| {
+                                    serde_json::from_str::<crate::journal::RecordedError>(p).ok()
+                                })
+                                .map_or_else(String::new, |r| r.text()),
+                        }
+                    };
+                    timed.push((end, 1, kind));
+                }
+                EntryKind::Skipped => timed.push((end, 1, EventKind::NodeSkipped { node })),
+                EntryKind::Failed | EntryKind::Compensated => {}
+            }
+        }
+        timed.sort_by_key(|(at, order, _)| (*at, *order));
+        let mut events = vec![Event {
+            run_id: id.clone(),
+            at: Duration::ZERO,
+            kind: EventKind::RunStarted {
+                workflow: workflow.clone(),
+            },
+        }];
+        events.extend(timed.into_iter().map(|(at, _, kind)| Event {
+            run_id: id.clone(),
+            at,
+            kind,
+        }));
+        if let Some(finished) = self.finished {
+            let at = since(finished);
+            events.push(Event {
+                run_id: id,
+                at,
+                kind: EventKind::RunFinished {
+                    workflow,
+                    outcome: match self.status {
+                        RunStatus::Succeeded => RunOutcome::Succeeded,
+                        _ => RunOutcome::Failed,
+                    },
+                    error: self.error(),
+                    duration: at,
+                },
+            });
+        }
+        events
+    }
 }
 
 /// Why a store could not do what a run asked.
