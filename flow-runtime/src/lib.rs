@@ -120,20 +120,20 @@
 
 #![warn(missing_docs)]
 
+// The parts: a workflow's graph and its pictures; a run and its policies; observing runs;
+// the stores of durable runs.
 mod error;
-pub mod events;
-mod exec;
-mod info;
-mod journal;
-mod limit;
-mod map;
+mod graph;
 mod observe;
 pub mod registry;
-mod render;
-mod report;
 mod run;
 pub mod store;
-mod svg;
+
+use graph as info;
+pub use observe::events;
+use observe::report;
+use run::{exec, limit, map};
+use store::journal;
 
 #[doc(hidden)]
 #[path = "private.rs"]

@@ -48,6 +48,7 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
+pub(crate) mod journal;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "sqlite")]

@@ -1,5 +1,8 @@
 //! Static descriptions of nodes and workflows, built at compile time.
 
+pub(crate) mod render;
+pub(crate) mod svg;
+
 use std::fmt;
 use std::time::Duration;
 

@@ -1,5 +1,9 @@
 //! Per-run options, run ids, and the context a node can read.
 
+pub(crate) mod exec;
+pub(crate) mod limit;
+pub(crate) mod map;
+
 use std::fmt;
 use std::num::NonZeroUsize;
 use std::sync::Arc;

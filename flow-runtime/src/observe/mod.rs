@@ -2,6 +2,9 @@
 //! and the events of its observer. With no subscriber and no observer, a run pays one level
 //! check and carries one null pointer.
 
+pub mod events;
+pub(crate) mod report;
+
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
