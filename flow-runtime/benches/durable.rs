@@ -12,7 +12,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use flow_runtime::store::SqliteStore;
+use flow_runtime::store::{Entry, EntryKind, SqliteStore, Store};
 use flow_runtime::{RunOptions, node, workflow};
 use serde::{Deserialize, Serialize};
 
@@ -139,6 +139,25 @@ fn bench(c: &mut Criterion) {
         b.to_async(&rt)
             .iter(|| async { fan_100::run(RunOptions::new(), 100).await.unwrap() })
     });
+    // One node's entry through the store alone: the SQL part of a node's journal cost.
+    let mut element = 0usize;
+    g.bench_function("store_append", |b| {
+        b.iter(|| {
+            element += 1;
+            let now = std::time::SystemTime::now();
+            let entry = Entry {
+                node: "n7".into(),
+                element: Some(element),
+                kind: EntryKind::Completed,
+                seq: element as u32,
+                payload: Some("8".into()),
+                started: now,
+                ended: now,
+            };
+            Store::append(&store, "append", &[entry]).unwrap();
+        })
+    });
+
     g.finish();
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);

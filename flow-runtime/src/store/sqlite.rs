@@ -19,7 +19,8 @@ const SCHEMA_VERSION: i64 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE flow_runs (
-    id TEXT PRIMARY KEY NOT NULL,
+    no INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
     workflow TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     graph TEXT NOT NULL,
@@ -28,9 +29,9 @@ CREATE TABLE flow_runs (
     value TEXT,
     started_us INTEGER NOT NULL,
     finished_us INTEGER
-) WITHOUT ROWID;
+);
 CREATE TABLE flow_entries (
-    run_id TEXT NOT NULL,
+    run INTEGER NOT NULL,
     node TEXT NOT NULL,
     element INTEGER NOT NULL,
     kind INTEGER NOT NULL,
@@ -38,7 +39,7 @@ CREATE TABLE flow_entries (
     payload TEXT,
     started_us INTEGER NOT NULL,
     ended_us INTEGER NOT NULL,
-    PRIMARY KEY (run_id, node, element, kind)
+    PRIMARY KEY (run, node, element, kind)
 ) WITHOUT ROWID;
 ";
 
@@ -246,24 +247,33 @@ impl Store for SqliteStore {
             )
         };
         std::fs::create_dir_all(&self.locks).map_err(io)?;
-        let file = lock_path(&self.locks, id);
-        let file: File = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(file)
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Claim::new(file)),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::new(
-                StoreErrorKind::InUse,
-                format!(
-                    "run `{id}` is being run by another caller of {}",
-                    self.what()
-                ),
-                None,
-            )),
-            Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+        let path = lock_path(&self.locks, id);
+        loop {
+            let file: File = OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(&path)
+                .map_err(io)?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(StoreError::new(
+                        StoreErrorKind::InUse,
+                        format!(
+                            "run `{id}` is being run by another caller of {}",
+                            self.what()
+                        ),
+                        None,
+                    ));
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            }
+            // The holder before may have removed the file between our open and our lock:
+            // the lock counts only on the file the path still names.
+            if still_named(&file, &path) {
+                return Ok(Claim::new(LockFile { path, _file: file }));
+            }
         }
     }
 
@@ -353,14 +363,19 @@ fn insert(tx: &rusqlite::Transaction<'_>, id: &str, entries: &[Entry]) -> rusqli
     if entries.is_empty() {
         return Ok(());
     }
+    // Entries are keyed by the run's number, which grows: a new run's entries go at the
+    // end of the table, as rows of a log do.
+    let no: i64 = tx
+        .prepare_cached("SELECT no FROM flow_runs WHERE id = ?1")?
+        .query_row([id], |r| r.get(0))?;
     let mut stmt = tx.prepare_cached(
         "INSERT OR IGNORE INTO flow_entries
-         (run_id, node, element, kind, seq, payload, started_us, ended_us)
+         (run, node, element, kind, seq, payload, started_us, ended_us)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     for e in entries {
         stmt.execute(params![
-            id,
+            no,
             e.node,
             e.element.map_or(-1, |i| i as i64),
             e.kind.code(),
@@ -411,7 +426,8 @@ fn load(conn: &Connection, id: &str, what: &str) -> Result<Option<RunRecord>, St
         let mut stmt = conn
             .prepare_cached(
                 "SELECT node, element, kind, seq, payload, started_us, ended_us
-                 FROM flow_entries WHERE run_id = ?1 ORDER BY seq",
+                 FROM flow_entries
+                 WHERE run = (SELECT no FROM flow_runs WHERE id = ?1) ORDER BY seq",
             )
             .map_err(|e| db_error(e, what))?;
         let rows = stmt
@@ -498,6 +514,35 @@ fn db_error(e: rusqlite::Error, what: &str) -> StoreError {
         _ => format!("{what}: {e}"),
     };
     StoreError::new(kind, message, Some(Box::new(e)))
+}
+
+/// A run's lock: its file is removed when the run is released (before the lock is), so
+/// that lock files do not pile up.
+struct LockFile {
+    path: PathBuf,
+    _file: File,
+}
+
+impl Drop for LockFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Whether `path` still names the open `file`.
+#[cfg(unix)]
+fn still_named(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (file.metadata(), std::fs::metadata(path)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// Whether `path` still names the open `file` (elsewhere, a locked file cannot be removed).
+#[cfg(not(unix))]
+fn still_named(_: &File, path: &Path) -> bool {
+    path.exists()
 }
 
 /// The lock file of run `id`: named by a hash of the id, which may hold any character.
