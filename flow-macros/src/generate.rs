@@ -669,7 +669,8 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         ReturnType::Type(_, ty) => ty.to_token_stream(),
     };
     let packet = if ok {
-        quote!([ { __flow_workflow } async fn #ident(#(#ref_inputs),*) -> ::core::result::Result<#out_ty, ::flow_runtime::Error> ])
+        let durable_flag = durable.then(|| quote!(, __flow_durable));
+        quote!([ { __flow_workflow #durable_flag } async fn #ident(#(#ref_inputs),*) -> ::core::result::Result<#out_ty, ::flow_runtime::Error> ])
     } else {
         quote!([poisoned])
     };
@@ -1072,10 +1073,27 @@ pub fn expand(input: TokenStream) -> TokenStream {
         })
         .collect();
     let mut errors = Errors::default();
+    // A durable workflow records its sub-workflows' nodes too: they must be durable.
+    if wf_args.durable.is_some() {
+        for entry in &entries {
+            if entry.options.workflow && !entry.options.durable_workflow {
+                errors.spanned(
+                    entry.path,
+                    format!(
+                        "`{}` is a workflow that is not durable, listed in durable workflow `{wf_name}`: a durable workflow records its sub-workflows' nodes too; add `durable` to `{}`'s `#[workflow(...)]`",
+                        entry.name, entry.name
+                    ),
+                );
+            }
+        }
+    }
     let Some(graph) = analyse::build(&wf_name, &wf_sig, &entries, &wf_args.races, &mut errors)
     else {
         return errors.to_compile_errors();
     };
+    if !errors.is_empty() {
+        return errors.to_compile_errors();
+    }
     let ident = &wf_sig.ident;
     let graph_static = graph_static(&wf_name, &input.sig, &wf_sig, &entries, &graph);
     let body = body_fn(

@@ -146,6 +146,8 @@ pub struct NodeOptions {
     pub spawn: Option<Span>,
     /// Set in the packet of a workflow listed as a node of another workflow.
     pub workflow: bool,
+    /// Set in the packet of a `durable` workflow.
+    pub durable_workflow: bool,
 }
 
 impl NodeOptions {
@@ -547,6 +549,7 @@ pub fn node_options(args: TokenStream, errors: &mut Errors) -> NodeOptions {
             "continue_on_error" => flag_option(&meta, &mut o.continue_on_error, errors),
             // Written by `#[workflow]` into its own callback packet, never by users.
             "__flow_workflow" => o.workflow = true,
+            "__flow_durable" => o.durable_workflow = true,
             "blocking" => flag_option(&meta, &mut o.blocking, errors),
             "spawn" => flag_option(&meta, &mut o.spawn, errors),
             "compensate" => {
