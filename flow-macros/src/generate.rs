@@ -600,7 +600,8 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let nested_body = if ok {
         quote! {
             use ::flow_runtime::__private::Unexpanded as _;
-            let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::plain(#wf_name, &#settings);
+            // A sub-workflow of a durable run records its nodes in its parent's journal.
+            let __flow_run = ::flow_runtime::__private::Run::<#nested_gate>::within(#wf_name, &#settings, __flow_journal);
             let __flow_result = Self::__flow_body(&__flow_run, (#(#input_names,)*)).await;
             __flow_run.finish(&__flow_result);
             __flow_result
@@ -618,7 +619,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 {
                     // Boxed, run and all: the plain function's future stays as small, and
                     // as cheap to drop, as when nobody listens.
-                    return ::flow_runtime::__private::Cold::new(#ident::Node::__flow_nested(#(#borrowed_inputs),*)).await;
+                    return ::flow_runtime::__private::Cold::new(#ident::Node::__flow_nested(::core::option::Option::None, #(#borrowed_inputs),*)).await;
                 }
                 let __flow_run = ::flow_runtime::__private::Run::<__FlowPlain>::plain(#wf_name, &#settings);
                 let __flow_result = #ident::Node::__flow_body(&__flow_run, (#(#borrowed_inputs,)*)).await;
@@ -900,7 +901,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                         Self::INFO,
                         __flow_element,
                         ::flow_runtime::__private::Passed,
-                        Self::__flow_nested(#(#input_names),*),
+                        Self::__flow_nested(__flow_parent.scope(Self::INFO, __flow_element), #(#input_names),*),
                     )
                     .await
             }
@@ -935,7 +936,10 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             #[allow(unused_variables, clippy::too_many_arguments)]
             /// Runs the workflow on borrowed inputs in a run that may report (as a
             /// sub-workflow, or when a subscriber may listen).
-            async fn __flow_nested(#(#ref_inputs),*) #output {
+            async fn __flow_nested(
+                __flow_journal: ::core::option::Option<::flow_runtime::__private::Journal<'_>>,
+                #(#ref_inputs),*
+            ) #output {
                 #nested_body
             }
 

@@ -428,8 +428,8 @@ pub use crate::map::{map, map_all};
 
 pub use crate::exec::ResumeWith;
 pub use crate::journal::{
-    Begin, Codec, Element as RecordElement, Fallible as RecordResult, Journaled, RaceClaim,
-    Tolerated as RecordTolerated, Value as RecordValue, codec, codec_option,
+    Begin, Codec, Element as RecordElement, Fallible as RecordResult, Journal, Journaled,
+    RaceClaim, Tolerated as RecordTolerated, Value as RecordValue, codec, codec_option,
 };
 
 /// What a `durable` workflow records: its inputs and every node's output.

@@ -544,3 +544,105 @@ async fn a_recorded_run_reads_as_events_and_a_timeline() {
     let svg = report.to_svg(Some(shop::graph()));
     assert!(svg.starts_with("<svg"), "{}", &svg[..40.min(svg.len())]);
 }
+
+mod nested {
+    use crate::flows::note;
+    use flow_runtime::{RunContext, node, workflow};
+    use serde::{Deserialize, Serialize};
+    use std::time::Duration;
+
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+    pub struct Region(pub u32);
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct Sales(pub u32);
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct RegionReport(pub u32);
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct Company(pub u32);
+
+    #[node]
+    async fn sales(r: &Region, ctx: &RunContext) -> Sales {
+        note(
+            "nested",
+            &format!("sales {} {}", r.0, ctx.idempotency_key()),
+        );
+        Sales(r.0 * 10)
+    }
+
+    #[node]
+    async fn region_report(s: &Sales, r: &Region) -> RegionReport {
+        // Region 2 takes long: the run is dropped while it waits.
+        if r.0 == 2 {
+            tokio::time::sleep(Duration::from_millis(
+                if super::SLOW.load(std::sync::atomic::Ordering::SeqCst) {
+                    3_600_000
+                } else {
+                    1
+                },
+            ))
+            .await;
+        }
+        RegionReport(s.0 + 1)
+    }
+
+    #[workflow(sales, region_report, durable)]
+    pub async fn region(r: Region) -> RegionReport;
+
+    #[node]
+    async fn regions(n: &u32) -> Vec<Region> {
+        (0..*n).map(Region).collect()
+    }
+
+    #[node]
+    async fn total(reports: &[RegionReport]) -> Company {
+        Company(reports.iter().map(|r| r.0).sum())
+    }
+
+    #[workflow(regions, map(region), total, durable)]
+    pub async fn company(n: u32) -> Company;
+}
+
+static SLOW: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+#[tokio::test]
+async fn a_sub_workflow_records_its_nodes_in_its_parents_journal() {
+    let dir = scratch("nested");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let run = nested::company::run(RunOptions::new().run_id("co-1").store(&store), 3);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(100), run)
+            .await
+            .is_err()
+    );
+    let rec = store.run("co-1").unwrap().unwrap();
+    let mut done = rec.completed_nodes();
+    done.sort();
+    assert_eq!(
+        done,
+        vec![
+            ("region".to_string(), Some(0)),
+            ("region".to_string(), Some(1)),
+            ("region[0]/region_report".to_string(), None),
+            ("region[0]/sales".to_string(), None),
+            ("region[1]/region_report".to_string(), None),
+            ("region[1]/sales".to_string(), None),
+            ("region[2]/sales".to_string(), None),
+            ("regions".to_string(), None),
+        ]
+    );
+    let ran = notes("nested");
+    assert_eq!(
+        ran,
+        vec![
+            "sales 0 co-1/region[0]/sales",
+            "sales 1 co-1/region[1]/sales",
+            "sales 2 co-1/region[2]/sales"
+        ]
+    );
+    SLOW.store(false, std::sync::atomic::Ordering::SeqCst);
+    let out = nested::company::resume(RunOptions::new().run_id("co-1").store(&store))
+        .await
+        .unwrap();
+    assert_eq!(out, nested::Company(1 + 11 + 21));
+    assert_eq!(notes("nested"), ran, "region 2's `sales` was read back");
+}

@@ -681,6 +681,24 @@ impl<'a> RunState<'a> for Full<'a> {
     }
 }
 
+impl<'a, G: Gate<State<'a> = Full<'a>>> Run<'a, G> {
+    /// A sub-workflow's run: as [`plain`](Run::plain), recording its nodes in its parent's
+    /// `journal` when the parent has one (its id is then the parent's, and its place).
+    #[inline]
+    pub fn within(
+        workflow: &'static str,
+        settings: &Settings,
+        journal: Option<Journal<'a>>,
+    ) -> Self {
+        let mut state = Full::plain(workflow, settings);
+        if let Some(journal) = journal {
+            let _ = state.id.set(journal.run_id());
+            state.journal = Some(Box::new(journal));
+        }
+        Run { state }
+    }
+}
+
 impl<'a> Run<'a, Limits> {
     /// A run of `workflow` with its `settings` and the caller's `options`.
     #[inline]
@@ -788,6 +806,12 @@ impl<'a, G: Gate> Run<'a, G> {
     #[inline(always)]
     pub fn journal(&self) -> Option<&Journal<'a>> {
         self.state.journal()
+    }
+
+    /// The journal of a sub-workflow run as node `node` (element `element`) of this run.
+    #[inline]
+    pub fn scope(&self, node: &'static NodeInfo, element: Option<usize>) -> Option<Journal<'_>> {
+        self.state.journal().map(|j| j.scope(node, element))
     }
 
     /// The run's id, as text.

@@ -225,8 +225,9 @@ struct Replay {
     failed: HashMap<Key, String>,
 }
 
-/// A durable run's journal (in its run's state).
-pub struct Journal<'a> {
+/// What a durable run's journal holds: shared by the run and the runs of its
+/// sub-workflows.
+pub struct Core<'a> {
     store: &'a dyn Store,
     id: OnceLock<String>,
     graph: OnceLock<&'static WorkflowGraph>,
@@ -243,8 +244,118 @@ pub struct Journal<'a> {
 }
 
 impl<'a> Journal<'a> {
+    /// The journal of a run given `store`.
     pub(crate) fn new(store: &'a dyn Store) -> Self {
         Journal {
+            core: CoreRef::Own(Box::new(Core::new(store))),
+            prefix: String::new(),
+        }
+    }
+
+    /// The journal of a sub-workflow that runs as node `node` (element `element`) of this
+    /// journal's run: its nodes are recorded as `node/name` (`node[3]/name`).
+    pub(crate) fn scope(&self, node: &'static NodeInfo, element: Option<usize>) -> Journal<'_> {
+        let prefix = match element {
+            Some(i) => format!("{}{}[{i}]/", self.prefix, node.name()),
+            None => format!("{}{}/", self.prefix, node.name()),
+        };
+        Journal {
+            core: CoreRef::Shared(self),
+            prefix,
+        }
+    }
+
+    /// The id of the run this journal records: `id/node` (`id/node[3]`) for a
+    /// sub-workflow's run, so that its nodes' idempotency keys are its own, and stable.
+    pub(crate) fn run_id(&self) -> crate::RunId {
+        let root = self.id();
+        match self.prefix.strip_suffix('/') {
+            Some(place) => crate::RunId::new(format!("{root}/{place}")),
+            None => crate::RunId::new(root),
+        }
+    }
+
+    fn key<'n>(&self, name: &'n str) -> std::borrow::Cow<'n, str> {
+        if self.prefix.is_empty() {
+            std::borrow::Cow::Borrowed(name)
+        } else {
+            std::borrow::Cow::Owned(format!("{}{name}", self.prefix))
+        }
+    }
+
+    fn push(
+        &self,
+        node: &str,
+        element: Option<usize>,
+        kind: EntryKind,
+        payload: Option<String>,
+        started: SystemTime,
+    ) -> u32 {
+        self.core()
+            .push(&self.key(node), element, kind, payload, started)
+    }
+
+    fn lookup(
+        &self,
+        node: &str,
+        element: Option<usize>,
+    ) -> Option<&(EntryKind, u32, Option<String>)> {
+        self.core().lookup(&self.key(node), element)
+    }
+
+    /// Records that `node` was skipped.
+    pub(crate) fn skipped(&self, node: &'static NodeInfo) {
+        self.core().skipped(&self.key(node.name()));
+    }
+
+    /// A compensation of `node` recorded before: `Some(error)` with its failure, if it
+    /// failed.
+    pub(crate) fn compensated(&self, node: &'static NodeInfo) -> Option<Option<Error>> {
+        self.core().compensated(&self.key(node.name()))
+    }
+
+    /// Records that `node`'s compensation ran (with its failure), committed at once.
+    pub(crate) fn record_compensation(
+        &self,
+        node: &'static NodeInfo,
+        failed: Option<&Error>,
+        started: SystemTime,
+    ) -> Result<(), Error> {
+        self.core()
+            .record_compensation(&self.key(node.name()), failed, started)
+    }
+
+    fn core(&self) -> &Core<'a> {
+        match &self.core {
+            CoreRef::Own(core) => core,
+            CoreRef::Shared(journal) => journal.core(),
+        }
+    }
+}
+
+/// A durable run's journal (in its run's state): the run's own, or a sub-workflow's view
+/// of its parent's, whose node names it prefixes.
+pub struct Journal<'a> {
+    core: CoreRef<'a>,
+    prefix: String,
+}
+
+enum CoreRef<'a> {
+    Own(Box<Core<'a>>),
+    Shared(&'a Journal<'a>),
+}
+
+impl<'a> std::ops::Deref for Journal<'a> {
+    type Target = Core<'a>;
+
+    fn deref(&self) -> &Core<'a> {
+        self.core()
+    }
+}
+
+impl<'a> Core<'a> {
+    fn new(store: &'a dyn Store) -> Self {
+        Core {
             store,
             id: OnceLock::new(),
             graph: OnceLock::new(),
@@ -328,19 +439,16 @@ impl<'a> Journal<'a> {
         self.committed.load(Ordering::Acquire) >= seq
     }
 
-    /// Records that `node` was skipped.
-    pub(crate) fn skipped(&self, node: &'static NodeInfo) {
+    fn skipped(&self, node: &str) {
         if self.begun.load(Ordering::Acquire) {
             let now = SystemTime::now();
-            self.push(node.name(), None, EntryKind::Skipped, None, now);
+            self.push(node, None, EntryKind::Skipped, None, now);
         }
     }
 
-    /// A compensation of `node` recorded before: `Some(error)` with its failure, if it
-    /// failed.
-    pub(crate) fn compensated(&self, node: &'static NodeInfo) -> Option<Option<Error>> {
+    fn compensated(&self, node: &str) -> Option<Option<Error>> {
         let replay = self.replay.get()?;
-        let recorded = replay.compensated.get(node.name())?;
+        let recorded = replay.compensated.get(node)?;
         let graph = self.graph()?;
         Some(recorded.as_deref().and_then(|p| {
             let e: RecordedError = serde_json::from_str(p).ok()?;
@@ -348,10 +456,9 @@ impl<'a> Journal<'a> {
         }))
     }
 
-    /// Records that `node`'s compensation ran (with its failure), committed at once.
-    pub(crate) fn record_compensation(
+    fn record_compensation(
         &self,
-        node: &'static NodeInfo,
+        node: &str,
         failed: Option<&Error>,
         started: SystemTime,
     ) -> Result<(), Error> {
@@ -359,7 +466,7 @@ impl<'a> Journal<'a> {
             return Ok(());
         }
         let payload = failed.and_then(|e| serde_json::to_string(&RecordedError::of(e)).ok());
-        self.push(node.name(), None, EntryKind::Compensated, payload, started);
+        self.push(node, None, EntryKind::Compensated, payload, started);
         self.flush(self.graph().map_or("", |g| g.name()))
     }
 
