@@ -191,3 +191,80 @@ fn a_killed_failing_run_compensates_once() {
         assert_eq!(releases, 1, "the hold was released {releases} times");
     }
 }
+
+#[test]
+fn two_processes_continuing_one_run_never_both_run_it() {
+    let dir = scratch("two-processes");
+    let db = dir.join("runs.db");
+    let effects = dir.join("effects.log");
+    let o = Order {
+        pace: 10,
+        ..order(300, false)
+    };
+    let order_json = serde_json::to_string(&o).unwrap();
+    let id = format!("order-{}", o.id);
+    let spawn = |mode: &str| {
+        Command::new(CHILD)
+            .args([db.to_str().unwrap(), &id, mode, &order_json])
+            .env("FLOW_TEST_EFFECTS", &effects)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("the child starts")
+    };
+    // Start the run, kill it mid-way, then let two processes continue it at once.
+    let mut first = spawn("run");
+    std::thread::sleep(Duration::from_millis(80));
+    let _ = first.kill();
+    let _ = first.wait();
+    let done: HashSet<Key> = SqliteStore::open(&db)
+        .unwrap()
+        .run(&id)
+        .unwrap()
+        .map(|r| r.completed_nodes().into_iter().collect())
+        .unwrap_or_default();
+    let (a, b) = (spawn("resume"), spawn("run"));
+    let later = [a.id(), b.id()];
+    let outputs: Vec<String> = [a, b]
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        })
+        .collect();
+    let want = format!("ok {}", serde_json::to_string(&expected(&o)).unwrap());
+    let ok = outputs.iter().filter(|o| **o == want).count();
+    let busy = outputs
+        .iter()
+        .filter(|o| o.contains("is being run by another caller"))
+        .count();
+    // One ran it; the other was turned away, or came after and read the result back.
+    assert!(ok >= 1 && ok + busy == 2, "{outputs:?}");
+    // Of the two, one ran what was left: nothing started in both, nothing completed before
+    // the kill started again.
+    let lines = std::fs::read_to_string(&effects).unwrap();
+    let mut seen = HashSet::new();
+    for line in lines.lines() {
+        let (what, pid) = line.rsplit_once(' ').unwrap();
+        if !later.contains(&pid.parse().unwrap()) {
+            continue;
+        }
+        let (node, element) = what.split_once(' ').unwrap();
+        let key: Key = (node.to_string(), element.parse().ok());
+        assert!(
+            !done.contains(&key),
+            "{what} completed before the kill and ran again"
+        );
+        assert!(seen.insert(key), "{what} ran in both processes");
+    }
+    let store = SqliteStore::open(&db).unwrap();
+    assert_eq!(
+        store.run(&id).unwrap().unwrap().status(),
+        RunStatus::Succeeded
+    );
+}

@@ -646,3 +646,29 @@ async fn a_sub_workflow_records_its_nodes_in_its_parents_journal() {
     assert_eq!(out, nested::Company(1 + 11 + 21));
     assert_eq!(notes("nested"), ran, "region 2's `sales` was read back");
 }
+
+#[tokio::test]
+async fn a_store_that_survives_power_loss_runs_the_same() {
+    use flow_runtime::store::Synchronous;
+    let dir = scratch("full");
+    let store = SqliteStore::open_with(
+        dir.join("runs.db"),
+        SqliteOptions::new().synchronous(Synchronous::Full),
+    )
+    .unwrap();
+    let o = order(11);
+    let out = shop::run(
+        RunOptions::new().run_id("order-11").store(&store),
+        o.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, expected(&o));
+    drop(store);
+    // Reopened (with the default mode), the run is there.
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    assert_eq!(
+        store.run("order-11").unwrap().unwrap().status(),
+        RunStatus::Succeeded
+    );
+}
