@@ -672,3 +672,77 @@ async fn a_store_that_survives_power_loss_runs_the_same() {
         RunStatus::Succeeded
     );
 }
+
+mod undo {
+    use crate::flows::note;
+    use flow_runtime::{node, workflow};
+    use serde::{Deserialize, Serialize};
+    use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+
+    pub static HANG: AtomicBool = AtomicBool::new(true);
+    static PAYS: AtomicU32 = AtomicU32::new(0);
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct Held(pub u32);
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct Paid(pub u32);
+
+    #[node(compensate = unreserve)]
+    async fn reserve(x: &u32) -> Held {
+        note("undo", "reserve");
+        Held(*x)
+    }
+
+    async fn unreserve(_: &Held) -> Result<(), String> {
+        if HANG.load(SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        note("undo", "unreserve");
+        Ok(())
+    }
+
+    /// Declined the first time only: run again, it would succeed.
+    #[node]
+    async fn pay(h: &Held) -> Result<Paid, String> {
+        note("undo", "pay");
+        if PAYS.fetch_add(1, SeqCst) == 0 {
+            return Err("card declined".into());
+        }
+        Ok(Paid(h.0))
+    }
+
+    #[workflow(reserve, pay, durable)]
+    pub async fn buy(x: u32) -> Paid;
+}
+
+#[tokio::test]
+async fn a_run_stopped_while_compensating_ends_with_its_failure_when_resumed() {
+    let dir = scratch("undo");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let run = undo::buy::run(RunOptions::new().run_id("buy-1").store(&store), 3);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(50), run)
+            .await
+            .is_err(),
+        "stopped while `unreserve` runs"
+    );
+    assert_eq!(notes("undo"), vec!["reserve", "pay"]);
+    undo::HANG.store(false, std::sync::atomic::Ordering::SeqCst);
+    let err = undo::buy::resume(RunOptions::new().run_id("buy-1").store(&store))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::NodeFailed);
+    assert_eq!(err.node_name(), Some("pay"));
+    assert_eq!(
+        chain(&err),
+        "node `pay` of workflow `buy` failed: card declined"
+    );
+    assert_eq!(
+        notes("undo"),
+        vec!["reserve", "pay", "unreserve"],
+        "`pay` did not run again; the compensation ran once"
+    );
+    let rec = store.run("buy-1").unwrap().unwrap();
+    assert_eq!(rec.status(), RunStatus::Failed);
+    assert_eq!(rec.compensated_nodes(), vec!["reserve".to_string()]);
+}

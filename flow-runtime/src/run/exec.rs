@@ -1636,6 +1636,11 @@ impl Failure {
             }
             return;
         }
+        // The failure that ended the run is committed before anything is undone.
+        if let Err(error) = journal.flush(self.error.workflow()) {
+            self.error.push_compensation(error);
+            return;
+        }
         let before = self.error.compensation_errors().len();
         let started = std::time::SystemTime::now();
         self.compensate(node, compensation).await;

@@ -308,6 +308,18 @@ impl<'a> Journal<'a> {
         self.core().skipped(&self.key(node.name()));
     }
 
+    /// The failure of `node` (element `element`) that ended the run before, if one did.
+    fn failure(&self, node: &str, element: Option<usize>) -> Option<Error> {
+        let core = self.core();
+        let recorded = core
+            .replay
+            .get()?
+            .failed
+            .get(&(self.key(node).into_owned(), element))?;
+        let recorded: RecordedError = serde_json::from_str(recorded).ok()?;
+        Some(recorded.restore(core.graph()?))
+    }
+
     /// A compensation of `node` recorded before: `Some(error)` with its failure, if it
     /// failed.
     pub(crate) fn compensated(&self, node: &'static NodeInfo) -> Option<Option<Error>> {
@@ -830,6 +842,11 @@ pub trait Mode<O> {
 
     /// An error of the journal (or an output too large) for the node.
     fn fail(error: Error) -> Self::Out;
+
+    /// The error that ends the run, when `out` is one (a fallible node's `Err`).
+    fn failure(_out: &O) -> Option<&Error> {
+        None
+    }
 }
 
 /// A node's output, recorded as it is (an infallible node; `Option` for a branch).
@@ -867,6 +884,9 @@ impl<T> Mode<T> for Value {
 impl<T> Mode<Result<T, Error>> for Fallible {
     type Value = T;
     type Out = Result<T, Error>;
+    fn failure(out: &Result<T, Error>) -> Option<&Error> {
+        out.as_ref().err()
+    }
     fn record(
         out: &Result<T, Error>,
         codec: &Codec<T>,
@@ -1082,6 +1102,13 @@ impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
                     return Poll::Pending;
                 }
             }
+            if this.race.is_none()
+                && let Some(error) = journal.failure(node.name(), *this.element)
+            {
+                // The failure that ended the run before: the run ends the same way, and
+                // its compensations that had not run, run.
+                return Poll::Ready(M::fail(error));
+            }
             if let Some((kind, seq, payload)) = journal.lookup(node.name(), *this.element) {
                 let payload = payload.as_deref().unwrap_or("null");
                 let out = match M::replay(*kind, payload, graph, this.codec) {
@@ -1112,6 +1139,22 @@ impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
             Poll::Ready(out) => out,
         };
         let started = this.started.unwrap_or_else(SystemTime::now);
+        if this.race.is_none()
+            && let Some(error) = M::failure(&out)
+        {
+            // Recorded, and committed before any compensation runs: a resumed run ends
+            // with this failure instead of running the node again.
+            if let Ok(payload) = serde_json::to_string(&RecordedError::of(error)) {
+                journal.push(
+                    node.name(),
+                    *this.element,
+                    EntryKind::Failed,
+                    Some(payload),
+                    started,
+                );
+            }
+            return Poll::Ready(M::ok(out));
+        }
         match M::record(&out, this.codec) {
             Ok(None) => Poll::Ready(M::ok(out)),
             Ok(Some(_)) if this.race.is_some_and(|(claim, _)| !claim.take()) => {
