@@ -746,3 +746,20 @@ async fn a_run_stopped_while_compensating_ends_with_its_failure_when_resumed() {
     assert_eq!(rec.status(), RunStatus::Failed);
     assert_eq!(rec.compensated_nodes(), vec!["reserve".to_string()]);
 }
+
+#[test]
+fn callers_opening_a_new_store_at_once_all_get_it() {
+    for round in 0..5 {
+        let dir = scratch(&format!("open-{round}"));
+        let path = dir.join("runs.db");
+        let threads: Vec<_> = (0..6)
+            .map(|_| {
+                let path = path.clone();
+                std::thread::spawn(move || SqliteStore::open(&path).map(|_| ()))
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap().expect("every caller opens the new store");
+        }
+    }
+}

@@ -137,27 +137,9 @@ impl SqliteStore {
         conn.busy_timeout(options.busy_timeout)
             .map_err(|e| db_error(e, &what))?;
         let id = application_id(&conn, &what)?;
-        if id != APPLICATION_ID && (id != 0 || !is_empty(&conn, &what)?) {
-            return Err(not_a_store(&path));
-        }
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| db_error(e, &what))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::new(
-                StoreErrorKind::Database,
-                format!("{what}: cannot use WAL mode (journal mode is `{mode}`)"),
-                None,
-            ));
-        }
-        let sync = match options.synchronous {
-            Synchronous::Normal => "NORMAL",
-            Synchronous::Full => "FULL",
-        };
-        conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))
-            .map_err(|e| db_error(e, &what))?;
         if id == 0 {
-            // Another process may be creating it too: decide inside one write transaction.
+            // A new file, one another process is creating, or a foreign database: decided
+            // inside one write transaction, before anything is changed.
             conn.execute_batch("BEGIN IMMEDIATE")
                 .map_err(|e| db_error(e, &what))?;
             let created = (|| {
@@ -185,7 +167,25 @@ impl SqliteStore {
                     return Err(e);
                 }
             }
+        } else if id != APPLICATION_ID {
+            return Err(not_a_store(&path));
         }
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(|e| db_error(e, &what))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::new(
+                StoreErrorKind::Database,
+                format!("{what}: cannot use WAL mode (journal mode is `{mode}`)"),
+                None,
+            ));
+        }
+        let sync = match options.synchronous {
+            Synchronous::Normal => "NORMAL",
+            Synchronous::Full => "FULL",
+        };
+        conn.execute_batch(&format!("PRAGMA synchronous = {sync};"))
+            .map_err(|e| db_error(e, &what))?;
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(|e| db_error(e, &what))?;
