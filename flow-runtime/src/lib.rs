@@ -116,6 +116,13 @@
 //! # }
 //! ```
 //!
+//! # Durable runs
+//!
+//! A `#[workflow(..., durable)]` run given a store (`RunOptions::new().run_id(id).store(&store)`)
+//! survives its process: every node that completes is recorded in the store before its
+//! consumers start, and the same call (or `workflow::resume`) in a new process continues
+//! the run without running again what completed. See [`store`].
+//!
 //! See the crate's README for the runtime contract and the compile errors.
 
 #![warn(missing_docs)]

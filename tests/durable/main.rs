@@ -763,3 +763,72 @@ fn callers_opening_a_new_store_at_once_all_get_it() {
         }
     }
 }
+
+mod big {
+    use flow_runtime::{node, workflow};
+    use serde::{Deserialize, Serialize};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+
+    pub static STUCK: AtomicBool = AtomicBool::new(true);
+    pub static RAN: AtomicUsize = AtomicUsize::new(0);
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct Scored(pub u64);
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct Best(pub u64);
+
+    #[node]
+    async fn items(n: &u64) -> Vec<u64> {
+        (0..*n).collect()
+    }
+
+    /// Elements from 9 000 on do not finish in the first process.
+    #[node]
+    async fn score(x: &u64) -> Scored {
+        RAN.fetch_add(1, SeqCst);
+        if *x >= 9_000 && STUCK.load(SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        Scored(x * 3 % 10_007)
+    }
+
+    #[node]
+    async fn best(all: &[Scored]) -> Best {
+        Best(all.iter().map(|s| s.0).max().unwrap_or(0))
+    }
+
+    #[workflow(items, map(score), best, durable)]
+    pub async fn scores(n: u64) -> Best;
+}
+
+#[tokio::test]
+async fn a_map_of_10_000_with_9_000_done_runs_the_other_1_000() {
+    use std::sync::atomic::Ordering::SeqCst;
+    let dir = scratch("big");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let run = big::scores::run(RunOptions::new().run_id("big").store(&store), 10_000);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(1500), run)
+            .await
+            .is_err()
+    );
+    let done = store.run("big").unwrap().unwrap().completed_nodes();
+    assert_eq!(
+        done.len(),
+        1 + 9_000,
+        "`items` and the first 9 000 elements"
+    );
+    assert_eq!(big::RAN.load(SeqCst), 10_000);
+    big::STUCK.store(false, SeqCst);
+    big::RAN.store(0, SeqCst);
+    let out = big::scores::resume(RunOptions::new().run_id("big").store(&store))
+        .await
+        .unwrap();
+    let want = (0..10_000u64).map(|x| x * 3 % 10_007).max().unwrap();
+    assert_eq!(out, big::Best(want));
+    assert_eq!(
+        big::RAN.load(SeqCst),
+        1_000,
+        "only the elements that had not completed ran"
+    );
+}

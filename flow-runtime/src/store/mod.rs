@@ -158,6 +158,7 @@ impl RunStatus {
         }
     }
 
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn code(self) -> i64 {
         match self {
             RunStatus::Unfinished => 0,
@@ -166,6 +167,7 @@ impl RunStatus {
         }
     }
 
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn from_code(code: i64) -> Option<Self> {
         Some(match code {
             0 => RunStatus::Unfinished,
@@ -211,6 +213,7 @@ impl EntryKind {
         }
     }
 
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn code(self) -> i64 {
         match self {
             EntryKind::Completed => 0,
@@ -221,6 +224,7 @@ impl EntryKind {
         }
     }
 
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     pub(crate) fn from_code(code: i64) -> Option<Self> {
         Some(match code {
             0 => EntryKind::Completed,
