@@ -49,6 +49,7 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 pub(crate) mod journal;
+pub use journal::Recorded;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 #[cfg(feature = "sqlite")]
