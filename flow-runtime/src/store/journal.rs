@@ -1141,6 +1141,7 @@ impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
         let started = this.started.unwrap_or_else(SystemTime::now);
         if this.race.is_none()
             && let Some(error) = M::failure(&out)
+            && ends_a_run(error.kind())
         {
             // Recorded, and committed before any compensation runs: a resumed run ends
             // with this failure instead of running the node again.
