@@ -121,6 +121,28 @@ async fn total(
 )]
 pub async fn buy(o: Order, limit: &Limit) -> Receipt;
 
+/// The output from a branch, and a map of a branch.
+#[node]
+async fn pick(o: &Order) -> Option<Receipt> {
+    (o.0 > 0).then_some(Receipt(o.0))
+}
+
+#[node]
+async fn odd(x: &u32) -> Option<Checked> {
+    (x % 2 == 1).then_some(Checked(*x))
+}
+
+#[node]
+async fn odds(all: &[Option<Checked>]) -> Hashed {
+    Hashed(all.iter().flatten().count() as u64)
+}
+
+#[workflow(pick, durable)]
+pub async fn picked(o: Order) -> Receipt;
+
+#[workflow(fetch, items, map(odd), odds, durable)]
+pub async fn counted(o: Order) -> Hashed;
+
 #[tokio::main(flavor = "current_thread")]
 async fn main() {
     let dir = std::env::temp_dir().join(format!("flow-ui-durable-{}", std::process::id()));
@@ -139,6 +161,12 @@ async fn main() {
         .unwrap();
     assert_eq!(out, again);
     assert_eq!(store.run("b").unwrap().unwrap().status(), RunStatus::Succeeded);
+    for _ in 0..2 {
+        let p = picked::run(RunOptions::new().run_id("p").store(&store), Order(3)).await;
+        assert_eq!(p.unwrap(), Receipt(3));
+        let c = counted::run(RunOptions::new().run_id("c").store(&store), Order(3)).await;
+        assert_eq!(c.unwrap().0, 2);
+    }
     drop(store);
     let _ = std::fs::remove_dir_all(&dir);
 }
