@@ -1,7 +1,7 @@
 //! `flow`: a command-line front end for the workflows a program links.
 //!
 //! ```text
-//! cargo run --example flow                       # run the demo with live progress, write timeline.svg
+//! cargo run --example flow                       # the demo: `run`, then `durable`
 //! cargo run --example flow -- list               # the workflows this program links
 //! cargo run --example flow -- graph research     # a graph as Mermaid (default), dot or svg
 //! cargo run --example flow -- graph research --format svg --out research.svg
@@ -248,13 +248,21 @@ commands:
         print (or write) a workflow's graph
   help  show this
 
-With no command, `run`.";
+With no command: `run`, then `durable`.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        None | Some("run") => run(args.get(1..).unwrap_or_default()).await,
+        // The demo: `research`, then a durable run killed and resumed.
+        None => match run(&[]).await {
+            Ok(()) => {
+                eprintln!();
+                durable(&[]).await
+            }
+            Err(e) => Err(e),
+        },
+        Some("run") => run(&args[1..]).await,
         Some("list") => list(),
         Some("durable") => durable(&args[1..]).await,
         Some("durable-child") => durable_child(&args[1..]).await,
@@ -523,7 +531,7 @@ async fn durable(args: &[String]) -> Result<(), String> {
         "checkout-{}",
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_secs())
+            .map_or(0, |d| d.as_millis())
     );
     eprintln!(
         "starting run `{id}` of `checkout` (6 items reserved two at a time, then a charge) in a child process"
