@@ -553,6 +553,12 @@ impl Error {
         Self::new(kind, workflow, node, attempts, source)
     }
 
+    /// Names the race whose members all failed.
+    pub(crate) fn in_race(mut self, race: &'static str) -> Self {
+        self.inner.race = Some(race);
+        self
+    }
+
     /// Marks the error as the failure of element `index` of a mapped node.
     pub(crate) fn at_element(mut self, index: usize) -> Self {
         if self.inner.node.is_some() && self.inner.element.is_none() {

@@ -832,3 +832,41 @@ async fn a_map_of_10_000_with_9_000_done_runs_the_other_1_000() {
         "only the elements that had not completed ran"
     );
 }
+
+mod quotes {
+    use flow_runtime::{node, workflow};
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct Quote(pub u32);
+
+    #[node]
+    async fn primary(_x: &u32) -> Result<Quote, String> {
+        Err("primary is down".into())
+    }
+
+    #[node]
+    async fn mirror(_x: &u32) -> Result<Quote, String> {
+        Err("mirror is down".into())
+    }
+
+    #[workflow(race(primary, mirror), durable)]
+    pub async fn quote(x: u32) -> Quote;
+}
+
+#[tokio::test]
+async fn a_failed_race_reads_back_as_it_failed() {
+    let dir = scratch("race");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let first = quotes::quote::run(RunOptions::new().run_id("q").store(&store), 1)
+        .await
+        .unwrap_err();
+    let again = quotes::quote::run(RunOptions::new().run_id("q").store(&store), 1)
+        .await
+        .unwrap_err();
+    assert_eq!(first.kind(), ErrorKind::RaceFailed);
+    assert_eq!(again.kind(), ErrorKind::RaceFailed);
+    assert_eq!(again.race(), Some("primary | mirror"));
+    assert_eq!(again.to_string(), first.to_string());
+    assert_eq!(chain(&again), chain(&first));
+}

@@ -80,6 +80,9 @@ pub(crate) struct RecordedError {
     causes: Vec<String>,
     others: Vec<RecordedError>,
     compensation: Vec<RecordedError>,
+    /// For a failed race, its name.
+    #[serde(default)]
+    race: Option<String>,
 }
 
 impl RecordedError {
@@ -104,6 +107,7 @@ impl RecordedError {
                 .iter()
                 .map(RecordedError::of)
                 .collect(),
+            race: error.race().map(str::to_owned),
         }
     }
 
@@ -129,6 +133,12 @@ impl RecordedError {
         let mut error = Error::restored(kind, workflow, node, self.attempts, source);
         if let Some(i) = self.element {
             error = error.at_element(i);
+        }
+        if let Some(race) = &self.race {
+            // An error names its race by a `&'static str`; a failed race read back from a
+            // store (a finished run called again) keeps its name for good.
+            let name: &'static str = Box::leak(race.clone().into_boxed_str());
+            error = error.in_race(name);
         }
         for o in &self.others {
             error.push_other(o.restore(graph));
