@@ -1167,22 +1167,7 @@ fn durable_fn(
     nodes: &[NodeEntry<'_>],
     graph: &Graph,
 ) -> TokenStream {
-    let (pats, tys): (Vec<_>, Vec<_>) = sig
-        .inputs
-        .iter()
-        .filter_map(|arg| match arg {
-            syn::FnArg::Typed(t) => {
-                let pat = &t.pat;
-                let mut ty = (*t.ty).clone();
-                types::name_elided_lifetimes(&mut ty, "'__flow_r");
-                Some(match ty {
-                    syn::Type::Reference(_) => (quote!(#pat), quote!(#ty)),
-                    _ => (quote!(#pat), quote!(&'__flow_r #ty)),
-                })
-            }
-            syn::FnArg::Receiver(_) => None,
-        })
-        .unzip();
+    let (pats, tys) = borrowed_inputs(sig);
     let encoded = wf.inputs.iter().enumerate().map(|(k, input)| {
         let ident = &input.ident;
         let k = syn::Index::from(k);
@@ -1222,11 +1207,10 @@ fn durable_fn(
     }
 }
 
-/// The workflow's one body, generic over the gate that admits its nodes: every entry point
-/// (the plain function, `run`, as a node of another workflow) runs it under its own gate.
-fn body_fn(sig: &Signature, block: TokenStream) -> TokenStream {
-    let (pats, tys): (Vec<_>, Vec<_>) = sig
-        .inputs
+/// The workflow's inputs as the body takes them: patterns, and types borrowed for
+/// `'__flow_r` (an input declared `&T` as it is).
+fn borrowed_inputs(sig: &Signature) -> (Vec<TokenStream>, Vec<TokenStream>) {
+    sig.inputs
         .iter()
         .filter_map(|arg| match arg {
             syn::FnArg::Typed(t) => {
@@ -1240,7 +1224,13 @@ fn body_fn(sig: &Signature, block: TokenStream) -> TokenStream {
             }
             syn::FnArg::Receiver(_) => None,
         })
-        .unzip();
+        .unzip()
+}
+
+/// The workflow's one body, generic over the gate that admits its nodes: every entry point
+/// (the plain function, `run`, as a node of another workflow) runs it under its own gate.
+fn body_fn(sig: &Signature, block: TokenStream) -> TokenStream {
+    let (pats, tys) = borrowed_inputs(sig);
     let out_ty = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),

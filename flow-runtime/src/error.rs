@@ -283,7 +283,7 @@ impl StdError for Skipped {}
 impl Error {
     #[cold]
     #[inline(never)]
-    fn new(
+    pub(crate) fn new(
         kind: ErrorKind,
         workflow: &'static str,
         node: Option<&'static NodeInfo>,
@@ -540,17 +540,6 @@ impl Error {
             "give the store that holds the run: `RunOptions::new().run_id(id).store(&store)`"
                 .to_owned(),
         )
-    }
-
-    /// An error read back from a journal.
-    pub(crate) fn restored(
-        kind: ErrorKind,
-        workflow: &'static str,
-        node: Option<&'static NodeInfo>,
-        attempts: u32,
-        source: Option<BoxError>,
-    ) -> Self {
-        Self::new(kind, workflow, node, attempts, source)
     }
 
     /// Names the race whose members all failed.

@@ -473,11 +473,8 @@ pub fn stamp<G: crate::exec::Gate>(
 }
 
 /// A durable workflow's input, as its run records it.
-pub fn durable_input<T>(
-    codec: Codec<T>,
-    value: &T,
-) -> Result<serde_json::Value, serde_json::Error> {
-    serde_json::from_str(&codec.encode(value)?)
+pub fn durable_input<T>(codec: Codec<T>, value: &T) -> Result<String, serde_json::Error> {
+    codec.encode(value)
 }
 
 /// Input `index` of a run, as its store recorded it.
@@ -518,13 +515,14 @@ pub fn recorded_inputs(
 pub fn begin<O>(
     run: &crate::exec::Run<'_, crate::exec::Limits>,
     graph: &'static crate::WorkflowGraph,
-    inputs: Vec<Result<serde_json::Value, serde_json::Error>>,
+    inputs: Vec<Result<String, serde_json::Error>>,
     codec: Codec<O>,
 ) -> Result<Begin<O>, Error> {
     let wf = graph.name();
     let Some(journal) = run.journal() else {
         return Ok(Begin::Run);
     };
+    // A JSON array of the encoded inputs, in declaration order.
     let mut values = Vec::with_capacity(inputs.len());
     for (i, input) in inputs.into_iter().enumerate() {
         values.push(input.map_err(|e| {
@@ -537,7 +535,7 @@ pub fn begin<O>(
             )
         })?);
     }
-    let inputs = serde_json::to_string(&values).unwrap_or_else(|_| "[]".into());
+    let inputs = format!("[{}]", values.join(","));
     journal.begin(&run.id_text(), graph, &inputs, &codec)
 }
 
@@ -557,7 +555,7 @@ pub fn end<T>(
 }
 
 /// The error of a run given a store by a workflow that is not durable.
-#[cold]
+#[inline]
 pub fn not_durable<G: crate::exec::Gate>(
     run: &crate::exec::Run<'_, G>,
     workflow: &'static str,

@@ -26,14 +26,6 @@ async fn main() {
     };
     match result {
         Ok(r) => println!("ok {}", serde_json::to_string(&r).unwrap()),
-        Err(e) => {
-            let mut text = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                text.push_str(&format!(": {cause}"));
-                source = cause.source();
-            }
-            println!("err {text}");
-        }
+        Err(e) => println!("err {}", flows::chain(&e)),
     }
 }

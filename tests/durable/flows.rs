@@ -41,6 +41,18 @@ pub fn notes(run: &str) -> Vec<String> {
         .collect()
 }
 
+/// An error and its causes, as `anyhow`'s `{:#}` writes them.
+pub fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// A pause of a few milliseconds that varies with `seed` and the process.
 async fn pause(seed: u64, base: u64) {
     let h = (seed ^ u64::from(std::process::id())).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 59;

@@ -12,19 +12,7 @@ use std::time::Duration;
 
 use flow_runtime::store::{RunStatus, SqliteOptions, SqliteStore, StoreErrorKind};
 use flow_runtime::{ErrorKind, RunOptions, node, workflow};
-use flows::{Order, expected, notes, shop};
-
-/// An error and its causes, as `anyhow`'s `{:#}` writes them.
-pub fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
+use flows::{Order, chain, expected, notes, shop};
 
 /// A fresh directory for one test's store.
 pub fn scratch(name: &str) -> PathBuf {

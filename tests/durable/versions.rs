@@ -6,8 +6,8 @@ use std::time::Duration;
 use flow_runtime::store::SqliteStore;
 use flow_runtime::{ErrorKind, RunOptions};
 
-use crate::flows::notes;
-use crate::{chain, scratch};
+use crate::flows::{chain, notes};
+use crate::scratch;
 
 mod v1 {
     use crate::flows::note;

@@ -130,7 +130,7 @@ impl RecordedError {
             .as_deref()
             .and_then(|n| find_node(graph, &self.workflow, n));
         let source = Recorded::chain(&self.causes).map(|r| r as crate::BoxError);
-        let mut error = Error::restored(kind, workflow, node, self.attempts, source);
+        let mut error = Error::new(kind, workflow, node, self.attempts, source);
         if let Some(i) = self.element {
             error = error.at_element(i);
         }
@@ -222,17 +222,19 @@ impl std::error::Error for Recorded {
     }
 }
 
-type Key = (String, Option<usize>);
+/// Entries by node name, then map element: looked up by `&str`, with nothing allocated
+/// on a node's way.
+type ByNode<T> = HashMap<String, HashMap<Option<usize>, T>>;
 
 /// What the journal read back at the run's start.
 #[derive(Default)]
 struct Replay {
     /// Completed and tolerated entries: kind, seq, payload.
-    done: HashMap<Key, (EntryKind, u32, Option<String>)>,
+    done: ByNode<(EntryKind, u32, Option<String>)>,
     /// Compensations done, with their error if they failed.
     compensated: HashMap<String, Option<String>>,
     /// The failure that ended the run, recorded by the failing node.
-    failed: HashMap<Key, String>,
+    failed: ByNode<String>,
 }
 
 /// What a durable run's journal holds: shared by the run and the runs of its
@@ -325,7 +327,8 @@ impl<'a> Journal<'a> {
             .replay
             .get()?
             .failed
-            .get(&(self.key(node).into_owned(), element))?;
+            .get(&*self.key(node))?
+            .get(&element)?;
         let recorded: RecordedError = serde_json::from_str(recorded).ok()?;
         Some(recorded.restore(core.graph()?))
     }
@@ -430,7 +433,9 @@ impl<'a> Core<'a> {
 
     fn wait(&self, waker: &std::task::Waker) {
         let mut waiters = self.waiters.lock().unwrap_or_else(|p| p.into_inner());
-        if !waiters.iter().any(|w| w.will_wake(waker)) {
+        // The elements of a map each have a waker of their own: only the last one is
+        // compared (a future polled again before the commit), not every one of thousands.
+        if !waiters.last().is_some_and(|w| w.will_wake(waker)) {
             waiters.push(waker.clone());
         }
     }
@@ -497,7 +502,7 @@ impl<'a> Core<'a> {
         node: &str,
         element: Option<usize>,
     ) -> Option<&(EntryKind, u32, Option<String>)> {
-        self.replay.get()?.done.get(&(node.to_owned(), element))
+        self.replay.get()?.done.get(node)?.get(&element)
     }
 }
 
@@ -553,12 +558,13 @@ impl Journal<'_> {
                 let mut top = 0;
                 for e in record.entries() {
                     top = top.max(e.seq);
-                    let key = (e.node.clone(), e.element);
                     match e.kind {
                         EntryKind::Completed | EntryKind::Tolerated => {
                             replay
                                 .done
-                                .entry(key)
+                                .entry(e.node.clone())
+                                .or_default()
+                                .entry(e.element)
                                 .or_insert((e.kind, e.seq, e.payload.clone()));
                         }
                         EntryKind::Compensated => {
@@ -566,7 +572,11 @@ impl Journal<'_> {
                         }
                         EntryKind::Failed => {
                             if let Some(p) = &e.payload {
-                                replay.failed.insert(key, p.clone());
+                                replay
+                                    .failed
+                                    .entry(e.node.clone())
+                                    .or_default()
+                                    .insert(e.element, p.clone());
                             }
                         }
                         EntryKind::Skipped => {}
@@ -1099,27 +1109,29 @@ impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
         }
         if this.started.is_none() {
             let graph = journal.graph().expect("a begun journal has its graph");
-            if let Some((claim, members)) = *this.race {
-                let mine = journal.lookup(node.name(), *this.element).is_some();
-                let other = members.iter().any(|m| {
-                    m.name() != node.name() && journal.lookup(m.name(), *this.element).is_some()
-                });
-                if mine {
+            let recorded = journal.lookup(node.name(), *this.element);
+            match *this.race {
+                Some((claim, _)) if recorded.is_some() => {
                     claim.take();
-                } else if other {
-                    // The recorded winner returns in this same poll and ends the race.
-                    *this.lost = true;
-                    return Poll::Pending;
+                }
+                Some((_, members)) => {
+                    if members.iter().any(|m| {
+                        m.name() != node.name() && journal.lookup(m.name(), *this.element).is_some()
+                    }) {
+                        // The recorded winner returns in this same poll and ends the race.
+                        *this.lost = true;
+                        return Poll::Pending;
+                    }
+                }
+                None => {
+                    if let Some(error) = journal.failure(node.name(), *this.element) {
+                        // The failure that ended the run before: the run ends the same
+                        // way, and its compensations that had not run, run.
+                        return Poll::Ready(M::fail(error));
+                    }
                 }
             }
-            if this.race.is_none()
-                && let Some(error) = journal.failure(node.name(), *this.element)
-            {
-                // The failure that ended the run before: the run ends the same way, and
-                // its compensations that had not run, run.
-                return Poll::Ready(M::fail(error));
-            }
-            if let Some((kind, seq, payload)) = journal.lookup(node.name(), *this.element) {
+            if let Some((kind, seq, payload)) = recorded {
                 let payload = payload.as_deref().unwrap_or("null");
                 let out = match M::replay(*kind, payload, graph, this.codec) {
                     Ok(out) => out,
