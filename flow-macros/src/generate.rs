@@ -19,7 +19,9 @@ use crate::types;
 pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let options = parse::node_options(args.clone(), &mut errors);
-    let func: syn::ItemFn = match syn::parse2(item.clone()) {
+    // The function is emitted as written; only its signature is parsed (its body is kept
+    // as tokens).
+    let func: NodeFn = match syn::parse2(item.clone()) {
         Ok(f) => f,
         Err(e) => {
             errors.at(
@@ -37,7 +39,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
     if func.sig.receiver().is_some() {
         // A method: the items emitted beside a node cannot live in an `impl`.
         let errors = errors.to_compile_errors();
-        return quote!(#func #errors);
+        return quote!(#item #errors);
     }
     let ident = &func.sig.ident;
     let vis = &func.vis;
@@ -111,12 +113,31 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
     let errors = errors.to_compile_errors();
     let callback = callback_macro("node", ident, vis, &packet, quote!());
     quote! {
-        #func
+        #item
         #errors
 
         #callback
 
         #twin
+    }
+}
+
+/// A function item with its body left unparsed: what `#[node]` needs of it.
+struct NodeFn {
+    vis: syn::Visibility,
+    sig: Signature,
+}
+
+impl Parse for NodeFn {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        input.call(syn::Attribute::parse_outer)?;
+        let vis = input.parse()?;
+        let sig = input.parse()?;
+        let body: proc_macro2::Group = input.parse()?;
+        if body.delimiter() != proc_macro2::Delimiter::Brace {
+            return Err(syn::Error::new(body.span(), "expected the function's body"));
+        }
+        Ok(NodeFn { vis, sig })
     }
 }
 
