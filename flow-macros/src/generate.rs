@@ -1,8 +1,6 @@
 //! Generation: what `#[node]` and `#[workflow]` expand to, and the workflow body that runs
 //! a [`Plan`] with nested joins.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, format_ident, quote, quote_spanned};
 use syn::parse::{Parse, ParseStream};
@@ -88,20 +86,20 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
                 _ => quote!(),
             };
             quote! {
-                impl #ident::Node {
+                impl #ident {
                     /// What `#[node]` recorded about this node.
                     #info
 
                     #policy
                 }
 
-                impl ::flow_runtime::__private::Listed for #ident::Node {
-                    const INFO: &'static ::flow_runtime::NodeInfo = #ident::Node::INFO;
+                impl ::flow_runtime::__private::Listed for #ident {
+                    const INFO: &'static ::flow_runtime::NodeInfo = #ident::INFO;
                     const CONTEXT: bool = #takes_context;
                 }
 
                 ::flow_runtime::__private::inventory::submit! {
-                    ::flow_runtime::__private::NodeRegistration(#ident::Node::INFO)
+                    ::flow_runtime::__private::NodeRegistration(#ident::INFO)
                 }
 
                 #check
@@ -111,7 +109,16 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
     };
 
     let errors = errors.to_compile_errors();
-    let callback = callback_macro("node", ident, vis, &packet, quote!());
+    let callback = callback_macro(
+        ident,
+        vis,
+        &packet,
+        quote! {
+            #[doc(hidden)]
+            #[allow(non_camel_case_types)]
+            #vis enum #ident {}
+        },
+    );
     quote! {
         #item
         #errors
@@ -220,20 +227,30 @@ fn input_params(wf: &WorkflowSig) -> TokenStream {
     quote!(#(#params),*)
 }
 
+/// The hidden name of the callback macro of the node `name` written at `line` of `file`
+/// (unique in its crate, and the same wherever the crate is checked out: of the file's path,
+/// only its last two parts count).
+fn callback_name(name: &str, file: String, line: u32) -> Ident {
+    let mut parts: Vec<&str> = file.rsplit(['/', '\\']).take(2).collect();
+    parts.reverse();
+    // FNV-1a: the same on every toolchain.
+    let key = format!("{name}\n{line}\n{}", parts.join("/"));
+    let hash = key.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    format_ident!("__flow_node_{}_{:016x}", name, hash)
+}
+
 /// The `macro_rules!` through which a workflow reads the signature (its `packet`) of a
 /// `kind` (a node, or a workflow listed as one), and the `use` that names it like the item.
 /// Its hidden name is unique per item: the name, its kind and where it is written.
 fn callback_macro(
-    kind: &str,
     ident: &Ident,
     vis: &syn::Visibility,
     packet: &TokenStream,
     items: TokenStream,
 ) -> TokenStream {
-    let (line, column) = site(ident);
-    let mut hasher = DefaultHasher::new();
-    (kind, ident.to_string(), line, column, ident.span().file()).hash(&mut hasher);
-    let macro_name = format_ident!("__flow_node_{}_{:016x}", ident, hasher.finish());
+    let macro_name = callback_name(&ident.to_string(), ident.span().file(), site(ident).0);
     quote! {
         #[doc(hidden)]
         #[macro_export]
@@ -247,19 +264,15 @@ fn callback_macro(
             };
         }
 
-        // The twin: a module in the type namespace, where an item of the module shadows
-        // a glob-imported one (`use super::*`) as any item does. It holds only what names
-        // no user type, so it works in a block too; the rest is `impl #ident::Node`.
-        #[allow(non_snake_case, unused_imports)]
-        #vis mod #ident {
-            #[doc(hidden)]
-            pub use #macro_name as node;
+        // The twin: the callback macro under the item's own name in the macro namespace,
+        // and an uninhabited type of the same name in the type namespace, which carries
+        // what the macros generate (`INFO`, `run`, `graph`, ...). An item of the module
+        // shadows a glob-imported one (`use super::*`) as any item does.
+        #[doc(hidden)]
+        #[allow(unused_imports)]
+        #vis use #macro_name as #ident;
 
-            #[doc(hidden)]
-            pub struct Node;
-
-            #items
-        }
+        #items
     }
 }
 
@@ -527,12 +540,31 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     // registry entry, so each mistake is reported once. If it cannot expand (a listed name
     // is not a node), `Unexpanded` stands in for its items and nothing follows on.
     let items = if ok {
-        // A node listed by one name that its module defines is reached through `self::`:
-        // there it shadows a glob-imported node of the same name (see `scope`).
+        // A node listed by one name that its module defines is reached by its callback
+        // macro's unique name: there it shadows a glob-imported node of the same name
+        // (see `scope`).
         let own = crate::scope::own_nodes(Span::call_site());
-        let twin = |p: &syn::Path| match p.get_ident() {
-            Some(name) if own.iter().any(|n| name == n) => quote!(self::#p::node),
-            _ => quote!(#p::node),
+        let file = Span::call_site().file();
+        // `name`, or `self::name`.
+        let single = |p: &syn::Path| match p.segments.len() {
+            1 => p.get_ident().cloned(),
+            2 if p.leading_colon.is_none()
+                && p.segments[0].ident == "self"
+                && p.segments.iter().all(|s| s.arguments.is_empty()) =>
+            {
+                Some(p.segments[1].ident.clone())
+            }
+            _ => None,
+        };
+        let twin = |p: &syn::Path| match single(p) {
+            Some(name) => match own.iter().find(|(n, _)| name == n) {
+                Some((n, line)) => {
+                    let unique = callback_name(n, file.clone(), u32::try_from(*line).unwrap_or(0));
+                    quote!(#unique)
+                }
+                None => quote!(#p),
+            },
+            None => quote!(#p),
         };
         let first = twin(&wf_args.nodes[0]);
         let rest = wf_args.nodes[1..].iter().map(|p| {
@@ -557,7 +589,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let gate = if wf_args.max_concurrency.is_some() {
         quote!(::flow_runtime::__private::Limits)
     } else {
-        quote!(<::flow_runtime::__private::Pick<{ #ident::Node::__FLOW_OPEN }> as ::flow_runtime::__private::PlainGate>::Gate)
+        quote!(<::flow_runtime::__private::Pick<{ #ident::__FLOW_OPEN }> as ::flow_runtime::__private::PlainGate>::Gate)
     };
     // Without run-wide limits, the plain function picks once per run between a body whose
     // nodes report nothing (`Open`, as fast as hand-written joins) and, when a subscriber
@@ -640,10 +672,10 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 {
                     // Boxed, run and all: the plain function's future stays as small, and
                     // as cheap to drop, as when nobody listens.
-                    return ::flow_runtime::__private::Cold::new(#ident::Node::__flow_nested(::core::option::Option::None, #(#borrowed_inputs),*)).await;
+                    return ::flow_runtime::__private::Cold::new(#ident::__flow_nested(::core::option::Option::None, #(#borrowed_inputs),*)).await;
                 }
                 let __flow_run = ::flow_runtime::__private::Run::<__FlowPlain>::plain(#wf_name, &#settings);
-                let __flow_result = #ident::Node::__flow_body(&__flow_run, (#(#borrowed_inputs,)*)).await;
+                let __flow_result = #ident::__flow_body(&__flow_run, (#(#borrowed_inputs,)*)).await;
                 __flow_run.finish(&__flow_result);
                 __flow_result
             },
@@ -696,9 +728,9 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!([poisoned])
     };
-    // The twin module's `graph()` and `run(options, inputs...)`: they name no user type
-    // (a module in a block cannot see the block's types), and `run` forwards to the
-    // `RunWith` impl written beside the workflow.
+    // The twin type's `graph()` and `run(options, inputs...)`: `run` forwards to the
+    // `RunWith` impl written beside the workflow (generic over its inputs, so a call with
+    // the wrong inputs says so).
     let generics: Vec<Ident> = (0..input_names.len())
         .map(|k| format_ident!("I{}", k))
         .collect();
@@ -711,12 +743,12 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             pub fn resume<'o>(
                 #options: ::flow_runtime::RunOptions<'o>,
             ) -> impl ::core::future::Future<
-                Output = <Node as ::flow_runtime::__private::ResumeWith<'o>>::Output,
+                Output = <Self as ::flow_runtime::__private::ResumeWith<'o>>::Output,
             > + use<'o>
             where
-                Node: ::flow_runtime::__private::ResumeWith<'o>,
+                Self: ::flow_runtime::__private::ResumeWith<'o>,
             {
-                <Node as ::flow_runtime::__private::ResumeWith<'o>>::resume(#options)
+                <Self as ::flow_runtime::__private::ResumeWith<'o>>::resume(#options)
             }
         }
     } else {
@@ -732,7 +764,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             #[doc = #graph_doc]
             pub fn graph() -> &'static ::flow_runtime::WorkflowGraph {
                 use ::flow_runtime::__private::Unexpanded as _;
-                Node::graph()
+                Self::__flow_graph()
             }
 
             #[doc = #run_doc]
@@ -741,12 +773,12 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 #options: ::flow_runtime::RunOptions<'o>,
                 #(#input_names: #generics),*
             ) -> impl ::core::future::Future<
-                Output = <Node as ::flow_runtime::__private::RunWith<'o, (#(#generics,)*)>>::Output,
+                Output = <Self as ::flow_runtime::__private::RunWith<'o, (#(#generics,)*)>>::Output,
             > + use<'o, #(#generics),*>
             where
-                Node: ::flow_runtime::__private::RunWith<'o, (#(#generics,)*)>,
+                Self: ::flow_runtime::__private::RunWith<'o, (#(#generics,)*)>,
             {
-                <Node as ::flow_runtime::__private::RunWith<'o, (#(#generics,)*)>>::run(
+                <Self as ::flow_runtime::__private::RunWith<'o, (#(#generics,)*)>>::run(
                     #options,
                     (#(#input_names,)*),
                 )
@@ -765,7 +797,24 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             }
         }
     };
-    let callback = callback_macro("workflow", ident, vis, &packet, module_items);
+    let twin_doc = format!(
+        " Workflow `{ident}`: [`run`]({ident}::run) runs it with per-call options, [`graph`]({ident}::graph) describes it. (`{ident}(...)` itself runs it on its inputs.)"
+    );
+    let callback = callback_macro(
+        ident,
+        vis,
+        &packet,
+        quote! {
+            #[doc = #twin_doc]
+            #[allow(non_camel_case_types)]
+            #vis enum #ident {}
+
+            #[allow(clippy::too_many_arguments)]
+            impl #ident {
+                #module_items
+            }
+        },
+    );
     // `run`'s body, for the inputs as `run` receives them.
     let run_with = if ok {
         let (pats, tys): (Vec<_>, Vec<_>) = decl
@@ -784,7 +833,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         let named = tys.iter().any(|t| t.to_string().contains("'__flow_x"));
         let x = named.then(|| quote!('__flow_x,));
         quote! {
-            impl<'o, #x> ::flow_runtime::__private::RunWith<'o, (#(#tys,)*)> for #ident::Node {
+            impl<'o, #x> ::flow_runtime::__private::RunWith<'o, (#(#tys,)*)> for #ident {
                 type Output = ::core::result::Result<#out_ty, ::flow_runtime::Error>;
 
                 #[allow(unused_variables, unreachable_code)]
@@ -839,7 +888,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             quote!(&#var)
         });
         quote! {
-            impl<'o> ::flow_runtime::__private::ResumeWith<'o> for #ident::Node {
+            impl<'o> ::flow_runtime::__private::ResumeWith<'o> for #ident {
                 type Output = ::core::result::Result<#out_ty, ::flow_runtime::Error>;
 
                 #[allow(unused_variables, unreachable_code)]
@@ -932,8 +981,8 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let listed = if ok {
         quote! {
-            impl ::flow_runtime::__private::Listed for #ident::Node {
-                const INFO: &'static ::flow_runtime::NodeInfo = #ident::Node::INFO;
+            impl ::flow_runtime::__private::Listed for #ident {
+                const INFO: &'static ::flow_runtime::NodeInfo = #ident::INFO;
                 const CONTEXT: bool = false;
             }
         }
@@ -953,7 +1002,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         #callback
 
         #[allow(unreachable_code, dead_code, clippy::too_many_arguments)]
-        impl #ident::Node {
+        impl #ident {
             #[allow(unused_variables, clippy::too_many_arguments)]
             /// Runs the workflow on borrowed inputs in a run that may report (as a
             /// sub-workflow, or when a subscriber may listen).
@@ -973,7 +1022,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
 
         #resume_with
 
-        impl ::flow_runtime::__private::Unexpanded for #ident::Node {}
+        impl ::flow_runtime::__private::Unexpanded for #ident {}
 
         #listed
 
@@ -1146,9 +1195,10 @@ pub fn expand(input: TokenStream) -> TokenStream {
             .any(|sig| sig.params.iter().any(|p| p.kind == ParamKind::Context));
     quote! {
         #[allow(unreachable_code, dead_code, clippy::too_many_arguments)]
-        impl #ident::Node {
+        impl #ident {
             /// The static graph of this workflow: its inputs, nodes, edges and output.
-            pub fn graph() -> &'static ::flow_runtime::WorkflowGraph {
+            #[doc(hidden)]
+            pub fn __flow_graph() -> &'static ::flow_runtime::WorkflowGraph {
                 #graph_static
             }
 
@@ -1162,7 +1212,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
         }
 
         ::flow_runtime::__private::inventory::submit! {
-            ::flow_runtime::__private::WorkflowRegistration(#ident::Node::graph)
+            ::flow_runtime::__private::WorkflowRegistration(#ident::__flow_graph)
         }
     }
 }
@@ -1288,7 +1338,7 @@ fn graph_static(
     let output_node = option_tokens(graph.output.map(|n| quote!(#n)));
     let infos = nodes.iter().map(|n| {
         let path = n.path;
-        quote!(#path::Node::INFO)
+        quote!(#path::INFO)
     });
     let steps = nodes.iter().enumerate().map(|(i, n)| {
         let shape = match (n.shape, graph.race_of[i]) {
@@ -1524,7 +1574,7 @@ impl Body<'_> {
                     #c => {
                         if let ::core::option::Option::Some(__flow_out) = #get {
                             __flow_failure
-                                .#compensate(#journal #path::Node::INFO, #path::Node::__flow_compensate(__flow_out))
+                                .#compensate(#journal #path::INFO, #path::__flow_compensate(__flow_out))
                                 .await;
                         }
                     }
@@ -1638,7 +1688,7 @@ impl Body<'_> {
             ::flow_runtime::__private::require(
                 #call,
                 __FLOW_WORKFLOW,
-                #path::Node::INFO,
+                #path::INFO,
                 &[#(#because),*],
                 #rank,
             )?
@@ -1691,7 +1741,7 @@ impl Body<'_> {
             match (#(#scrutinees,)*) {
                 (#(::core::option::Option::Some(#bindings),)*) => #ran,
                 _ => {
-                    #(__flow_run.skipped(#paths::Node::INFO);)*
+                    #(__flow_run.skipped(#paths::INFO);)*
                     #skipped
                 }
             }
@@ -1715,17 +1765,17 @@ impl Body<'_> {
                     "RecordResult"
                 };
                 (
-                    quote!(#path::Node::__flow_call(__flow_run, __FLOW_WORKFLOW, #none, #(#args),*)),
+                    quote!(#path::__flow_call(__flow_run, __FLOW_WORKFLOW, #none, #(#args),*)),
                     mode,
                 )
             } else if node.sig.fallible {
                 (
-                    quote!(__flow_run.gate::<#path::Node, _, _>(#none, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*))),
+                    quote!(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*))),
                     "RecordResult",
                 )
             } else {
                 (
-                    quote!(__flow_run.gate::<#path::Node, _, _>(#none, ::flow_runtime::__private::Plain, #path(#(#args),*))),
+                    quote!(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Plain, #path(#(#args),*))),
                     "RecordValue",
                 )
             };
@@ -1733,16 +1783,17 @@ impl Body<'_> {
             return quote!(::flow_runtime::__private::rank(#journaled.await, #rank)?);
         }
         if self.policy(i) {
-            let call = quote!(#path::Node::__flow_call(__flow_run, __FLOW_WORKFLOW, #none, #(#args),*).await);
+            let call =
+                quote!(#path::__flow_call(__flow_run, __FLOW_WORKFLOW, #none, #(#args),*).await);
             if self.tolerant(i) {
                 call
             } else {
                 quote!(::flow_runtime::__private::rank(#call, #rank)?)
             }
         } else if node.sig.fallible {
-            quote!(::flow_runtime::__private::rank(__flow_run.gate::<#path::Node, _, _>(#none, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*)).await, #rank)?)
+            quote!(::flow_runtime::__private::rank(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*)).await, #rank)?)
         } else {
-            quote!(__flow_run.gate::<#path::Node, _, _>(#none, ::flow_runtime::__private::Plain, #path(#(#args),*)).await)
+            quote!(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Plain, #path(#(#args),*)).await)
         }
     }
 
@@ -1789,7 +1840,7 @@ impl Body<'_> {
         } else {
             quote_spanned!(span=> ::flow_runtime::__private::codec())
         };
-        quote!(::flow_runtime::__private::journaled::<::flow_runtime::__private::#mode, _, _>(__flow_run, __FLOW_WORKFLOW, #path::Node::INFO, #element, #codec, #future))
+        quote!(::flow_runtime::__private::journaled::<::flow_runtime::__private::#mode, _, _>(__flow_run, __FLOW_WORKFLOW, #path::INFO, #element, #codec, #future))
     }
 
     /// [`attempt_future`](Body::attempt_future) without the journal.
@@ -1802,12 +1853,12 @@ impl Body<'_> {
     ) -> TokenStream {
         let path = self.nodes[i].path;
         if self.policy(i) {
-            return quote!(#path::Node::__flow_call(__flow_run, __FLOW_WORKFLOW, #element, #(#args),*));
+            return quote!(#path::__flow_call(__flow_run, __FLOW_WORKFLOW, #element, #(#args),*));
         }
         if self.nodes[i].sig.fallible {
-            quote!(__flow_run.gate::<#path::Node, _, _>(#element, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*)))
+            quote!(__flow_run.gate::<#path, _, _>(#element, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*)))
         } else {
-            let call = quote!(__flow_run.gate::<#path::Node, _, _>(#element, ::flow_runtime::__private::Plain, #path(#(#args),*)).await);
+            let call = quote!(__flow_run.gate::<#path, _, _>(#element, ::flow_runtime::__private::Plain, #path(#(#args),*)).await);
             quote! {
                 async #capture { ::core::result::Result::Ok::<_, ::flow_runtime::Error>(#call) }
             }
@@ -1833,7 +1884,7 @@ impl Body<'_> {
                 // One winner is recorded, and a resumed run's recorded winner wins again.
                 let infos = race.members.iter().map(|&o| {
                     let p = self.nodes[o].path;
-                    quote!(#p::Node::INFO)
+                    quote!(#p::INFO)
                 });
                 future = quote!(#future.member(&__flow_claim, &[#(#infos),*]));
             }
@@ -2060,7 +2111,7 @@ impl Body<'_> {
                             let path = self.nodes[*i].path;
                             let (args, _) = self.args(*i, &|_| None);
                             joined.push((
-                                quote!(__flow_run.gate::<#path::Node, _, _>(
+                                quote!(__flow_run.gate::<#path, _, _>(
                                     ::core::option::Option::None,
                                     ::flow_runtime::__private::Plain,
                                     #path(#(#args),*),

@@ -32,10 +32,11 @@ mod types;
 /// The function is left as written, so it stays callable and testable on its own. Beside it
 /// the macro emits, under the same name:
 ///
-/// - a module `fetch` in the type namespace (so `use path::fetch;` imports it with the
-///   function), holding a hidden `macro_rules!` `fetch::node` that hands the node's signature
-///   to `#[workflow]` and a hidden type `fetch::Node`, whose `INFO` constant is the node's
-///   [`NodeInfo`](../flow_runtime/struct.NodeInfo.html);
+/// - a hidden `macro_rules!` named `fetch` in the macro namespace, which hands the node's
+///   signature to `#[workflow]`, and a hidden uninhabited type `fetch` in the type
+///   namespace, whose `INFO` constant is the node's
+///   [`NodeInfo`](../flow_runtime/struct.NodeInfo.html) (so `use path::fetch;` imports all
+///   three with the function);
 /// - a registry entry, so `flow_runtime::registry::nodes()` lists the node.
 ///
 /// A node can be defined in any module or crate and listed in any number of workflows.
@@ -88,8 +89,10 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 /// workflow's inputs (by value, `T`, or by reference, `&T`; either provides `T`), and its
 /// return type names the output, which exactly one listed node must provide. The macro
 /// replaces the declaration with a function of the same name and inputs returning
-/// `Result<Report, flow_runtime::Error>`, plus a module `enrich` with `enrich::graph()`, the
-/// static [`WorkflowGraph`](../flow_runtime/struct.WorkflowGraph.html), and
+/// `Result<Report, flow_runtime::Error>`, plus a type `enrich` (uninhabited, in the type
+/// namespace, so a backend can be given the workflow as `register::<enrich>()`) with
+/// `enrich::graph()`, the static
+/// [`WorkflowGraph`](../flow_runtime/struct.WorkflowGraph.html), and
 /// `enrich::run(options, req)`, and a registry entry.
 ///
 /// # What the body does

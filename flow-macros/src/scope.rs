@@ -1,16 +1,15 @@
 //! Which listed nodes are the workflow's own module's, read from the source file.
 //!
-//! A workflow reaches a node listed by a single name (`reserve`) through the node's twin
-//! module, `reserve::node!`. In a module that glob-imports another module's nodes
-//! (`use super::*`) and defines its own node of the same name (a stand-in), rustc's lexical
-//! lookup of that macro-expanded name is ambiguous (E0659), while `self::reserve` finds the
-//! module's own node, as any item shadows a glob-imported one. `self::` cannot be used for
-//! every name: in a block it names the enclosing module, and a name that only a glob import
-//! provides can leave `self::` lookups waiting on each other ("import resolution is stuck").
-//! The compiler does not tell a macro which names its module defines, so this reads the
-//! file the workflow is written in: a single name is looked up through `self::` only when a
+//! A workflow reaches a node listed by a single name (`reserve`) through the node's callback
+//! macro, which `#[node]` names like the node (`reserve!`). In a module that glob-imports
+//! another module's nodes (`use super::*`) and defines its own node of the same name (a
+//! stand-in), rustc's lookup of that macro-expanded name is ambiguous (E0659), with or
+//! without `self::`. The callback macro's own name is unique (the node's name, file and
+//! line), so a node of the workflow's own module is reached by that name instead. The
+//! compiler does not tell a macro which names its module defines, so this reads the file the
+//! workflow is written in: a single name is looked up by its unique macro only when a
 //! `#[node]` function of that name is found in the same module as the workflow, and outside
-//! every block. Anything it cannot tell leaves the lexical lookup as it was.
+//! every block. Anything it cannot tell leaves the lookup by name as it was.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -22,16 +21,17 @@ use std::path::PathBuf;
 #[derive(Default)]
 struct File {
     workflows: Vec<(usize, usize, Vec<usize>)>,
-    nodes: Vec<(String, Vec<usize>)>,
+    nodes: Vec<(String, Vec<usize>, usize)>,
 }
 
 thread_local! {
     static FILES: RefCell<HashMap<PathBuf, std::rc::Rc<File>>> = RefCell::new(HashMap::new());
 }
 
-/// The names of the `#[node]` functions of the module that the workflow attribute at
-/// `call_site` is written in; empty when that cannot be told (or the workflow is in a block).
-pub fn own_nodes(call_site: proc_macro2::Span) -> Vec<String> {
+/// The names of the `#[node]` (and `#[workflow]`) functions of the module that the workflow
+/// attribute at `call_site` is written in, with the line of each name; empty when that
+/// cannot be told (or the workflow is in a block).
+pub fn own_nodes(call_site: proc_macro2::Span) -> Vec<(String, usize)> {
     let span = call_site.unwrap();
     let Some(path) = span.local_file() else {
         return Vec::new();
@@ -60,8 +60,8 @@ pub fn own_nodes(call_site: proc_macro2::Span) -> Vec<String> {
     };
     file.nodes
         .iter()
-        .filter(|(_, m)| m == module)
-        .map(|(name, _)| name.clone())
+        .filter(|(_, m, _)| m == module)
+        .map(|(name, _, line)| (name.clone(), *line))
         .collect()
 }
 
@@ -153,7 +153,7 @@ fn scan(text: &str) -> File {
             };
             advance(&mut i, &mut line, &mut column, close.unwrap_or(1));
         } else if c.is_alphanumeric() || c == '_' {
-            let start = i;
+            let (start, start_line) = (i, line);
             while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_') {
                 advance(&mut i, &mut line, &mut column, 1);
             }
@@ -161,7 +161,8 @@ fn scan(text: &str) -> File {
             if name_next {
                 name_next = false;
                 if in_modules(&braces) {
-                    file.nodes.push((word.clone(), module_of(&braces)));
+                    file.nodes
+                        .push((word.clone(), module_of(&braces), start_line));
                 }
             } else if word == "fn" && node_at == Some(braces.len()) {
                 node_at = None;
@@ -270,8 +271,15 @@ macro_rules! m { () => { #[workflow(x)] async fn w() -> A; } }
         let workflows: Vec<(usize, usize)> =
             file.workflows.iter().map(|&(l, c, _)| (l, c)).collect();
         assert_eq!(workflows, vec![(4, 0), (12, 4)]);
-        let nodes: Vec<&str> = file.nodes.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(nodes, vec!["reserve", "top", "reserve", "fake"]);
+        let nodes: Vec<(&str, usize)> = file
+            .nodes
+            .iter()
+            .map(|(n, _, l)| (n.as_str(), *l))
+            .collect();
+        assert_eq!(
+            nodes,
+            vec![("reserve", 3), ("top", 5), ("reserve", 11), ("fake", 13)]
+        );
         assert_eq!(file.workflows[0].2, file.nodes[0].1);
         assert_eq!(file.workflows[1].2, file.nodes[2].1);
         assert_ne!(file.nodes[0].1, file.nodes[2].1);

@@ -552,8 +552,8 @@ pub trait Unexpanded {
     /// Stands in for `__FLOW_OPEN`.
     const __FLOW_OPEN: bool = false;
 
-    /// Stands in for `graph()`.
-    fn graph() -> &'static crate::WorkflowGraph {
+    /// Stands in for `__flow_graph()`.
+    fn __flow_graph() -> &'static crate::WorkflowGraph {
         unreachable!("flow: a workflow whose graph did not expand")
     }
 
