@@ -1396,6 +1396,16 @@ fn graph_static(
     }}
 }
 
+/// How a node's argument travels to a backend's worker: `&T`, `&[T]` (as a `Vec<T>`),
+/// `Option<&T>`, `Result<&T, &NodeError>`.
+#[derive(Clone, Copy)]
+enum Wire {
+    Ref,
+    Slice,
+    Option,
+    Result,
+}
+
 /// Writes the workflow's body.
 struct Body<'a> {
     wf_name: &'a str,
@@ -1758,28 +1768,28 @@ impl Body<'_> {
         let none = quote!(::core::option::Option::None);
         let rank = rank(i);
         if self.durable {
-            let (future, mode) = if self.policy(i) {
-                let mode = if self.tolerant(i) {
+            let mode = if self.policy(i) {
+                if self.tolerant(i) {
                     "RecordTolerated"
                 } else {
                     "RecordResult"
-                };
-                (
-                    quote!(#path::__flow_call(__flow_run, __FLOW_WORKFLOW, #none, #(#args),*)),
-                    mode,
-                )
+                }
             } else if node.sig.fallible {
-                (
-                    quote!(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*))),
-                    "RecordResult",
-                )
+                "RecordResult"
             } else {
-                (
-                    quote!(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Plain, #path(#(#args),*))),
-                    "RecordValue",
-                )
+                "RecordValue"
             };
-            let journaled = self.journaled(i, mode, none, future);
+            let policy = self.policy(i);
+            let fallible = node.sig.fallible;
+            let journaled = self.journaled(i, mode, none.clone(), args, &|args| {
+                if policy {
+                    quote!(#path::__flow_call(__flow_run, __FLOW_WORKFLOW, #none, #(#args),*))
+                } else if fallible {
+                    quote!(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*)))
+                } else {
+                    quote!(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Plain, #path(#(#args),*)))
+                }
+            });
             return quote!(::flow_runtime::__private::rank(#journaled.await, #rank)?);
         }
         if self.policy(i) {
@@ -1808,25 +1818,29 @@ impl Body<'_> {
         capture: TokenStream,
     ) -> TokenStream {
         if self.durable {
-            let future = self.attempt_future_plain(i, args, element.clone(), capture);
             let mode = if self.nodes[i].map().is_some() && self.nodes[i].continues_on_error() {
                 "RecordElement"
             } else {
                 "RecordResult"
             };
-            return self.journaled(i, mode, element, future);
+            return self.journaled(i, mode, element.clone(), args, &|args| {
+                self.attempt_future_plain(i, args, element.clone(), quote!(move))
+            });
         }
         self.attempt_future_plain(i, args, element, capture)
     }
 
     /// A node's output journaled in `mode` (see `flow_runtime::__private::Journaled`),
     /// written at the node's output type: a type that cannot be recorded is an error there.
+    /// Its arguments `args` are bound first, so that the future `call` makes of them and
+    /// their encoding for a backend (used only in a run a backend keeps) share them.
     fn journaled(
         &self,
         i: usize,
         mode: &str,
         element: TokenStream,
-        future: TokenStream,
+        args: &[TokenStream],
+        call: &dyn Fn(&[TokenStream]) -> TokenStream,
     ) -> TokenStream {
         let path = self.nodes[i].path;
         let span = self.nodes[i]
@@ -1840,7 +1854,44 @@ impl Body<'_> {
         } else {
             quote_spanned!(span=> ::flow_runtime::__private::codec())
         };
-        quote!(::flow_runtime::__private::journaled::<::flow_runtime::__private::#mode, _, _>(__flow_run, __FLOW_WORKFLOW, #path::INFO, #element, #codec, #future))
+        let vars: Vec<TokenStream> = (0..args.len())
+            .map(|k| format_ident!("__flow_y{}", k).into_token_stream())
+            .collect();
+        let encoded = self.wire(i).into_iter().zip(&vars).map(|(wire, var)| match wire {
+            Wire::Ref | Wire::Slice => quote!(::flow_runtime::__private::encode_arg(#var)),
+            Wire::Option => quote!(::flow_runtime::__private::encode_option_arg(#var)),
+            Wire::Result => quote!(::flow_runtime::__private::encode_result_arg(#var)),
+        });
+        let future = call(&vars);
+        quote!({
+            #(let #vars = #args;)*
+            ::flow_runtime::__private::journaled::<::flow_runtime::__private::#mode, _, _, _>(
+                __flow_run,
+                __FLOW_WORKFLOW,
+                #path::INFO,
+                #element,
+                #codec,
+                move || ::std::vec![#(#encoded),*],
+                #future,
+            )
+        })
+    }
+
+    /// How each argument of node `i` (but its run context) travels to a backend's worker.
+    fn wire(&self, i: usize) -> Vec<Wire> {
+        self.nodes[i]
+            .sig
+            .params
+            .iter()
+            .zip(&self.graph.deps[i])
+            .filter(|(_, src)| **src != Src::Context)
+            .map(|(param, src)| match (param.kind, src) {
+                (ParamKind::Option, _) => Wire::Option,
+                (ParamKind::Result, _) => Wire::Result,
+                (_, Src::Collect(_)) => Wire::Slice,
+                _ => Wire::Ref,
+            })
+            .collect()
     }
 
     /// [`attempt_future`](Body::attempt_future) without the journal.

@@ -10,7 +10,7 @@ pub use crate::registry::{NodeRegistration, WorkflowRegistration};
 pub use core;
 pub use inventory;
 
-use crate::{BoxError, Error, NodeInfo};
+use crate::{BoxError, Error, NodeInfo, WorkflowGraph};
 
 /// The error types a node may return: anything that converts into [`BoxError`], which
 /// covers every `E: std::error::Error + Send + Sync + 'static`, and also `String`,
@@ -443,20 +443,151 @@ pub trait Durable: serde::Serialize + serde::de::DeserializeOwned {}
 impl<T: serde::Serialize + serde::de::DeserializeOwned> Durable for T {}
 
 /// A node's future in a durable workflow: read back from the run's journal, or run and
-/// recorded (see [`Journaled`]).
+/// recorded (see [`Journaled`]); in a run a backend keeps, asked of its driver with the
+/// inputs `args` encodes.
 #[inline(always)]
-pub fn journaled<'r, 'a, M, G: crate::exec::Gate, F: Future>(
+#[allow(clippy::too_many_arguments)]
+pub fn journaled<'r, 'a, M, G: crate::exec::Gate, A, F: Future>(
     run: &'r crate::exec::Run<'a, G>,
     workflow: &'static str,
     node: &'static NodeInfo,
     element: Option<usize>,
     codec: Codec<M::Value>,
+    args: A,
     future: F,
-) -> Journaled<'r, 'a, M, F>
+) -> Journaled<'r, 'a, M, A, F>
 where
     M: crate::journal::Mode<F::Output>,
+    A: FnOnce() -> Vec<Result<String, serde_json::Error>>,
 {
-    crate::journal::journaled(run.journal(), workflow, node, element, codec, future)
+    crate::journal::journaled(run.journal(), workflow, node, element, codec, args, future)
+}
+
+// ---- a node's inputs, for a backend that runs it elsewhere ----
+
+/// A `&T` (or `&[T]`) input, encoded.
+pub fn encode_arg<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
+    serde_json::to_string(value)
+}
+
+/// An `Option<&T>` input, encoded: `null`, or `[value]` (so that `Some` of a value written
+/// as `null` stays `Some`).
+pub fn encode_option_arg<T: serde::Serialize>(
+    value: Option<&T>,
+) -> Result<String, serde_json::Error> {
+    match value {
+        None => Ok("null".to_owned()),
+        Some(v) => serde_json::to_string(&(v,)),
+    }
+}
+
+/// A `Result<&T, &NodeError>` input, encoded: `{"ok": value}` or `{"err": error}`.
+pub fn encode_result_arg<T: serde::Serialize>(
+    value: Result<&T, &Error>,
+) -> Result<String, serde_json::Error> {
+    match value {
+        Ok(v) => serde_json::to_string(&WireResult::<&T>::Ok(v)),
+        Err(e) => serde_json::to_string(&WireResult::<&T>::Err(
+            crate::journal::RecordedError::of(e),
+        )),
+    }
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum WireResult<T> {
+    Ok(T),
+    Err(crate::journal::RecordedError),
+}
+
+fn arg_text<'a>(
+    args: &'a [String],
+    k: usize,
+    workflow: &'static str,
+    node: &'static NodeInfo,
+) -> Result<&'a str, Error> {
+    args.get(k).map(String::as_str).ok_or_else(|| {
+        Error::undecodable(
+            workflow,
+            Some(node),
+            &format!("input {k} of node `{}`", node.name()),
+            node.inputs().get(k).map_or("?", |p| p.ty()),
+            format!("the call has {} inputs", args.len()),
+        )
+    })
+}
+
+fn arg_error(
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    k: usize,
+    e: serde_json::Error,
+) -> Error {
+    Error::undecodable(
+        workflow,
+        Some(node),
+        &format!("input {k} of node `{}`", node.name()),
+        node.inputs().get(k).map_or("?", |p| p.ty()),
+        e.to_string(),
+    )
+}
+
+/// Input `k` of a call, as a `&T` (or `&[T]`, decoded as a `Vec<T>`) parameter takes it.
+pub fn decode_arg<T: serde::de::DeserializeOwned>(
+    args: &[String],
+    k: usize,
+    workflow: &'static str,
+    node: &'static NodeInfo,
+) -> Result<T, Error> {
+    serde_json::from_str(arg_text(args, k, workflow, node)?)
+        .map_err(|e| arg_error(workflow, node, k, e))
+}
+
+/// Input `k` of a call, as an `Option<&T>` parameter takes it.
+pub fn decode_option_arg<T: serde::de::DeserializeOwned>(
+    args: &[String],
+    k: usize,
+    workflow: &'static str,
+    node: &'static NodeInfo,
+) -> Result<Option<T>, Error> {
+    match arg_text(args, k, workflow, node)?.trim() {
+        "null" => Ok(None),
+        text => serde_json::from_str::<(T,)>(text)
+            .map(|(v,)| Some(v))
+            .map_err(|e| arg_error(workflow, node, k, e)),
+    }
+}
+
+/// Input `k` of a call, as a `Result<&T, &NodeError>` parameter takes it.
+pub fn decode_result_arg<T: serde::de::DeserializeOwned>(
+    args: &[String],
+    k: usize,
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    graph: &'static WorkflowGraph,
+) -> Result<Result<T, Error>, Error> {
+    match serde_json::from_str::<WireResult<T>>(arg_text(args, k, workflow, node)?) {
+        Ok(WireResult::Ok(v)) => Ok(Ok(v)),
+        Ok(WireResult::Err(e)) => Ok(Err(e.restore(graph))),
+        Err(e) => Err(arg_error(workflow, node, k, e)),
+    }
+}
+
+/// What a worker's call of a node gives back (see `store::backend`): the entry its journal
+/// would have recorded, or the failure that ends the run.
+pub fn capture<M, F>(
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    element: Option<usize>,
+    codec: Codec<M::Value>,
+    future: F,
+) -> impl Future<Output = crate::store::backend::Outcome> + Send
+where
+    M: crate::journal::Mode<F::Output>,
+    F: Future + Send,
+    F::Output: Send,
+{
+    crate::store::backend::capture::<M, F>(workflow, node, element, codec, future)
 }
 
 /// The completion stamp of a kept node of a durable workflow: its place in the journal

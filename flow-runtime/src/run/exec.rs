@@ -761,6 +761,34 @@ impl<'a> Run<'a, Limits> {
     }
 }
 
+impl Run<'static, Limits> {
+    /// A run of durable workflow `graph` that a backend keeps (see `store::backend`): its
+    /// node calls go to the driver it is polled under. The backend enforces the workflow's
+    /// timeout, so the run has no deadline of its own (a timer in the body would not be
+    /// the backend's).
+    pub fn driven(
+        workflow: &'static str,
+        settings: &Settings,
+        options: RunOptions<'static>,
+        graph: &'static crate::WorkflowGraph,
+    ) -> Self {
+        let settings = Settings {
+            max_concurrency: settings.max_concurrency,
+            timeout: None,
+        };
+        let options = RunOptions {
+            timeout: None,
+            deadline: None,
+            store: None,
+            ..options
+        };
+        let mut run = Run::new(workflow, &settings, options);
+        let id = run.id_text();
+        run.state.journal = Some(Box::new(Journal::driven(&id, graph)));
+        run
+    }
+}
+
 impl<'a, G: Gate> Run<'a, G> {
     /// A run of `workflow` with its `settings`, called without options.
     #[inline(always)]
@@ -1005,7 +1033,7 @@ fn take_panicked_node() -> Option<&'static NodeInfo> {
     PANICKED.with(Cell::take)
 }
 
-fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+pub(crate) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     match payload.downcast::<String>() {
         Ok(s) => *s,
         Err(payload) => match payload.downcast::<&'static str>() {

@@ -253,6 +253,9 @@ pub struct Core<'a> {
     /// The seq of the node that returned last (its completion stamp, for compensation).
     last: AtomicU32,
     begun: AtomicBool,
+    /// A run whose backend keeps it: its nodes' calls go to the thread's driver (see
+    /// `backend`), and nothing is recorded here.
+    driven: bool,
 }
 
 impl<'a> Journal<'a> {
@@ -260,6 +263,22 @@ impl<'a> Journal<'a> {
     pub(crate) fn new(store: &'a dyn Store) -> Self {
         Journal {
             core: CoreRef::Own(Box::new(Core::new(store))),
+            prefix: String::new(),
+        }
+    }
+
+    /// The journal of run `id` of `graph`, which a backend keeps: each node call of its body
+    /// goes to the driver the body is polled under.
+    pub(crate) fn driven(id: &str, graph: &'static WorkflowGraph) -> Self {
+        static DETACHED: crate::store::backend::Detached = crate::store::backend::Detached;
+        let mut core = Core::new(&DETACHED);
+        core.driven = true;
+        let _ = core.id.set(id.to_owned());
+        let _ = core.graph.set(graph);
+        let _ = core.replay.set(Replay::default());
+        core.begun.store(true, Ordering::Release);
+        Journal {
+            core: CoreRef::Own(Box::new(core)),
             prefix: String::new(),
         }
     }
@@ -287,7 +306,7 @@ impl<'a> Journal<'a> {
         }
     }
 
-    fn key<'n>(&self, name: &'n str) -> std::borrow::Cow<'n, str> {
+    pub(crate) fn key<'n>(&self, name: &'n str) -> std::borrow::Cow<'n, str> {
         if self.prefix.is_empty() {
             std::borrow::Cow::Borrowed(name)
         } else {
@@ -392,6 +411,7 @@ impl<'a> Core<'a> {
             committed: AtomicU32::new(0),
             last: AtomicU32::new(0),
             begun: AtomicBool::new(false),
+            driven: false,
         }
     }
 
@@ -863,6 +883,11 @@ pub trait Mode<O> {
     /// An error of the journal (or an output too large) for the node.
     fn fail(error: Error) -> Self::Out;
 
+    /// The node's failure, as a backend reports it (a `continue_on_error` node's is data).
+    fn failed(error: Error) -> Self::Out {
+        Self::fail(error)
+    }
+
     /// The error that ends the run, when `out` is one (a fallible node's `Err`).
     fn failure(_out: &O) -> Option<&Error> {
         None
@@ -983,6 +1008,9 @@ impl<T> Mode<Result<T, Error>> for Tolerated {
     fn fail(error: Error) -> Self::Out {
         Err(error)
     }
+    fn failed(error: Error) -> Self::Out {
+        Ok(Err(error))
+    }
 }
 
 impl<T> Mode<Result<T, Error>> for Element {
@@ -1013,9 +1041,12 @@ impl<T> Mode<Result<T, Error>> for Element {
 pin_project_lite::pin_project! {
     /// A node's future in a durable workflow: read back from the journal when its run
     /// recorded it, else run, recorded, and returned once the record is committed.
-    pub struct Journaled<'r, 'a, M: Mode<F::Output>, F: Future> {
+    pub struct Journaled<'r, 'a, M: Mode<F::Output>, A, F: Future> {
         #[pin]
         future: F,
+        // The node's inputs encoded, for a driven run (see `backend`).
+        args: Option<A>,
+        ticket: Option<crate::store::backend::Ticket>,
         codec: Codec<M::Value>,
         journal: Option<&'r Journal<'a>>,
         node: &'static NodeInfo,
@@ -1026,6 +1057,15 @@ pin_project_lite::pin_project! {
         race: Option<(&'r RaceClaim, &'static [&'static NodeInfo])>,
         lost: bool,
         mode: std::marker::PhantomData<fn() -> M>,
+    }
+
+    impl<'r, 'a, M: Mode<F::Output>, A, F: Future> PinnedDrop for Journaled<'r, 'a, M, A, F> {
+        fn drop(this: Pin<&mut Self>) {
+            // A driven call that nobody waits for any more (a race lost, a run failed).
+            if let Some(ticket) = this.project().ticket.take() {
+                crate::store::backend::cancel(ticket);
+            }
+        }
     }
 }
 
@@ -1049,16 +1089,19 @@ impl RaceClaim {
 
 /// Journals `future`, node `node`'s (element `element`'s) output, in `journal`'s run.
 #[inline]
-pub(crate) fn journaled<'r, 'a, M: Mode<F::Output>, F: Future>(
+pub(crate) fn journaled<'r, 'a, M: Mode<F::Output>, A, F: Future>(
     journal: Option<&'r Journal<'a>>,
     workflow: &'static str,
     node: &'static NodeInfo,
     element: Option<usize>,
     codec: Codec<M::Value>,
+    args: A,
     future: F,
-) -> Journaled<'r, 'a, M, F> {
+) -> Journaled<'r, 'a, M, A, F> {
     Journaled {
         future,
+        args: Some(args),
+        ticket: None,
         codec,
         journal: journal.filter(|j| j.begun.load(Ordering::Acquire)),
         node,
@@ -1072,7 +1115,7 @@ pub(crate) fn journaled<'r, 'a, M: Mode<F::Output>, F: Future>(
     }
 }
 
-impl<'r, M: Mode<F::Output>, F: Future> Journaled<'r, '_, M, F> {
+impl<'r, M: Mode<F::Output>, A, F: Future> Journaled<'r, '_, M, A, F> {
     /// Makes this the future of a member of the race `claim` decides among `members`.
     #[inline]
     pub fn member(mut self, claim: &'r RaceClaim, members: &'static [&'static NodeInfo]) -> Self {
@@ -1081,7 +1124,12 @@ impl<'r, M: Mode<F::Output>, F: Future> Journaled<'r, '_, M, F> {
     }
 }
 
-impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
+impl<M, A, F> Future for Journaled<'_, '_, M, A, F>
+where
+    M: Mode<F::Output>,
+    A: FnOnce() -> Vec<Result<String, serde_json::Error>>,
+    F: Future,
+{
     type Output = M::Out;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<M::Out> {
@@ -1092,6 +1140,20 @@ impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
                 Poll::Pending => Poll::Pending,
             };
         };
+        if journal.driven {
+            return poll_driven::<M, A, F>(
+                journal,
+                this.args,
+                this.ticket,
+                this.codec,
+                *this.node,
+                *this.workflow,
+                *this.element,
+                *this.race,
+                this.lost,
+                cx,
+            );
+        }
         if let Some((seq, _)) = this.waiting {
             if !journal.committed(*seq) {
                 // The run's guard commits at the end of this poll and wakes the waiters.
@@ -1210,6 +1272,102 @@ impl<M: Mode<F::Output>, F: Future> Future for Journaled<'_, '_, M, F> {
                 e.to_string(),
             ))),
         }
+    }
+}
+
+/// A node call of a driven run (see `backend`): asked of the driver, and read back from
+/// its answer as from a journal's entry.
+#[allow(clippy::too_many_arguments)]
+fn poll_driven<M, A, F>(
+    journal: &Journal<'_>,
+    args: &mut Option<A>,
+    ticket: &mut Option<crate::store::backend::Ticket>,
+    codec: &Codec<M::Value>,
+    node: &'static NodeInfo,
+    workflow: &'static str,
+    element: Option<usize>,
+    race: Option<(&RaceClaim, &'static [&'static NodeInfo])>,
+    lost: &mut bool,
+    cx: &mut Context<'_>,
+) -> Poll<M::Out>
+where
+    M: Mode<F::Output>,
+    A: FnOnce() -> Vec<Result<String, serde_json::Error>>,
+    F: Future,
+{
+    use crate::store::backend::{self, Call, CallKind};
+    if *lost {
+        return Poll::Pending;
+    }
+    let Some(driver) = backend::current() else {
+        return Poll::Ready(M::fail(Error::store(
+            workflow,
+            crate::store::StoreError::new(
+                crate::store::StoreErrorKind::Database,
+                "a run kept by a backend was polled outside its driver",
+                None,
+            ),
+        )));
+    };
+    let t = match *ticket {
+        Some(t) => t,
+        None => {
+            let Some(args) = args.take() else {
+                return Poll::Pending;
+            };
+            let mut encoded = Vec::new();
+            for (k, arg) in args().into_iter().enumerate() {
+                match arg {
+                    Ok(json) => encoded.push(json),
+                    Err(e) => {
+                        return Poll::Ready(M::fail(Error::undecodable(
+                            workflow,
+                            Some(node),
+                            &format!("input {k} of node `{}`", node.name()),
+                            node.inputs().get(k).map_or("?", |p| p.ty()),
+                            e.to_string(),
+                        )));
+                    }
+                }
+            }
+            let t = driver.request(Call {
+                workflow,
+                node,
+                key: journal.key(node.name()).into_owned(),
+                element,
+                kind: CallKind::Run(encoded),
+            });
+            *ticket = Some(t);
+            t
+        }
+    };
+    let answer = match driver.poll(t, cx) {
+        Poll::Pending => return Poll::Pending,
+        Poll::Ready(answer) => answer,
+    };
+    *ticket = None;
+    match answer {
+        Ok((kind, payload)) => {
+            if let Some((claim, _)) = race
+                && !claim.take()
+            {
+                // Another member succeeded first, and wins.
+                *lost = true;
+                return Poll::Pending;
+            }
+            let graph = journal.graph().expect("a driven journal has its graph");
+            match M::replay(kind, &payload, graph, codec) {
+                Ok(out) => Poll::Ready(M::ok(out)),
+                Err(e) => Poll::Ready(M::fail(Error::undecodable(
+                    workflow,
+                    Some(node),
+                    &format!("the output of node `{}`", node.name()),
+                    node.output().unwrap_or("()"),
+                    e.to_string(),
+                ))),
+            }
+        }
+        Err(error) => Poll::Ready(M::failed(error)),
     }
 }
 

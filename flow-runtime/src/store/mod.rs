@@ -49,6 +49,8 @@ use std::fmt;
 use std::time::{Duration, SystemTime};
 
 pub(crate) mod journal;
+#[doc(hidden)]
+pub mod backend;
 pub use journal::Recorded;
 #[cfg(feature = "sqlite")]
 mod sqlite;

@@ -1,0 +1,298 @@
+//! What a backend that runs a durable workflow's nodes elsewhere (on Temporal, say) plugs
+//! into. The workflow's body is the same one that runs in process: run under a [`Driver`],
+//! each node call of a durable workflow becomes a request (the node, its map element and
+//! its encoded inputs) instead of a call, and the driver answers it with what a journal
+//! would have recorded for it (the entry's kind and JSON), or with the node's failure. On
+//! the other side, [`DurableWorkflow::invoke`] runs one node as the body would have (its
+//! policies, its `continue_on_error`, its context) and returns that entry.
+//!
+//! This module is for backend crates (`flow-temporal`); applications do not use it.
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+use crate::store::{Claim, Entry, EntryKind, NewRun, RunEnd, RunRecord, Store, StoreError};
+use crate::{Error, NodeInfo, RunOptions, WorkflowGraph};
+
+/// A node call waiting for its driver.
+pub type Ticket = u64;
+
+/// What a node's call (or a compensation) returns from elsewhere: the entry a journal would
+/// have recorded (its kind and JSON payload), or the failure that ends the run.
+pub type Answer = Result<(EntryKind, String), Error>;
+
+/// A node call that a durable workflow's body makes under a [`Driver`].
+#[derive(Debug)]
+pub struct Call {
+    /// The workflow whose node this is (a sub-workflow's own name for its nodes).
+    pub workflow: &'static str,
+    /// The node.
+    pub node: &'static NodeInfo,
+    /// The node's key in the run: its name, after its sub-workflows' places
+    /// (`region[3]/sales`).
+    pub key: String,
+    /// The map element, for a mapped node.
+    pub element: Option<usize>,
+    /// What is asked.
+    pub kind: CallKind,
+}
+
+/// What a [`Call`] asks for.
+#[derive(Debug)]
+pub enum CallKind {
+    /// Run the node on its inputs, each encoded as JSON in parameter order (the run
+    /// context is not among them).
+    Run(Vec<String>),
+    /// Run the node's compensation on its output, encoded as JSON.
+    Compensate(String),
+}
+
+/// Runs the node calls of a durable workflow's body elsewhere. The body is polled inside
+/// [`drive`]; each node call asks for a ticket, then polls it until it is answered.
+pub trait Driver {
+    /// Takes `call`: the ticket to poll for its answer.
+    fn request(&self, call: Call) -> Ticket;
+
+    /// The answer to `ticket` once there is one; until then `cx`'s waker is woken when
+    /// there is.
+    fn poll(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<Answer>;
+
+    /// The caller of `ticket` no longer waits for it (a race lost, a run failed): stop
+    /// what runs for it.
+    fn cancel(&self, ticket: Ticket);
+}
+
+thread_local! {
+    static DRIVER: RefCell<Option<Rc<dyn Driver>>> = const { RefCell::new(None) };
+}
+
+/// Runs `f` (a poll of a body) with `driver` answering its node calls.
+pub fn drive<R>(driver: &Rc<dyn Driver>, f: impl FnOnce() -> R) -> R {
+    struct Reset(Option<Rc<dyn Driver>>);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            DRIVER.with(|d| *d.borrow_mut() = previous);
+        }
+    }
+    let previous = DRIVER.with(|d| d.borrow_mut().replace(driver.clone()));
+    let _reset = Reset(previous);
+    f()
+}
+
+/// The driver of the body being polled on this thread.
+pub(crate) fn current() -> Option<Rc<dyn Driver>> {
+    DRIVER.with(|d| d.borrow().clone())
+}
+
+/// Cancels `ticket` with the current driver, if there is one (a body dropped outside a
+/// poll has its driver drop everything anyway).
+pub(crate) fn cancel(ticket: Ticket) {
+    if let Some(driver) = current() {
+        driver.cancel(ticket);
+    }
+}
+
+/// The store of a driven run's journal: it holds nothing, as the backend keeps the run.
+pub(crate) struct Detached;
+
+impl Store for Detached {
+    fn claim(&self, _: &str) -> Result<Claim, StoreError> {
+        Ok(Claim::new(()))
+    }
+    fn run(&self, _: &str) -> Result<Option<RunRecord>, StoreError> {
+        Ok(None)
+    }
+    fn runs(&self) -> Result<Vec<RunRecord>, StoreError> {
+        Ok(Vec::new())
+    }
+    fn create(&self, _: &NewRun<'_>) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn append(&self, _: &str, _: &[Entry]) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn finish(&self, _: &str, _: &[Entry], _: &RunEnd) -> Result<(), StoreError> {
+        Ok(())
+    }
+    fn max_output(&self) -> usize {
+        usize::MAX
+    }
+}
+
+/// One node call, as a backend's worker receives it.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The run's id (the backend's id of the workflow's run).
+    pub run_id: String,
+    /// The map element, for a mapped node.
+    pub element: Option<usize>,
+    /// What is asked: the inputs, or the output to compensate.
+    pub kind: InvocationKind,
+    /// Cancelled when the run no longer waits for this call.
+    pub token: crate::CancellationToken,
+}
+
+/// What an [`Invocation`] asks for.
+#[derive(Debug, Clone)]
+pub enum InvocationKind {
+    /// Run the node on its inputs (JSON, in parameter order).
+    Run(Vec<String>),
+    /// Run the node's compensation on its output (JSON).
+    Compensate(String),
+}
+
+/// A future a worker runs for an [`Invocation`].
+pub type Invoked = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
+
+/// A future that runs a driven body.
+pub type Driven = Pin<Box<dyn Future<Output = Result<String, Error>> + 'static>>;
+
+/// A `durable` workflow as a backend sees it: written by `#[workflow(..., durable)]` for the
+/// workflow's type (`register::<order>()`).
+pub trait DurableWorkflow: 'static {
+    /// The workflow's inputs, as a tuple in declaration order.
+    type Inputs;
+    /// The workflow's output.
+    type Output;
+
+    /// The workflow's name.
+    const NAME: &'static str;
+
+    /// The workflow's graph.
+    fn graph() -> &'static WorkflowGraph;
+
+    /// The inputs, each encoded as JSON.
+    fn encode_inputs(inputs: &Self::Inputs) -> Result<Vec<String>, Error>;
+
+    /// The output, from its JSON.
+    fn decode_output(json: &str) -> Result<Self::Output, Error>;
+
+    /// Runs the body on `inputs` (JSON, in declaration order) with `options` (a run id, a
+    /// token): polled inside [`drive`], each node call is a [`Call`] to the driver. The
+    /// output comes back as JSON.
+    fn run_driven(inputs: Vec<String>, options: RunOptions<'static>) -> Driven;
+
+    /// Runs node `node` (its name in this workflow's list) for `invocation`, as the body
+    /// would have run it: `None` when the workflow has no such node.
+    fn invoke(node: &str, invocation: Invocation) -> Option<Invoked>;
+
+    /// Shows `visitor` every node of the workflow, and its sub-workflows.
+    fn visit(visitor: &mut dyn Visitor);
+}
+
+/// What [`DurableWorkflow::visit`] shows.
+pub trait Visitor {
+    /// A node of `workflow` (its function's, or a sub-workflow's, `INFO`).
+    fn node(&mut self, workflow: &'static str, node: &'static NodeInfo, invoke: InvokeFn);
+    /// A sub-workflow: its nodes follow, under its own name.
+    fn workflow(&mut self, graph: &'static WorkflowGraph);
+}
+
+/// How a worker runs one node of a workflow (see [`DurableWorkflow::invoke`]).
+pub type InvokeFn = fn(&str, Invocation) -> Option<Invoked>;
+
+/// What a worker's call of a node gives back.
+#[derive(Debug)]
+pub enum Outcome {
+    /// The entry a journal would have recorded: its kind and JSON.
+    Entry(EntryKind, String),
+    /// The failure that ends the run.
+    Failed(Failure),
+}
+
+/// A node's failure, as it travels from a worker to its run.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// The error's text with its causes (`timed out on attempt 2: ...`).
+    pub message: String,
+    /// The error's kind, as `ErrorKind`'s `Debug` names it (`NodeFailed`).
+    pub kind: String,
+    /// The whole error, to restore it on the run's side ([`restore`]).
+    pub details: String,
+}
+
+impl Failure {
+    /// The failure that `error` is.
+    pub fn of(error: &Error) -> Self {
+        let recorded = crate::journal::RecordedError::of(error);
+        Failure {
+            message: recorded.text(),
+            kind: format!("{:?}", error.kind()),
+            details: serde_json::to_string(&recorded).unwrap_or_default(),
+        }
+    }
+}
+
+/// The error a [`Failure`]'s `details` hold, its nodes found in `graph` (or its
+/// sub-workflows); `None` when they are not a failure's.
+pub fn restore(graph: &'static WorkflowGraph, details: &str) -> Option<Error> {
+    let recorded: crate::journal::RecordedError = serde_json::from_str(details).ok()?;
+    Some(recorded.restore(graph))
+}
+
+pin_project_lite::pin_project! {
+    /// A future whose panics are caught.
+    struct CatchUnwind<F> {
+        #[pin]
+        future: F,
+    }
+}
+
+impl<F: Future> Future for CatchUnwind<F> {
+    type Output = Result<F::Output, String>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let future = self.project().future;
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| future.poll(cx))) {
+            Ok(Poll::Pending) => Poll::Pending,
+            Ok(Poll::Ready(out)) => Poll::Ready(Ok(out)),
+            Err(payload) => Poll::Ready(Err(crate::exec::panic_message(payload))),
+        }
+    }
+}
+
+/// Runs `future`, a node's call as the body makes it, to the entry a journal would record
+/// for it (see `Mode`), or its failure.
+pub(crate) fn capture<M, F>(
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    element: Option<usize>,
+    codec: crate::journal::Codec<M::Value>,
+    future: F,
+) -> impl Future<Output = Outcome> + Send
+where
+    M: crate::journal::Mode<F::Output>,
+    F: Future + Send,
+    F::Output: Send,
+{
+    async move {
+        let out = match (CatchUnwind { future }).await {
+            Ok(out) => out,
+            Err(message) => {
+                let mut error = Error::panicked(workflow, Some(node), message, 1);
+                if let Some(i) = element {
+                    error = error.at_element(i);
+                }
+                return Outcome::Failed(Failure::of(&error));
+            }
+        };
+        if let Some(error) = M::failure(&out) {
+            return Outcome::Failed(Failure::of(error));
+        }
+        match M::record(&out, &codec) {
+            Ok(Some((kind, payload))) => Outcome::Entry(kind, payload),
+            Ok(None) => Outcome::Entry(EntryKind::Completed, "null".to_owned()),
+            Err(e) => Outcome::Failed(Failure::of(&Error::undecodable(
+                workflow,
+                Some(node),
+                &format!("the output of node `{}`", node.name()),
+                node.output().unwrap_or("()"),
+                e.to_string(),
+            ))),
+        }
+    }
+}
