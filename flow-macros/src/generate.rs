@@ -1182,10 +1182,24 @@ pub fn expand(input: TokenStream) -> TokenStream {
         }
         .generate(),
     );
-    let durable = if wf_args.durable.is_some() {
-        durable_fn(&input.sig, &wf_sig, &entries, &graph)
+    let (durable, backend) = if wf_args.durable.is_some() {
+        let body = Body {
+            wf_name: &wf_name,
+            wf: &wf_sig,
+            nodes: &entries,
+            graph: &graph,
+            nested,
+            durable: true,
+        };
+        let max_concurrency = option_tokens(wf_args.max_concurrency.map(|n| quote!(#n)));
+        let durable = durable_fn(&input.sig, &wf_sig, &entries, &graph);
+        let invoke = body.invoke_fn();
+        (
+            quote!(#durable #invoke),
+            backend_impl(&input.sig, &wf_sig, &entries, &wf_name, max_concurrency),
+        )
     } else {
-        quote!()
+        (quote!(), quote!())
     };
     // `Open` runs for a workflow without options whose nodes take no run context.
     let open = wf_args.max_concurrency.is_none()
@@ -1210,6 +1224,8 @@ pub fn expand(input: TokenStream) -> TokenStream {
 
             #durable
         }
+
+        #backend
 
         ::flow_runtime::__private::inventory::submit! {
             ::flow_runtime::__private::WorkflowRegistration(#ident::__flow_graph)
@@ -1274,6 +1290,102 @@ fn durable_fn(
             };
             __flow_run.finish(&__flow_result);
             __flow_result
+        }
+    }
+}
+
+/// What a backend drives a durable workflow by (`flow_runtime::store::backend`): its inputs
+/// and output as JSON, its body under a driver, its nodes one by one on a worker.
+fn backend_impl(
+    sig: &Signature,
+    wf: &WorkflowSig,
+    nodes: &[NodeEntry<'_>],
+    wf_name: &str,
+    max_concurrency: TokenStream,
+) -> TokenStream {
+    let ident = &wf.ident;
+    let backend = quote!(::flow_runtime::__private::backend);
+    let in_tys: Vec<&syn::Type> = wf.inputs.iter().map(|i| &i.inner).collect();
+    let out_ty = match &sig.output {
+        ReturnType::Default => quote!(()),
+        ReturnType::Type(_, ty) => ty.to_token_stream(),
+    };
+    let encoded = (0..wf.inputs.len()).map(|k| {
+        let k = syn::Index::from(k);
+        quote!(::flow_runtime::__private::input_json(__flow_codecs.#k, &__flow_inputs.#k, #k, #wf_name)?)
+    });
+    let decoded: Vec<Ident> = (0..wf.inputs.len())
+        .map(|k| format_ident!("__flow_in{}", k))
+        .collect();
+    let decode = decoded.iter().enumerate().map(|(k, var)| {
+        let field = syn::Index::from(k);
+        quote!(let #var = ::flow_runtime::__private::driven_input(__flow_codecs.#field, &__flow_inputs, #k, #wf_name)?;)
+    });
+    let visits = nodes.iter().map(|n| {
+        let path = n.path;
+        if n.options.workflow {
+            quote!(__flow_visitor.workflow::<#path>();)
+        } else {
+            quote!(__flow_visitor.node(#wf_name, #path::INFO, <#ident>::__flow_invoke);)
+        }
+    });
+    quote! {
+        impl #backend::DurableWorkflow for #ident {
+            type Inputs = (#(#in_tys,)*);
+            type Output = #out_ty;
+            const NAME: &'static str = #wf_name;
+
+            fn graph() -> &'static ::flow_runtime::WorkflowGraph {
+                <#ident>::__flow_graph()
+            }
+
+            #[allow(unused_variables)]
+            fn encode_inputs(
+                __flow_inputs: &Self::Inputs,
+            ) -> ::core::result::Result<::std::vec::Vec<::std::string::String>, ::flow_runtime::Error> {
+                let __flow_codecs = <#ident>::__flow_codecs();
+                ::core::result::Result::Ok(::std::vec![#(#encoded),*])
+            }
+
+            fn decode_output(
+                __flow_json: &str,
+            ) -> ::core::result::Result<Self::Output, ::flow_runtime::Error> {
+                ::flow_runtime::__private::output_from_json(::flow_runtime::__private::codec(), __flow_json, #wf_name)
+            }
+
+            #[allow(unused_variables)]
+            fn run_driven(
+                __flow_inputs: ::std::vec::Vec<::std::string::String>,
+                __flow_options: ::flow_runtime::RunOptions<'static>,
+            ) -> #backend::Driven {
+                ::std::boxed::Box::pin(async move {
+                    let __flow_codecs = <#ident>::__flow_codecs();
+                    #(#decode)*
+                    let __flow_run = ::flow_runtime::__private::Run::driven(
+                        #wf_name,
+                        &::flow_runtime::__private::Settings {
+                            max_concurrency: #max_concurrency,
+                            timeout: ::core::option::Option::None,
+                        },
+                        __flow_options,
+                        <#ident>::__flow_graph(),
+                    );
+                    let __flow_result = <#ident>::__flow_body(&__flow_run, (#(&#decoded,)*)).await;
+                    __flow_run.finish(&__flow_result);
+                    ::flow_runtime::__private::output_json(::flow_runtime::__private::codec(), &__flow_result?, #wf_name)
+                })
+            }
+
+            fn invoke(
+                __flow_node: &str,
+                __flow_invocation: #backend::Invocation,
+            ) -> ::core::option::Option<#backend::Invoked> {
+                <#ident>::__flow_invoke(__flow_node, __flow_invocation)
+            }
+
+            fn visit<__FlowV: #backend::Visitor>(__flow_visitor: &mut __FlowV) {
+                #(#visits)*
+            }
         }
     }
 }
@@ -1877,6 +1989,112 @@ impl Body<'_> {
         })
     }
 
+    /// `__flow_invoke(node, invocation)`: runs one node (by name) on a backend's worker as
+    /// the body runs it, to the entry its journal would record.
+    fn invoke_fn(&self) -> TokenStream {
+        let wf_name = self.wf_name;
+        let backend = quote!(::flow_runtime::__private::backend);
+        let arms = self.nodes.iter().enumerate().filter(|(_, n)| !n.options.workflow).map(|(i, n)| {
+            let path = n.path;
+            let name = &n.name;
+            let wires = self.wire(i);
+            let decoded: Vec<Ident> = (0..wires.len()).map(|k| format_ident!("__flow_d{}", k)).collect();
+            let vars: Vec<TokenStream> = (0..wires.len())
+                .map(|k| format_ident!("__flow_y{}", k).into_token_stream())
+                .collect();
+            let decode = wires.iter().zip(&decoded).enumerate().map(|(k, (wire, d))| {
+                let f = match wire {
+                    Wire::Ref | Wire::Slice => quote!(decode_arg(&__flow_args, #k, __FLOW_WORKFLOW, #path::INFO)),
+                    Wire::Option => quote!(decode_option_arg(&__flow_args, #k, __FLOW_WORKFLOW, #path::INFO)),
+                    Wire::Result => quote!(decode_result_arg(&__flow_args, #k, __FLOW_WORKFLOW, #path::INFO, <Self as #backend::DurableWorkflow>::graph())),
+                };
+                quote! {
+                    let #d = match ::flow_runtime::__private::#f {
+                        ::core::result::Result::Ok(__flow_v) => __flow_v,
+                        ::core::result::Result::Err(__flow_e) => {
+                            return #backend::Outcome::Failed(#backend::Failure::of(&__flow_e));
+                        }
+                    };
+                }
+            });
+            let bind = wires.iter().zip(&decoded).zip(&vars).map(|((wire, d), y)| match wire {
+                Wire::Ref => quote!(let #y = &#d;),
+                Wire::Slice => quote!(let #y = ::std::vec::Vec::as_slice(&#d);),
+                Wire::Option => quote!(let #y = ::core::option::Option::as_ref(&#d);),
+                Wire::Result => quote!(let #y = ::core::result::Result::as_ref(&#d);),
+            });
+            let mode = if self.tolerant(i) || (n.map().is_some() && n.continues_on_error()) {
+                quote!(RecordTolerated)
+            } else {
+                quote!(RecordResult)
+            };
+            let span = n.sig.output.as_ref().map_or_else(|| n.sig.ident.span(), |t| t.span());
+            let codec = if n.sig.optional {
+                quote_spanned!(span=> ::flow_runtime::__private::codec_option())
+            } else {
+                quote_spanned!(span=> ::flow_runtime::__private::codec())
+            };
+            let future = self.attempt_future_plain(i, &vars, quote!(__flow_element), quote!(move));
+            quote! {
+                #name => ::core::option::Option::Some(::std::boxed::Box::pin(async move {
+                    let __flow_args = match __flow_kind {
+                        #backend::InvocationKind::Run(__flow_args) => __flow_args,
+                        #backend::InvocationKind::Compensate(_) => {
+                            return #backend::Outcome::Failed(#backend::Failure::of(
+                                &::flow_runtime::__private::no_compensation(__FLOW_WORKFLOW, #path::INFO),
+                            ));
+                        }
+                    };
+                    let __flow_owned = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
+                        __FLOW_WORKFLOW,
+                        &::flow_runtime::__private::Settings {
+                            max_concurrency: ::core::option::Option::None,
+                            timeout: ::core::option::Option::None,
+                        },
+                        ::flow_runtime::RunOptions::new()
+                            .run_id(__flow_run_id)
+                            .cancellation_token(__flow_token),
+                    );
+                    let __flow_run = &__flow_owned;
+                    #(#decode)*
+                    #(#bind)*
+                    ::flow_runtime::__private::capture::<::flow_runtime::__private::#mode, _>(
+                        __FLOW_WORKFLOW,
+                        #path::INFO,
+                        __flow_element,
+                        #codec,
+                        #future,
+                    )
+                    .await
+                })),
+            }
+        });
+        quote! {
+            #[doc(hidden)]
+            #[allow(unused_variables, unreachable_code, clippy::too_many_lines)]
+            fn __flow_invoke(
+                __flow_node: &str,
+                __flow_invocation: #backend::Invocation,
+            ) -> ::core::option::Option<#backend::Invoked> {
+                struct __FlowW;
+                impl ::flow_runtime::__private::WorkflowName for __FlowW {
+                    const NAME: &'static str = #wf_name;
+                }
+                const __FLOW_WORKFLOW: &str = #wf_name;
+                let #backend::Invocation {
+                    run_id: __flow_run_id,
+                    element: __flow_element,
+                    kind: __flow_kind,
+                    token: __flow_token,
+                } = __flow_invocation;
+                match __flow_node {
+                    #(#arms)*
+                    _ => ::core::option::Option::None,
+                }
+            }
+        }
+    }
+
     /// How each argument of node `i` (but its run context) travels to a backend's worker.
     fn wire(&self, i: usize) -> Vec<Wire> {
         self.nodes[i]
@@ -1889,6 +2107,7 @@ impl Body<'_> {
                 (ParamKind::Option, _) => Wire::Option,
                 (ParamKind::Result, _) => Wire::Result,
                 (_, Src::Collect(_)) => Wire::Slice,
+                _ if matches!(param.inner, syn::Type::Slice(_)) => Wire::Slice,
                 _ => Wire::Ref,
             })
             .collect()

@@ -465,6 +465,82 @@ where
 
 // ---- a node's inputs, for a backend that runs it elsewhere ----
 
+pub use crate::store::backend;
+
+/// Input `index` of a durable workflow, as JSON.
+pub fn input_json<T>(
+    codec: Codec<T>,
+    value: &T,
+    index: usize,
+    workflow: &'static str,
+) -> Result<String, Error> {
+    codec.encode(value).map_err(|e| {
+        Error::undecodable(
+            workflow,
+            None,
+            &format!("input {index}"),
+            std::any::type_name::<T>(),
+            e.to_string(),
+        )
+    })
+}
+
+/// Input `index` of a driven run, from the JSON its backend holds.
+pub fn driven_input<T>(
+    codec: Codec<T>,
+    inputs: &[String],
+    index: usize,
+    workflow: &'static str,
+) -> Result<T, Error> {
+    let text = inputs.get(index).map_or("null", String::as_str);
+    codec.decode(text).map_err(|e| {
+        Error::undecodable(
+            workflow,
+            None,
+            &format!("input {index}"),
+            std::any::type_name::<T>(),
+            e.to_string(),
+        )
+    })
+}
+
+/// A durable workflow's output, as JSON.
+pub fn output_json<T>(codec: Codec<T>, value: &T, workflow: &'static str) -> Result<String, Error> {
+    codec.encode(value).map_err(|e| {
+        Error::undecodable(
+            workflow,
+            None,
+            "the workflow's output",
+            std::any::type_name::<T>(),
+            e.to_string(),
+        )
+    })
+}
+
+/// A durable workflow's output, from its JSON.
+pub fn output_from_json<T>(codec: Codec<T>, json: &str, workflow: &'static str) -> Result<T, Error> {
+    codec.decode(json).map_err(|e| {
+        Error::undecodable(
+            workflow,
+            None,
+            "the workflow's output",
+            std::any::type_name::<T>(),
+            e.to_string(),
+        )
+    })
+}
+
+/// A compensation asked of a node that has none.
+pub fn no_compensation(workflow: &'static str, node: &'static NodeInfo) -> Error {
+    Error::undecodable(
+        workflow,
+        Some(node),
+        &format!("a compensation of node `{}`", node.name()),
+        "a compensated node",
+        "the node has no compensation".to_owned(),
+    )
+}
+
 /// A `&T` (or `&[T]`) input, encoded.
 pub fn encode_arg<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
     serde_json::to_string(value)

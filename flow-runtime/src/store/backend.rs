@@ -181,15 +181,15 @@ pub trait DurableWorkflow: 'static {
     fn invoke(node: &str, invocation: Invocation) -> Option<Invoked>;
 
     /// Shows `visitor` every node of the workflow, and its sub-workflows.
-    fn visit(visitor: &mut dyn Visitor);
+    fn visit<V: Visitor>(visitor: &mut V);
 }
 
 /// What [`DurableWorkflow::visit`] shows.
 pub trait Visitor {
-    /// A node of `workflow` (its function's, or a sub-workflow's, `INFO`).
+    /// A node of `workflow`, and how a worker runs it.
     fn node(&mut self, workflow: &'static str, node: &'static NodeInfo, invoke: InvokeFn);
-    /// A sub-workflow: its nodes follow, under its own name.
-    fn workflow(&mut self, graph: &'static WorkflowGraph);
+    /// A sub-workflow listed as a node (a visitor that wants its nodes visits it).
+    fn workflow<W: DurableWorkflow>(&mut self);
 }
 
 /// How a worker runs one node of a workflow (see [`DurableWorkflow::invoke`]).
@@ -294,5 +294,35 @@ where
                 e.to_string(),
             ))),
         }
+    }
+}
+
+/// What a backend reads of a run's options.
+#[derive(Debug, Default)]
+pub struct OptionParts {
+    /// The run's id, if one was given.
+    pub run_id: Option<String>,
+    /// The caller's cancellation token, if one was given.
+    pub token: Option<crate::CancellationToken>,
+    /// The run's timeout, if one was given (the earlier of a timeout and a deadline).
+    pub timeout: Option<std::time::Duration>,
+    /// The run-wide concurrency limit, if one was given.
+    pub max_concurrency: Option<std::num::NonZeroUsize>,
+}
+
+/// What a backend reads of `options`.
+pub fn option_parts(options: &RunOptions<'_>) -> OptionParts {
+    let now = tokio::time::Instant::now();
+    let until_deadline = options
+        .deadline
+        .map(|d| d.saturating_duration_since(now));
+    OptionParts {
+        run_id: options.run_id.as_ref().map(|id| id.to_string()),
+        token: options.token.clone(),
+        timeout: match (options.timeout, until_deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        },
+        max_concurrency: options.max_concurrency,
     }
 }
