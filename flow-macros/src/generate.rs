@@ -1196,7 +1196,14 @@ pub fn expand(input: TokenStream) -> TokenStream {
         let invoke = body.invoke_fn();
         (
             quote!(#durable #invoke),
-            backend_impl(&input.sig, &wf_sig, &entries, &wf_name, max_concurrency),
+            backend_impl(
+                &input.sig,
+                &wf_sig,
+                &entries,
+                &wf_name,
+                max_concurrency,
+                option_tokens(wf_args.timeout.map(duration_tokens)),
+            ),
         )
     } else {
         (quote!(), quote!())
@@ -1302,6 +1309,7 @@ fn backend_impl(
     nodes: &[NodeEntry<'_>],
     wf_name: &str,
     max_concurrency: TokenStream,
+    timeout: TokenStream,
 ) -> TokenStream {
     let ident = &wf.ident;
     let backend = quote!(::flow_runtime::__private::backend);
@@ -1326,7 +1334,7 @@ fn backend_impl(
         if n.options.workflow {
             quote!(__flow_visitor.workflow::<#path>();)
         } else {
-            quote!(__flow_visitor.node(#wf_name, #path::INFO, <#ident>::__flow_invoke);)
+            quote!(__flow_visitor.node::<#path>(#wf_name, <#ident>::__flow_invoke);)
         }
     });
     quote! {
@@ -1334,6 +1342,7 @@ fn backend_impl(
             type Inputs = (#(#in_tys,)*);
             type Output = #out_ty;
             const NAME: &'static str = #wf_name;
+            const TIMEOUT: ::core::option::Option<::core::time::Duration> = #timeout;
 
             fn graph() -> &'static ::flow_runtime::WorkflowGraph {
                 <#ident>::__flow_graph()

@@ -58,6 +58,9 @@ pub enum ErrorKind {
     NotDurable,
     /// `resume` was called without a store.
     NoStore,
+    /// The backend that keeps the run (a Temporal server, say) failed or could not be
+    /// reached. The source is the backend's error.
+    Backend,
 }
 
 /// The error of a workflow run: why it failed ([`kind`](Error::kind)), which workflow,
@@ -542,6 +545,12 @@ impl Error {
         )
     }
 
+    /// The backend that keeps a run of `workflow` failed: `source` says how.
+    #[cold]
+    pub(crate) fn backend(workflow: &'static str, source: BoxError) -> Self {
+        Self::new(ErrorKind::Backend, workflow, None, 0, Some(source))
+    }
+
     /// Names the race whose members all failed.
     pub(crate) fn in_race(mut self, race: &'static str) -> Self {
         self.inner.race = Some(race);
@@ -695,6 +704,7 @@ impl fmt::Display for Error {
             ErrorKind::OutputTooLarge => f.write_str(" returned an output too large to record"),
             ErrorKind::NotDurable => f.write_str(" is not durable and cannot be given a store"),
             ErrorKind::NoStore => f.write_str(" was resumed without a store"),
+            ErrorKind::Backend => f.write_str(" could not use its backend"),
         }
     }
 }

@@ -162,6 +162,9 @@ pub trait DurableWorkflow: 'static {
     /// The workflow's name.
     const NAME: &'static str;
 
+    /// The workflow's own `timeout`, if it has one.
+    const TIMEOUT: Option<std::time::Duration>;
+
     /// The workflow's graph.
     fn graph() -> &'static WorkflowGraph;
 
@@ -186,8 +189,8 @@ pub trait DurableWorkflow: 'static {
 
 /// What [`DurableWorkflow::visit`] shows.
 pub trait Visitor {
-    /// A node of `workflow`, and how a worker runs it.
-    fn node(&mut self, workflow: &'static str, node: &'static NodeInfo, invoke: InvokeFn);
+    /// A node `N` of `workflow`, and how a worker runs it.
+    fn node<N: Node + 'static>(&mut self, workflow: &'static str, invoke: InvokeFn);
     /// A sub-workflow listed as a node (a visitor that wants its nodes visits it).
     fn workflow<W: DurableWorkflow>(&mut self);
 }
@@ -325,4 +328,62 @@ pub fn option_parts(options: &RunOptions<'_>) -> OptionParts {
         },
         max_concurrency: options.max_concurrency,
     }
+}
+
+/// The error of a run of `workflow` that its backend failed (`ErrorKind::Backend`).
+pub fn backend_error(workflow: &'static str, source: crate::BoxError) -> Error {
+    Error::backend(workflow, source)
+}
+
+/// The error of a run of `workflow` that was cancelled (`ErrorKind::Cancelled`).
+pub fn cancelled_error(workflow: &'static str) -> Error {
+    Error::cancelled(workflow)
+}
+
+/// The error of a run of `workflow` that missed its deadline, `after` its start
+/// (`ErrorKind::TimedOut`).
+pub fn timed_out_error(workflow: &'static str, after: std::time::Duration) -> Error {
+    Error::timed_out(workflow, after)
+}
+
+/// The error of node `node` of `workflow` that failed on its worker with `source`, which
+/// the backend reports without flow's record of it (an attempt lost with its worker more
+/// times than allowed, say).
+pub fn node_error(
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    element: Option<usize>,
+    source: crate::BoxError,
+) -> Error {
+    let error = Error::new(crate::ErrorKind::NodeFailed, workflow, Some(node), 1, Some(source));
+    match element {
+        Some(i) => error.at_element(i),
+        None => error,
+    }
+}
+
+/// The error a store of a driven run's data gives for `message` (a value the backend holds
+/// that is not flow's).
+pub fn undecodable_error(workflow: &'static str, what: &str, message: String) -> Error {
+    Error::undecodable(workflow, None, what, "flow's encoding", message)
+}
+
+/// A node of a workflow a backend registers (the type `#[node]` writes for it).
+pub use crate::exec::Listed as Node;
+
+/// The error of node `node` of `workflow` whose output, `size` bytes, is over a backend's
+/// `limit` (`ErrorKind::OutputTooLarge`).
+pub fn output_too_large_error(
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    element: Option<usize>,
+    size: usize,
+    limit: usize,
+) -> Error {
+    Error::output_too_large(workflow, node, element, size, limit)
+}
+
+/// A run id no other run is likely to have (the time, the process, a counter).
+pub fn unique_run_id() -> String {
+    crate::journal::unique_id().to_string()
 }

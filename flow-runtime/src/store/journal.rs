@@ -162,6 +162,7 @@ fn kind_named(name: &str) -> Option<ErrorKind> {
         "OutputSkipped" => OutputSkipped,
         "RaceFailed" => RaceFailed,
         "OutputTooLarge" => OutputTooLarge,
+        "Backend" => Backend,
         _ => return None,
     })
 }
