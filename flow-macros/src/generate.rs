@@ -1978,11 +1978,15 @@ impl Body<'_> {
         let vars: Vec<TokenStream> = (0..args.len())
             .map(|k| format_ident!("__flow_y{}", k).into_token_stream())
             .collect();
-        let encoded = self.wire(i).into_iter().zip(&vars).map(|(wire, var)| match wire {
-            Wire::Ref | Wire::Slice => quote!(::flow_runtime::__private::encode_arg(#var)),
-            Wire::Option => quote!(::flow_runtime::__private::encode_option_arg(#var)),
-            Wire::Result => quote!(::flow_runtime::__private::encode_result_arg(#var)),
-        });
+        let encoded = self
+            .wire(i)
+            .into_iter()
+            .zip(&vars)
+            .map(|(wire, var)| match wire {
+                Wire::Ref | Wire::Slice => quote!(::flow_runtime::__private::encode_arg(#var)),
+                Wire::Option => quote!(::flow_runtime::__private::encode_option_arg(#var)),
+                Wire::Result => quote!(::flow_runtime::__private::encode_result_arg(#var)),
+            });
         let future = call(&vars);
         quote!({
             #(let #vars = #args;)*

@@ -518,7 +518,11 @@ pub fn output_json<T>(codec: Codec<T>, value: &T, workflow: &'static str) -> Res
 }
 
 /// A durable workflow's output, from its JSON.
-pub fn output_from_json<T>(codec: Codec<T>, json: &str, workflow: &'static str) -> Result<T, Error> {
+pub fn output_from_json<T>(
+    codec: Codec<T>,
+    json: &str,
+    workflow: &'static str,
+) -> Result<T, Error> {
     codec.decode(json).map_err(|e| {
         Error::undecodable(
             workflow,
@@ -563,9 +567,9 @@ pub fn encode_result_arg<T: serde::Serialize>(
 ) -> Result<String, serde_json::Error> {
     match value {
         Ok(v) => serde_json::to_string(&WireResult::<&T>::Ok(v)),
-        Err(e) => serde_json::to_string(&WireResult::<&T>::Err(
+        Err(e) => serde_json::to_string(&WireResult::<&T>::Err(Box::new(
             crate::journal::RecordedError::of(e),
-        )),
+        ))),
     }
 }
 
@@ -573,7 +577,7 @@ pub fn encode_result_arg<T: serde::Serialize>(
 #[serde(rename_all = "lowercase")]
 enum WireResult<T> {
     Ok(T),
-    Err(crate::journal::RecordedError),
+    Err(Box<crate::journal::RecordedError>),
 }
 
 fn arg_text<'a>(

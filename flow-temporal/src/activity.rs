@@ -111,7 +111,12 @@ async fn execute<N: Node>(
     let header: CallHeader = match payloads.next().map(|p| wire::decode(&p)) {
         Some(Ok(h)) => h,
         Some(Err(e)) => return Err(fatal(format!("a call of node `{}`: {e}", node.name()))),
-        None => return Err(fatal(format!("a call of node `{}` has no header", node.name()))),
+        None => {
+            return Err(fatal(format!(
+                "a call of node `{}` has no header",
+                node.name()
+            )));
+        }
     };
     let mut args = Vec::new();
     for p in payloads {
@@ -164,8 +169,8 @@ async fn execute<N: Node>(
         }
         () = heartbeat => unreachable!("the heartbeat loop does not end"),
     };
-    let workflow: &'static str = flow_runtime::registry::workflow(&header.workflow)
-        .map_or(node.name(), |g| g.name());
+    let workflow: &'static str =
+        flow_runtime::registry::workflow(&header.workflow).map_or(node.name(), |g| g.name());
     match outcome {
         Outcome::Entry(kind, payload) => {
             let value: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();

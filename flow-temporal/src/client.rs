@@ -134,10 +134,12 @@ impl Client {
             .maybe_api_key(options.api_key.clone())
             .maybe_identity(options.identity.clone())
             .build();
-        let connection = Connection::connect(connection).await.map_err(|e| ConnectError {
-            message: format!("could not connect to the Temporal server at {target}"),
-            source: Some(Box::new(e)),
-        })?;
+        let connection = Connection::connect(connection)
+            .await
+            .map_err(|e| ConnectError {
+                message: format!("could not connect to the Temporal server at {target}"),
+                source: Some(Box::new(e)),
+            })?;
         let inner = temporalio_client::Client::new(
             connection,
             ClientOptions::new(options.namespace.clone()).build(),
@@ -215,7 +217,11 @@ impl Client {
             .build();
         match self
             .inner
-            .start_workflow(UntypedWorkflow::new(W::NAME), RawValue::new(payloads), start)
+            .start_workflow(
+                UntypedWorkflow::new(W::NAME),
+                RawValue::new(payloads),
+                start,
+            )
             .await
         {
             Ok(_) | Err(WorkflowStartError::AlreadyStarted { .. }) => Ok(RunHandle {
@@ -262,7 +268,10 @@ impl<W: DurableWorkflow> RunHandle<W> {
     /// Waits for the run's result: its output, or flow's error as the run in process
     /// would have returned it (same kind, node, attempts and cause text).
     pub async fn result(&self) -> Result<W::Output, Error> {
-        let handle = self.client.inner.get_workflow_handle::<UntypedWorkflow>(&self.id);
+        let handle = self
+            .client
+            .inner
+            .get_workflow_handle::<UntypedWorkflow>(&self.id);
         match handle.get_result(WorkflowGetResultOptions::default()).await {
             Ok(raw) => {
                 let json = raw
@@ -275,10 +284,9 @@ impl<W: DurableWorkflow> RunHandle<W> {
             }
             Err(WorkflowGetResultError::Failed(e)) => Err(failed::<W>(&e)),
             Err(WorkflowGetResultError::Cancelled { .. }) => Err(cancelled_error(W::NAME)),
-            Err(WorkflowGetResultError::TimedOut) => Err(timed_out_error(
-                W::NAME,
-                self.timeout.unwrap_or_default(),
-            )),
+            Err(WorkflowGetResultError::TimedOut) => {
+                Err(timed_out_error(W::NAME, self.timeout.unwrap_or_default()))
+            }
             Err(e) => Err(backend_error(W::NAME, Box::new(e))),
         }
     }
@@ -286,7 +294,10 @@ impl<W: DurableWorkflow> RunHandle<W> {
     /// Asks the server to cancel the run: it ends with `ErrorKind::Cancelled` once its
     /// nodes in flight are cancelled and its completed nodes compensated.
     pub async fn cancel(&self) -> Result<(), Error> {
-        let handle = self.client.inner.get_workflow_handle::<UntypedWorkflow>(&self.id);
+        let handle = self
+            .client
+            .inner
+            .get_workflow_handle::<UntypedWorkflow>(&self.id);
         handle
             .cancel(WorkflowCancelOptions::default())
             .await

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use flow_runtime::store::backend::{DurableWorkflow, InvokeFn, Node, Visitor};
-use temporalio_sdk::{Runtime, WorkerOptions};
 use temporalio_sdk::runtime::RuntimeOptions;
+use temporalio_sdk::{Runtime, WorkerOptions};
 use tokio::sync::Notify;
 
 use crate::Client;
@@ -68,7 +68,9 @@ struct Shutdown {
 impl ShutdownHandle {
     /// Asks the worker to stop.
     pub fn shutdown(&self) {
-        self.0.asked.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.0
+            .asked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         self.0.notify.notify_waiters();
     }
 
@@ -105,7 +107,10 @@ impl std::error::Error for WorkerError {
 }
 
 impl WorkerError {
-    fn new(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+    fn new(
+        message: impl Into<String>,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
         WorkerError {
             message: message.into(),
             source: Some(Box::new(source)),
@@ -267,9 +272,8 @@ impl Worker {
                 source: None,
             })?;
         }
-        let mut worker =
-            temporalio_sdk::Worker::new(&runtime, self.client.inner.clone(), options)
-                .map_err(|e| WorkerError::new("could not create the worker", e))?;
+        let mut worker = temporalio_sdk::Worker::new(&runtime, self.client.inner.clone(), options)
+            .map_err(|e| WorkerError::new("could not create the worker", e))?;
         let stop = worker.shutdown_handle();
         let shutdown = self.shutdown.clone();
         let run = worker.run();

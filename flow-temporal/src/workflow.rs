@@ -20,13 +20,15 @@ use flow_runtime::store::backend::{
     restore,
 };
 use flow_runtime::{CancellationToken, Error, ErrorKind, RunOptions};
+use temporalio_common::WorkflowDefinition;
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::error::{ApplicationFailure, IncomingError};
 use temporalio_common::protos::temporal::api::common::v1::Payload;
 use temporalio_common::{HasWorkflowDefinition, RetryPolicy, UntypedActivity, UntypedWorkflow};
-use temporalio_common::WorkflowDefinition;
 use temporalio_sdk::workflow_interceptors::WorkflowOutputValue;
-use temporalio_sdk::workflows::{WorkflowDefinitionDescriptor, WorkflowError, WorkflowImplementation};
+use temporalio_sdk::workflows::{
+    WorkflowDefinitionDescriptor, WorkflowError, WorkflowImplementation,
+};
 use temporalio_sdk::{
     ActivityCancellationType, ActivityExecutionError, ActivityOptions, CancellableFuture,
     ChildWorkflowCancellationType, ChildWorkflowOptions, ParentClosePolicy,
@@ -404,13 +406,15 @@ impl<W: DurableWorkflow> Temporal<W> {
                 let raw = started.result().await.map_err(|e| {
                     let restored = e
                         .cause()
-                        .and_then(|c| application_details(c))
+                        .and_then(application_details)
                         .and_then(|d| restore(W::graph(), &d));
                     restored.unwrap_or_else(|| node_error(workflow, node, element, Box::new(e)))
                 })?;
                 // A child's output is the node's value: recorded as completed.
                 let value = raw.payloads.first().map(wire::text).transpose();
-                let value = value.map_err(|e| backend::undecodable_error(workflow, "a sub-workflow's output", e))?;
+                let value = value.map_err(|e| {
+                    backend::undecodable_error(workflow, "a sub-workflow's output", e)
+                })?;
                 Ok(RawValue::new(vec![wire::encode(&CallResult {
                     kind: "completed".to_owned(),
                     value: serde_json::from_str(value.as_deref().unwrap_or("null"))
@@ -442,13 +446,21 @@ impl<W: DurableWorkflow> Temporal<W> {
             )
             .cancellation_token(token.clone())
             .cancellation_type(ActivityCancellationType::TryCancel)
-            .activity_id(if compensate { format!("{id}/compensate") } else { id })
+            .activity_id(if compensate {
+                format!("{id}/compensate")
+            } else {
+                id
+            })
             .build();
         let ctx = self.ctx.clone();
         let future = async move {
-            ctx.execute_activity(UntypedActivity::new(node.name()), RawValue::new(payloads), options)
-                .await
-                .map_err(|e| activity_error(workflow, node, element, e))
+            ctx.execute_activity(
+                UntypedActivity::new(node.name()),
+                RawValue::new(payloads),
+                options,
+            )
+            .await
+            .map_err(|e| activity_error(workflow, node, element, e))
         };
         InFlight {
             future: Box::pin(future),

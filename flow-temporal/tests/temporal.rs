@@ -60,19 +60,31 @@ async fn a_workflow_runs_on_temporal_with_flows_semantics() {
     let stop = worker.shutdown_handle();
     let run = async {
         let small = client
-            .execute::<checkout>(&queue, RunOptions::new().run_id(format!("{queue}-small")), (Order(3),))
+            .execute::<checkout>(
+                &queue,
+                RunOptions::new().run_id(format!("{queue}-small")),
+                (Order(3),),
+            )
             .await
             .unwrap();
         assert_eq!(small, Receipt("price 30 stock 4 discount none".into()));
         let large = client
-            .execute::<checkout>(&queue, RunOptions::new().run_id(format!("{queue}-large")), (Order(20),))
+            .execute::<checkout>(
+                &queue,
+                RunOptions::new().run_id(format!("{queue}-large")),
+                (Order(20),),
+            )
             .await
             .unwrap();
         assert_eq!(large, Receipt("price 200 stock 21 discount 20".into()));
         // The same run id again: the finished run's result, without running a node.
         let before = PRICED.load(Ordering::SeqCst);
         let again = client
-            .execute::<checkout>(&queue, RunOptions::new().run_id(format!("{queue}-large")), (Order(20),))
+            .execute::<checkout>(
+                &queue,
+                RunOptions::new().run_id(format!("{queue}-large")),
+                (Order(20),),
+            )
             .await
             .unwrap();
         assert_eq!(again, large);

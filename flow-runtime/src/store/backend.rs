@@ -260,19 +260,19 @@ impl<F: Future> Future for CatchUnwind<F> {
 
 /// Runs `future`, a node's call as the body makes it, to the entry a journal would record
 /// for it (see `Mode`), or its failure.
-pub(crate) fn capture<M, F>(
+pub(crate) async fn capture<M, F>(
     workflow: &'static str,
     node: &'static NodeInfo,
     element: Option<usize>,
     codec: crate::journal::Codec<M::Value>,
     future: F,
-) -> impl Future<Output = Outcome> + Send
+) -> Outcome
 where
     M: crate::journal::Mode<F::Output>,
     F: Future + Send,
     F::Output: Send,
 {
-    async move {
+    {
         let out = match (CatchUnwind { future }).await {
             Ok(out) => out,
             Err(message) => {
@@ -316,9 +316,7 @@ pub struct OptionParts {
 /// What a backend reads of `options`.
 pub fn option_parts(options: &RunOptions<'_>) -> OptionParts {
     let now = tokio::time::Instant::now();
-    let until_deadline = options
-        .deadline
-        .map(|d| d.saturating_duration_since(now));
+    let until_deadline = options.deadline.map(|d| d.saturating_duration_since(now));
     OptionParts {
         run_id: options.run_id.as_ref().map(|id| id.to_string()),
         token: options.token.clone(),
@@ -355,7 +353,13 @@ pub fn node_error(
     element: Option<usize>,
     source: crate::BoxError,
 ) -> Error {
-    let error = Error::new(crate::ErrorKind::NodeFailed, workflow, Some(node), 1, Some(source));
+    let error = Error::new(
+        crate::ErrorKind::NodeFailed,
+        workflow,
+        Some(node),
+        1,
+        Some(source),
+    );
     match element {
         Some(i) => error.at_element(i),
         None => error,

@@ -48,9 +48,9 @@
 use std::fmt;
 use std::time::{Duration, SystemTime};
 
-pub(crate) mod journal;
 #[doc(hidden)]
 pub mod backend;
+pub(crate) mod journal;
 pub use journal::Recorded;
 #[cfg(feature = "sqlite")]
 mod sqlite;
