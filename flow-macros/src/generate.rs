@@ -1359,7 +1359,12 @@ fn backend_impl(
             fn decode_output(
                 __flow_json: &str,
             ) -> ::core::result::Result<Self::Output, ::flow_runtime::Error> {
-                ::flow_runtime::__private::output_from_json(::flow_runtime::__private::codec(), __flow_json, #wf_name)
+                #[allow(unused_imports)]
+                use ::flow_runtime::__private::{DecodeRef as _, DecodeRefNot as _};
+                let __flow_tag = ::flow_runtime::__private::Tag::<&Self::Output>::new();
+                (&&__flow_tag)
+                    .flow_decode_ref(__flow_json, <Self as #backend::DurableWorkflow>::graph())
+                    .map_err(|__flow_e| ::flow_runtime::__private::output_error(#wf_name, __flow_e))
             }
 
             #[allow(unused_variables)]
@@ -1381,7 +1386,12 @@ fn backend_impl(
                     );
                     let __flow_result = <#ident>::__flow_body(&__flow_run, (#(&#decoded,)*)).await;
                     __flow_run.finish(&__flow_result);
-                    ::flow_runtime::__private::output_json(::flow_runtime::__private::codec(), &__flow_result?, #wf_name)
+                    #[allow(unused_imports)]
+                    use ::flow_runtime::__private::{EncodeBySerde as _, EncodeNot as _};
+                    let __flow_output = __flow_result?;
+                    (&&::flow_runtime::__private::Enc(&__flow_output))
+                        .flow_json()
+                        .map_err(|__flow_e| ::flow_runtime::__private::output_error(#wf_name, __flow_e.to_string()))
                 })
             }
 
@@ -1517,14 +1527,17 @@ fn graph_static(
     }}
 }
 
-/// How a node's argument travels to a backend's worker: `&T`, `&[T]` (as a `Vec<T>`),
-/// `Option<&T>`, `Result<&T, &NodeError>`.
+/// How a node's argument travels to a backend's worker, by its parameter: `&T` (or a
+/// whole `Vec<T>`), `Option<&T>`, `Result<&T, &NodeError>`, `&[T]`, and a tolerant map's
+/// `&[Result<T, NodeError>]`. Each is JSON, written by serde where the type allows it (a
+/// type that does not is already a compile error at its producer).
 #[derive(Clone, Copy)]
 enum Wire {
     Ref,
-    Slice,
     Option,
     Result,
+    Slice,
+    ResultSlice,
 }
 
 /// Writes the workflow's body.
@@ -1691,6 +1704,17 @@ impl Body<'_> {
             let arms = compensated.iter().enumerate().map(|(c, &i)| {
                 let k = kept_var(i);
                 let path = self.nodes[i].path;
+                // A backend runs it on the output, encoded as its codec writes it.
+                let wrap = quote!(::flow_runtime::__private::Enc);
+                let encoded = self.durable.then(|| {
+                    quote! {
+                        , move || {
+                            #[allow(unused_imports)]
+                            use ::flow_runtime::__private::{EncodeBySerde as _, EncodeNot as _};
+                            (&&#wrap(__flow_out)).flow_json()
+                        }
+                    }
+                });
                 let get = if self.tolerant(i) {
                     quote!(#k.get_ok())
                 } else {
@@ -1705,7 +1729,7 @@ impl Body<'_> {
                     #c => {
                         if let ::core::option::Option::Some(__flow_out) = #get {
                             __flow_failure
-                                .#compensate(#journal #path::INFO, #path::__flow_compensate(__flow_out))
+                                .#compensate(#journal #path::INFO, #path::__flow_compensate(__flow_out) #encoded)
                                 .await;
                         }
                     }
@@ -1978,17 +2002,20 @@ impl Body<'_> {
         let vars: Vec<TokenStream> = (0..args.len())
             .map(|k| format_ident!("__flow_y{}", k).into_token_stream())
             .collect();
-        let encoded = self
-            .wire(i)
-            .into_iter()
-            .zip(&vars)
-            .map(|(wire, var)| match wire {
-                Wire::Ref | Wire::Slice => quote!(::flow_runtime::__private::encode_arg(#var)),
-                Wire::Option => quote!(::flow_runtime::__private::encode_option_arg(#var)),
-                Wire::Result => quote!(::flow_runtime::__private::encode_result_arg(#var)),
-            });
+        let private = quote!(::flow_runtime::__private);
+        let encoded = self.arg_wires(i).into_iter().zip(&vars).map(|(a, var)| {
+            let wrapped = match a {
+                Wire::Ref | Wire::Slice => quote!(#private::Enc(#var)),
+                Wire::Option => quote!(#private::EncOpt(#var)),
+                Wire::Result => quote!(#private::EncRes(#var)),
+                Wire::ResultSlice => quote!(#private::EncResSlice(#var)),
+            };
+            quote!((&&#wrapped).flow_json())
+        });
         let future = call(&vars);
         quote!({
+            #[allow(unused_imports)]
+            use ::flow_runtime::__private::{EncodeBySerde as _, EncodeNot as _};
             #(let #vars = #args;)*
             ::flow_runtime::__private::journaled::<::flow_runtime::__private::#mode, _, _, _>(
                 __flow_run,
@@ -2010,19 +2037,30 @@ impl Body<'_> {
         let arms = self.nodes.iter().enumerate().filter(|(_, n)| !n.options.workflow).map(|(i, n)| {
             let path = n.path;
             let name = &n.name;
-            let wires = self.wire(i);
-            let decoded: Vec<Ident> = (0..wires.len()).map(|k| format_ident!("__flow_d{}", k)).collect();
-            let vars: Vec<TokenStream> = (0..wires.len())
+            let wires = self.arg_wires(i);
+            let n_args = wires.len();
+            let vars: Vec<TokenStream> = (0..n_args)
                 .map(|k| format_ident!("__flow_y{}", k).into_token_stream())
                 .collect();
-            let decode = wires.iter().zip(&decoded).enumerate().map(|(k, (wire, d))| {
-                let f = match wire {
-                    Wire::Ref | Wire::Slice => quote!(decode_arg(&__flow_args, #k, __FLOW_WORKFLOW, #path::INFO)),
-                    Wire::Option => quote!(decode_option_arg(&__flow_args, #k, __FLOW_WORKFLOW, #path::INFO)),
-                    Wire::Result => quote!(decode_result_arg(&__flow_args, #k, __FLOW_WORKFLOW, #path::INFO, <Self as #backend::DurableWorkflow>::graph())),
+            let decoded: Vec<Ident> = (0..n_args).map(|k| format_ident!("__flow_d{}", k)).collect();
+            let tags: Vec<Ident> = (0..n_args).map(|k| format_ident!("__flow_t{}", k)).collect();
+            let graph = quote!(<Self as #backend::DurableWorkflow>::graph());
+            // The decoders are picked by autoref on each argument's type, which the closure
+            // that makes the node's future tells: no bound is written here, so a type that
+            // cannot be recorded is one error, at its producer.
+            let decode = wires.iter().zip(&decoded).zip(&tags).enumerate().map(|(k, ((a, d), t))| {
+                let method = match a {
+                    Wire::Ref => quote!(flow_decode_ref),
+                    Wire::Option => quote!(flow_decode_opt),
+                    Wire::Result => quote!(flow_decode_res),
+                    Wire::Slice => quote!(flow_decode_slice),
+                    Wire::ResultSlice => quote!(flow_decode_res_slice),
                 };
                 quote! {
-                    let #d = match ::flow_runtime::__private::#f {
+                    let #d = match ::flow_runtime::__private::arg(&__flow_args, #k, __FLOW_WORKFLOW, #path::INFO)
+                        .and_then(|__flow_text| (&&#t).#method(__flow_text, #graph)
+                            .map_err(|__flow_e| ::flow_runtime::__private::arg_error(__FLOW_WORKFLOW, #path::INFO, #k, __flow_e)))
+                    {
                         ::core::result::Result::Ok(__flow_v) => __flow_v,
                         ::core::result::Result::Err(__flow_e) => {
                             return #backend::Outcome::Failed(#backend::Failure::of(&__flow_e));
@@ -2030,32 +2068,45 @@ impl Body<'_> {
                     };
                 }
             });
-            let bind = wires.iter().zip(&decoded).zip(&vars).map(|((wire, d), y)| match wire {
-                Wire::Ref => quote!(let #y = &#d;),
-                Wire::Slice => quote!(let #y = ::std::vec::Vec::as_slice(&#d);),
-                Wire::Option => quote!(let #y = ::core::option::Option::as_ref(&#d);),
-                Wire::Result => quote!(let #y = ::core::result::Result::as_ref(&#d);),
+            let views = wires.iter().zip(&decoded).map(|(a, d)| match a {
+                Wire::Ref => quote!(&#d),
+                Wire::Slice | Wire::ResultSlice => quote!(::std::vec::Vec::as_slice(&#d)),
+                Wire::Option => quote!(::core::option::Option::as_ref(&#d)),
+                Wire::Result => quote!(::core::result::Result::as_ref(&#d)),
             });
-            let mode = if self.tolerant(i) || (n.map().is_some() && n.continues_on_error()) {
-                quote!(RecordTolerated)
+            let tolerated = self.tolerant(i) || (n.map().is_some() && n.continues_on_error());
+            let encode_out = if n.sig.optional {
+                quote!(|__flow_v| (&&::flow_runtime::__private::EncOpt(::core::option::Option::as_ref(__flow_v))).flow_json())
             } else {
-                quote!(RecordResult)
-            };
-            let span = n.sig.output.as_ref().map_or_else(|| n.sig.ident.span(), |t| t.span());
-            let codec = if n.sig.optional {
-                quote_spanned!(span=> ::flow_runtime::__private::codec_option())
-            } else {
-                quote_spanned!(span=> ::flow_runtime::__private::codec())
+                quote!(|__flow_v| (&&::flow_runtime::__private::Enc(__flow_v)).flow_json())
             };
             let future = self.attempt_future_plain(i, &vars, quote!(__flow_element), quote!(move));
+            let compensate = if n.options.compensate.is_some() {
+                quote! {
+                    let __flow_make = move |__flow_o| #path::__flow_compensate(__flow_o);
+                    let (__flow_t,) = ::flow_runtime::__private::tags(&__flow_make);
+                    let __flow_o = match (&&__flow_t).flow_decode_ref(&__flow_out, #graph) {
+                        ::core::result::Result::Ok(__flow_v) => __flow_v,
+                        ::core::result::Result::Err(__flow_e) => {
+                            let __flow_e = ::flow_runtime::__private::arg_error(__FLOW_WORKFLOW, #path::INFO, 0, __flow_e);
+                            return #backend::Outcome::Failed(#backend::Failure::of(&__flow_e));
+                        }
+                    };
+                    return ::flow_runtime::__private::compensation_outcome(__FLOW_WORKFLOW, #path::INFO, __flow_make(&__flow_o)).await;
+                }
+            } else {
+                quote! {
+                    return #backend::Outcome::Failed(#backend::Failure::of(
+                        &::flow_runtime::__private::no_compensation(__FLOW_WORKFLOW, #path::INFO),
+                    ));
+                }
+            };
             quote! {
                 #name => ::core::option::Option::Some(::std::boxed::Box::pin(async move {
                     let __flow_args = match __flow_kind {
                         #backend::InvocationKind::Run(__flow_args) => __flow_args,
-                        #backend::InvocationKind::Compensate(_) => {
-                            return #backend::Outcome::Failed(#backend::Failure::of(
-                                &::flow_runtime::__private::no_compensation(__FLOW_WORKFLOW, #path::INFO),
-                            ));
+                        #backend::InvocationKind::Compensate(__flow_out) => {
+                            #compensate
                         }
                     };
                     let __flow_owned = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
@@ -2069,14 +2120,16 @@ impl Body<'_> {
                             .cancellation_token(__flow_token),
                     );
                     let __flow_run = &__flow_owned;
+                    let __flow_make = move |#(#vars),*| #future;
+                    let (#(#tags,)*) = ::flow_runtime::__private::tags(&__flow_make);
                     #(#decode)*
-                    #(#bind)*
-                    ::flow_runtime::__private::capture::<::flow_runtime::__private::#mode, _>(
+                    ::flow_runtime::__private::capture(
                         __FLOW_WORKFLOW,
                         #path::INFO,
                         __flow_element,
-                        #codec,
-                        #future,
+                        #tolerated,
+                        __flow_make(#(#views),*),
+                        #encode_out,
                     )
                     .await
                 })),
@@ -2089,6 +2142,13 @@ impl Body<'_> {
                 __flow_node: &str,
                 __flow_invocation: #backend::Invocation,
             ) -> ::core::option::Option<#backend::Invoked> {
+                #[allow(unused_imports)]
+                use ::flow_runtime::__private::{
+                    DecodeOpt as _, DecodeOptNot as _, DecodeRef as _, DecodeRefNot as _,
+                    DecodeRes as _, DecodeResNot as _, DecodeResSlice as _,
+                    DecodeResSliceNot as _, DecodeSlice as _, DecodeSliceNot as _,
+                    EncodeBySerde as _, EncodeNot as _,
+                };
                 struct __FlowW;
                 impl ::flow_runtime::__private::WorkflowName for __FlowW {
                     const NAME: &'static str = #wf_name;
@@ -2109,19 +2169,29 @@ impl Body<'_> {
     }
 
     /// How each argument of node `i` (but its run context) travels to a backend's worker.
-    fn wire(&self, i: usize) -> Vec<Wire> {
+    fn arg_wires(&self, i: usize) -> Vec<Wire> {
         self.nodes[i]
             .sig
             .params
             .iter()
             .zip(&self.graph.deps[i])
             .filter(|(_, src)| **src != Src::Context)
-            .map(|(param, src)| match (param.kind, src) {
-                (ParamKind::Option, _) => Wire::Option,
-                (ParamKind::Result, _) => Wire::Result,
-                (_, Src::Collect(_)) => Wire::Slice,
-                _ if matches!(param.inner, syn::Type::Slice(_)) => Wire::Slice,
-                _ => Wire::Ref,
+            .map(|(param, src)| {
+                let (map, tolerant_map) = match *src {
+                    Src::Node(p) => (
+                        self.nodes[p].map().is_some(),
+                        self.nodes[p].map().is_some() && self.nodes[p].continues_on_error(),
+                    ),
+                    Src::Collect(_) => (true, false),
+                    _ => (false, false),
+                };
+                match param.kind {
+                    ParamKind::Option => Wire::Option,
+                    ParamKind::Result => Wire::Result,
+                    _ if tolerant_map => Wire::ResultSlice,
+                    _ if map || matches!(param.inner, syn::Type::Slice(_)) => Wire::Slice,
+                    _ => Wire::Ref,
+                }
             })
             .collect()
     }

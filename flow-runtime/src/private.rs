@@ -534,6 +534,15 @@ pub fn output_from_json<T>(
     })
 }
 
+/// Runs a node's compensation on a backend's worker (see `store::backend`).
+pub fn compensation_outcome<E: crate::__private::IntoNodeError>(
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    compensation: impl Future<Output = Result<(), E>> + Send,
+) -> impl Future<Output = crate::store::backend::Outcome> + Send {
+    crate::store::backend::compensation_outcome(workflow, node, compensation)
+}
+
 /// A compensation asked of a node that has none.
 pub fn no_compensation(workflow: &'static str, node: &'static NodeInfo) -> Error {
     Error::undecodable(
@@ -545,31 +554,70 @@ pub fn no_compensation(workflow: &'static str, node: &'static NodeInfo) -> Error
     )
 }
 
-/// A `&T` (or `&[T]`) input, encoded.
-pub fn encode_arg<T: serde::Serialize + ?Sized>(value: &T) -> Result<String, serde_json::Error> {
-    serde_json::to_string(value)
+// How a node's inputs travel to a worker. Encoding needs no bound where it is written: a
+// value's encoder is picked by autoref (serde's when the type is serializable, else one that
+// fails at run time), since a type that is not is already a compile error at its codec.
+// Decoding goes through the producer's codec, made at the same token as the body's, so a
+// type that cannot be recorded is one error there, not one more per consumer.
+
+/// A value to encode as JSON (`&T`, `&Vec<T>`, `&[T]`).
+pub struct Enc<'a, T: ?Sized>(pub &'a T);
+/// A value from a conditional provider, encoded as its codec writes `Some`: `[value]`.
+pub struct EncSome<'a, T: ?Sized>(pub &'a T);
+/// An `Option<&T>` input: `null` or `[value]`.
+pub struct EncOpt<'a, T>(pub Option<&'a T>);
+/// A `Result<&T, &NodeError>` input: `{"ok": value}` or `{"err": error}`.
+pub struct EncRes<'a, T>(pub Result<&'a T, &'a Error>);
+/// A `&[Result<T, NodeError>]` input (a tolerant map's output), each as [`EncRes`].
+pub struct EncResSlice<'a, T>(pub &'a [Result<T, Error>]);
+
+/// Encodes by serde (picked when the type is serializable).
+pub trait EncodeBySerde {
+    /// The JSON.
+    fn flow_json(&self) -> Result<String, serde_json::Error>;
 }
 
-/// An `Option<&T>` input, encoded: `null`, or `[value]` (so that `Some` of a value written
-/// as `null` stays `Some`).
-pub fn encode_option_arg<T: serde::Serialize>(
-    value: Option<&T>,
-) -> Result<String, serde_json::Error> {
-    match value {
-        None => Ok("null".to_owned()),
-        Some(v) => serde_json::to_string(&(v,)),
+/// The fallback of [`EncodeBySerde`], for a type that is not serializable.
+pub trait EncodeNot {
+    /// An error.
+    fn flow_json(&self) -> Result<String, serde_json::Error>;
+}
+
+fn not_serializable() -> serde_json::Error {
+    <serde_json::Error as serde::ser::Error>::custom("the value's type is not serializable")
+}
+
+impl<T: serde::Serialize + ?Sized> EncodeBySerde for &Enc<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self.0)
     }
 }
-
-/// A `Result<&T, &NodeError>` input, encoded: `{"ok": value}` or `{"err": error}`.
-pub fn encode_result_arg<T: serde::Serialize>(
-    value: Result<&T, &Error>,
-) -> Result<String, serde_json::Error> {
-    match value {
-        Ok(v) => serde_json::to_string(&WireResult::<&T>::Ok(v)),
-        Err(e) => serde_json::to_string(&WireResult::<&T>::Err(Box::new(
-            crate::journal::RecordedError::of(e),
-        ))),
+impl<T: ?Sized> EncodeNot for Enc<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        Err(not_serializable())
+    }
+}
+impl<T: serde::Serialize + ?Sized> EncodeBySerde for &EncSome<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&(self.0,))
+    }
+}
+impl<T: ?Sized> EncodeNot for EncSome<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        Err(not_serializable())
+    }
+}
+impl<T: serde::Serialize> EncodeBySerde for &EncOpt<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        match self.0 {
+            None => Ok("null".to_owned()),
+            Some(v) => serde_json::to_string(&(v,)),
+        }
+    }
+}
+impl<T> EncodeNot for EncOpt<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        Err(not_serializable())
     }
 }
 
@@ -580,7 +628,225 @@ enum WireResult<T> {
     Err(Box<crate::journal::RecordedError>),
 }
 
-fn arg_text<'a>(
+fn wire_result<'a, T: serde::Serialize>(value: Result<&'a T, &Error>) -> WireResult<&'a T> {
+    match value {
+        Ok(v) => WireResult::Ok(v),
+        Err(e) => WireResult::Err(Box::new(crate::journal::RecordedError::of(e))),
+    }
+}
+
+impl<T: serde::Serialize> EncodeBySerde for &EncRes<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(&wire_result(self.0))
+    }
+}
+impl<T> EncodeNot for EncRes<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        Err(not_serializable())
+    }
+}
+impl<T: serde::Serialize> EncodeBySerde for &EncResSlice<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        let all: Vec<WireResult<&T>> = self.0.iter().map(|r| wire_result(r.as_ref())).collect();
+        serde_json::to_string(&all)
+    }
+}
+impl<T> EncodeNot for EncResSlice<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        Err(not_serializable())
+    }
+}
+
+/// The type of a node's argument, as a value: what [`tags`] gives, for the decoders
+/// (picked by autoref, as the encoders are).
+pub struct Tag<T>(core::marker::PhantomData<fn() -> T>);
+
+impl<T> Tag<T> {
+    /// The tag of `T`.
+    #[allow(clippy::new_without_default)]
+    pub fn new() -> Self {
+        Tag(core::marker::PhantomData)
+    }
+}
+
+/// The error of a workflow's output that could not be encoded or decoded.
+pub fn output_error(workflow: &'static str, message: String) -> Error {
+    Error::undecodable(
+        workflow,
+        None,
+        "the workflow's output",
+        "its declared type",
+        message,
+    )
+}
+
+/// The argument types `A` (a tuple) of a closure that makes a node's future.
+pub trait ArgsOf<A> {}
+
+/// The tags of a tuple of argument types.
+pub trait Tags {
+    /// `(Tag<A0>, Tag<A1>, ...)`.
+    type Tags;
+    /// The tags.
+    fn tags() -> Self::Tags;
+}
+
+macro_rules! args_of {
+    ($($a:ident),*) => {
+        impl<F, R, $($a),*> ArgsOf<($($a,)*)> for F where F: FnOnce($($a),*) -> R {}
+        impl<$($a),*> Tags for ($($a,)*) {
+            type Tags = ($(Tag<$a>,)*);
+            #[allow(clippy::unused_unit)]
+            fn tags() -> Self::Tags {
+                ($(Tag::<$a>(core::marker::PhantomData),)*)
+            }
+        }
+    };
+}
+args_of!();
+args_of!(A0);
+args_of!(A0, A1);
+args_of!(A0, A1, A2);
+args_of!(A0, A1, A2, A3);
+args_of!(A0, A1, A2, A3, A4);
+args_of!(A0, A1, A2, A3, A4, A5);
+args_of!(A0, A1, A2, A3, A4, A5, A6);
+args_of!(A0, A1, A2, A3, A4, A5, A6, A7);
+args_of!(A0, A1, A2, A3, A4, A5, A6, A7, A8);
+args_of!(A0, A1, A2, A3, A4, A5, A6, A7, A8, A9);
+args_of!(A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10);
+args_of!(A0, A1, A2, A3, A4, A5, A6, A7, A8, A9, A10, A11);
+
+/// The tags of the arguments of `make`, a closure that makes a node's future.
+pub fn tags<F: ArgsOf<A>, A: Tags>(_make: &F) -> A::Tags {
+    A::tags()
+}
+
+fn not_deserializable() -> String {
+    "the value's type is not deserializable".to_owned()
+}
+
+fn unwrap_one(text: &str) -> Result<String, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Array(mut items)) if items.len() == 1 => {
+            Ok(items.remove(0).to_string())
+        }
+        Ok(_) => Err("expected `[value]`".to_owned()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn read_wire_result(
+    text: &str,
+    graph: &'static WorkflowGraph,
+) -> Result<Result<String, Error>, String> {
+    match serde_json::from_str::<WireResult<serde_json::Value>>(text) {
+        Ok(WireResult::Ok(v)) => Ok(Ok(v.to_string())),
+        Ok(WireResult::Err(e)) => Ok(Err(e.restore(graph))),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+macro_rules! decoder {
+    ($serde:ident, $not:ident, $method:ident, $tag:ty, $out:ty, |$text:ident, $graph:ident| $body:expr) => {
+        /// Decodes an argument (picked by autoref when its type is deserializable).
+        pub trait $serde {
+            /// The decoded argument.
+            type Out;
+            /// Decodes `text`.
+            fn $method(
+                &self,
+                text: &str,
+                graph: &'static WorkflowGraph,
+            ) -> Result<Self::Out, String>;
+        }
+        /// The fallback of the decoder above, for a type that is not deserializable.
+        pub trait $not {
+            /// The decoded argument.
+            type Out;
+            /// An error.
+            fn $method(
+                &self,
+                text: &str,
+                graph: &'static WorkflowGraph,
+            ) -> Result<Self::Out, String>;
+        }
+        impl<'a, T: serde::de::DeserializeOwned> $serde for &Tag<$tag> {
+            type Out = $out;
+            #[allow(unused_variables)]
+            fn $method(&self, $text: &str, $graph: &'static WorkflowGraph) -> Result<$out, String> {
+                $body
+            }
+        }
+        impl<'a, T> $not for Tag<$tag> {
+            type Out = $out;
+            fn $method(&self, _: &str, _: &'static WorkflowGraph) -> Result<$out, String> {
+                Err(not_deserializable())
+            }
+        }
+    };
+}
+
+decoder!(
+    DecodeRef,
+    DecodeRefNot,
+    flow_decode_ref,
+    &'a T,
+    T,
+    |text, graph| serde_json::from_str(text).map_err(|e| e.to_string())
+);
+decoder!(
+    DecodeOpt,
+    DecodeOptNot,
+    flow_decode_opt,
+    Option<&'a T>,
+    Option<T>,
+    |text, graph| {
+        if text.trim() == "null" {
+            return Ok(None);
+        }
+        serde_json::from_str(&unwrap_one(text)?)
+            .map(Some)
+            .map_err(|e| e.to_string())
+    }
+);
+decoder!(DecodeRes, DecodeResNot, flow_decode_res, Result<&'a T, &'a Error>, Result<T, Error>, |text, graph| {
+    match read_wire_result(text, graph)? {
+        Ok(json) => serde_json::from_str(&json).map(Ok).map_err(|e| e.to_string()),
+        Err(e) => Ok(Err(e)),
+    }
+});
+decoder!(
+    DecodeSlice,
+    DecodeSliceNot,
+    flow_decode_slice,
+    &'a [T],
+    Vec<T>,
+    |text, graph| serde_json::from_str(text).map_err(|e| e.to_string())
+);
+decoder!(
+    DecodeResSlice,
+    DecodeResSliceNot,
+    flow_decode_res_slice,
+    &'a [Result<T, Error>],
+    Vec<Result<T, Error>>,
+    |text, graph| {
+        let values: Vec<serde_json::Value> =
+            serde_json::from_str(text).map_err(|e| e.to_string())?;
+        values
+            .iter()
+            .map(|v| match read_wire_result(&v.to_string(), graph)? {
+                Ok(json) => serde_json::from_str(&json)
+                    .map(Ok)
+                    .map_err(|e| e.to_string()),
+                Err(e) => Ok(Err(e)),
+            })
+            .collect()
+    }
+);
+
+/// Argument `k` of a call, as text.
+pub fn arg<'a>(
     args: &'a [String],
     k: usize,
     workflow: &'static str,
@@ -597,77 +863,32 @@ fn arg_text<'a>(
     })
 }
 
-fn arg_error(
-    workflow: &'static str,
-    node: &'static NodeInfo,
-    k: usize,
-    e: serde_json::Error,
-) -> Error {
+/// The error of argument `k` that did not decode.
+pub fn arg_error(workflow: &'static str, node: &'static NodeInfo, k: usize, e: String) -> Error {
     Error::undecodable(
         workflow,
         Some(node),
         &format!("input {k} of node `{}`", node.name()),
         node.inputs().get(k).map_or("?", |p| p.ty()),
-        e.to_string(),
+        e,
     )
-}
-
-/// Input `k` of a call, as a `&T` (or `&[T]`, decoded as a `Vec<T>`) parameter takes it.
-pub fn decode_arg<T: serde::de::DeserializeOwned>(
-    args: &[String],
-    k: usize,
-    workflow: &'static str,
-    node: &'static NodeInfo,
-) -> Result<T, Error> {
-    serde_json::from_str(arg_text(args, k, workflow, node)?)
-        .map_err(|e| arg_error(workflow, node, k, e))
-}
-
-/// Input `k` of a call, as an `Option<&T>` parameter takes it.
-pub fn decode_option_arg<T: serde::de::DeserializeOwned>(
-    args: &[String],
-    k: usize,
-    workflow: &'static str,
-    node: &'static NodeInfo,
-) -> Result<Option<T>, Error> {
-    match arg_text(args, k, workflow, node)?.trim() {
-        "null" => Ok(None),
-        text => serde_json::from_str::<(T,)>(text)
-            .map(|(v,)| Some(v))
-            .map_err(|e| arg_error(workflow, node, k, e)),
-    }
-}
-
-/// Input `k` of a call, as a `Result<&T, &NodeError>` parameter takes it.
-pub fn decode_result_arg<T: serde::de::DeserializeOwned>(
-    args: &[String],
-    k: usize,
-    workflow: &'static str,
-    node: &'static NodeInfo,
-    graph: &'static WorkflowGraph,
-) -> Result<Result<T, Error>, Error> {
-    match serde_json::from_str::<WireResult<T>>(arg_text(args, k, workflow, node)?) {
-        Ok(WireResult::Ok(v)) => Ok(Ok(v)),
-        Ok(WireResult::Err(e)) => Ok(Err(e.restore(graph))),
-        Err(e) => Err(arg_error(workflow, node, k, e)),
-    }
 }
 
 /// What a worker's call of a node gives back (see `store::backend`): the entry its journal
 /// would have recorded, or the failure that ends the run.
-pub fn capture<M, F>(
+pub fn capture<F, T, E>(
     workflow: &'static str,
     node: &'static NodeInfo,
     element: Option<usize>,
-    codec: Codec<M::Value>,
+    tolerated: bool,
     future: F,
+    encode: E,
 ) -> impl Future<Output = crate::store::backend::Outcome> + Send
 where
-    M: crate::journal::Mode<F::Output>,
-    F: Future + Send,
-    F::Output: Send,
+    F: Future<Output = Result<T, Error>> + Send,
+    E: Fn(&T) -> Result<String, serde_json::Error> + Send,
 {
-    crate::store::backend::capture::<M, F>(workflow, node, element, codec, future)
+    crate::store::backend::capture(workflow, node, element, tolerated, future, encode)
 }
 
 /// The completion stamp of a kept node of a durable workflow: its place in the journal

@@ -144,3 +144,194 @@ async fn a_failing_node_fails_the_run_with_flows_error() {
     );
     worker.expect("the worker stops when asked").unwrap();
 }
+
+// ---- every shape in one workflow: a map, a race, a sub-workflow, a tolerated failure,
+// ---- and compensation when the last node fails
+
+static LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+fn log(line: impl Into<String>) {
+    LOG.lock().unwrap().push(line.into());
+}
+
+fn logged() -> Vec<String> {
+    LOG.lock().unwrap().clone()
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Hold(pub u32);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Items(pub Vec<u32>);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Quote(pub String);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Level(pub u32);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Review(pub String);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Summary(pub String);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Audit(pub String);
+
+#[node(compensate = release)]
+async fn reserve(o: &Order) -> Hold {
+    log(format!("reserve {}", o.0));
+    Hold(o.0)
+}
+
+async fn release(h: &Hold) -> Result<(), std::io::Error> {
+    log(format!("release {}", h.0));
+    Ok(())
+}
+
+#[node]
+async fn items(o: &Order) -> Vec<u32> {
+    (1..=o.0).collect()
+}
+
+#[node]
+async fn square(x: &u32) -> u64 {
+    u64::from(*x) * u64::from(*x)
+}
+
+#[node]
+async fn fast_quote(o: &Order) -> Result<Quote, std::io::Error> {
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    Ok(Quote(format!("fast {}", o.0)))
+}
+
+#[node]
+async fn slow_quote(o: &Order) -> Result<Quote, std::io::Error> {
+    log("slow started");
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    log("slow finished");
+    Ok(Quote(format!("slow {}", o.0)))
+}
+
+#[node]
+async fn stock_level(o: &Order) -> Level {
+    Level(o.0 * 2)
+}
+
+#[workflow(stock_level, durable)]
+pub async fn inventory(o: Order) -> Level;
+
+#[node(continue_on_error)]
+async fn flaky_review(_o: &Order) -> Result<Review, std::io::Error> {
+    Err(std::io::Error::other("the reviewer is away"))
+}
+
+#[node]
+async fn summarize(
+    squares: &[u64],
+    q: &Quote,
+    level: &Level,
+    review: Result<&Review, &flow_runtime::NodeError>,
+) -> Summary {
+    Summary(format!(
+        "squares {:?} quote {} level {} review {}",
+        squares,
+        q.0,
+        level.0,
+        match review {
+            Ok(r) => r.0.clone(),
+            Err(e) => format!(
+                "failed ({}: {})",
+                e.node_name().unwrap_or("?"),
+                std::error::Error::source(e).map_or(String::new(), |s| s.to_string())
+            ),
+        }
+    ))
+}
+
+#[node]
+async fn audit(s: &Summary, _h: &Hold) -> Result<Audit, std::io::Error> {
+    log(format!("audit {}", s.0));
+    if s.0.contains("level 8") {
+        return Err(std::io::Error::other("the auditor refuses"));
+    }
+    Ok(Audit(s.0.clone()))
+}
+
+#[workflow(
+    reserve,
+    items,
+    map(square, concurrency = 2),
+    race(fast_quote, slow_quote),
+    inventory,
+    flaky_review,
+    summarize,
+    audit,
+    durable
+)]
+pub async fn shapes(o: Order) -> Audit;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_shape_runs_on_temporal_as_in_process() {
+    let client = server::client().await;
+    let queue = server::queue("shapes");
+    let worker = Worker::new(&client, &queue).register::<shapes>();
+    let stop = worker.shutdown_handle();
+    let run = async {
+        // In process first: what the Temporal run must equal.
+        let local = shapes(Order(3)).await.unwrap();
+        let started = std::time::Instant::now();
+        let remote = client
+            .execute::<shapes>(&queue, RunOptions::new(), (Order(3),))
+            .await
+            .unwrap();
+        assert_eq!(remote, local);
+        assert_eq!(
+            remote.0,
+            "squares [1, 4, 9] quote fast 3 level 6 review failed (flaky_review: the reviewer is away)"
+        );
+        // The race's loser was cancelled at once: the run did not wait for it.
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "took {:?}",
+            started.elapsed()
+        );
+
+        // The last node fails: the completed, compensated node is compensated, once.
+        LOG.lock().unwrap().clear();
+        let err = client
+            .execute::<shapes>(&queue, RunOptions::new(), (Order(4),))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NodeFailed);
+        assert!(
+            err.compensation_errors().is_empty(),
+            "{:?}",
+            err.compensation_errors()
+                .iter()
+                .map(|e| format!("{e:#}"))
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(err.node_name(), Some("audit"));
+        assert_eq!(
+            std::error::Error::source(&err).unwrap().to_string(),
+            "the auditor refuses"
+        );
+        let lines = logged();
+        assert_eq!(
+            lines.iter().filter(|l| *l == "reserve 4").count(),
+            1,
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines.iter().filter(|l| *l == "release 4").count(),
+            1,
+            "{lines:?}"
+        );
+        let audit_at = lines.iter().position(|l| l.starts_with("audit")).unwrap();
+        let release_at = lines.iter().position(|l| l == "release 4").unwrap();
+        assert!(audit_at < release_at, "{lines:?}");
+        assert!(!lines.iter().any(|l| l == "slow finished"), "{lines:?}");
+        stop.shutdown();
+    };
+    let (worker, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(120), worker.run()),
+        run
+    );
+    worker.expect("the worker stops when asked").unwrap();
+}

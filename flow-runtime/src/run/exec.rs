@@ -1646,18 +1646,39 @@ impl Failure {
     /// Runs one compensation of a durable workflow's run: once, when its run has a
     /// journal (a recorded compensation is not run again; its recorded failure is attached
     /// again), recorded as soon as it ends.
-    pub async fn compensate_journaled<E, F>(
+    pub async fn compensate_journaled<E, F, A>(
         &mut self,
         journal: Option<&Journal<'_>>,
         node: &'static NodeInfo,
         compensation: F,
+        output: A,
     ) where
         E: IntoNodeError,
         F: Future<Output = Result<(), E>>,
+        A: FnOnce() -> Result<String, serde_json::Error>,
     {
         let Some(journal) = journal else {
             return self.compensate(node, compensation).await;
         };
+        if journal.is_driven() {
+            // Run by the backend, on the node's recorded output (see `store::backend`).
+            drop(compensation);
+            let workflow = self.error.workflow();
+            let answer = match output() {
+                Ok(json) => crate::store::backend::compensate(journal, workflow, node, json).await,
+                Err(e) => Err(Error::undecodable(
+                    workflow,
+                    Some(node),
+                    &format!("the output of node `{}`, to compensate", node.name()),
+                    node.output().unwrap_or("()"),
+                    e.to_string(),
+                )),
+            };
+            if let Err(error) = answer {
+                self.error.push_compensation(error);
+            }
+            return;
+        }
         if let Some(recorded) = journal.compensated(node) {
             if let Some(error) = recorded {
                 self.error.push_compensation(error);

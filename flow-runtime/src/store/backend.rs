@@ -259,36 +259,33 @@ impl<F: Future> Future for CatchUnwind<F> {
 }
 
 /// Runs `future`, a node's call as the body makes it, to the entry a journal would record
-/// for it (see `Mode`), or its failure.
-pub(crate) async fn capture<M, F>(
+/// for it: its output (written by `encode`), its error as data when the node's failures
+/// are `tolerated`, or its failure.
+pub(crate) async fn capture<F, T, E>(
     workflow: &'static str,
     node: &'static NodeInfo,
     element: Option<usize>,
-    codec: crate::journal::Codec<M::Value>,
+    tolerated: bool,
     future: F,
+    encode: E,
 ) -> Outcome
 where
-    M: crate::journal::Mode<F::Output>,
-    F: Future + Send,
-    F::Output: Send,
+    F: Future<Output = Result<T, Error>> + Send,
+    E: Fn(&T) -> Result<String, serde_json::Error> + Send,
 {
-    {
-        let out = match (CatchUnwind { future }).await {
-            Ok(out) => out,
-            Err(message) => {
-                let mut error = Error::panicked(workflow, Some(node), message, 1);
-                if let Some(i) = element {
-                    error = error.at_element(i);
-                }
-                return Outcome::Failed(Failure::of(&error));
+    let out = match (CatchUnwind { future }).await {
+        Ok(out) => out,
+        Err(message) => {
+            let mut error = Error::panicked(workflow, Some(node), message, 1);
+            if let Some(i) = element {
+                error = error.at_element(i);
             }
-        };
-        if let Some(error) = M::failure(&out) {
-            return Outcome::Failed(Failure::of(error));
+            return Outcome::Failed(Failure::of(&error));
         }
-        match M::record(&out, &codec) {
-            Ok(Some((kind, payload))) => Outcome::Entry(kind, payload),
-            Ok(None) => Outcome::Entry(EntryKind::Completed, "null".to_owned()),
+    };
+    match out {
+        Ok(value) => match encode(&value) {
+            Ok(json) => Outcome::Entry(EntryKind::Completed, json),
             Err(e) => Outcome::Failed(Failure::of(&Error::undecodable(
                 workflow,
                 Some(node),
@@ -296,7 +293,12 @@ where
                 node.output().unwrap_or("()"),
                 e.to_string(),
             ))),
-        }
+        },
+        Err(error) if tolerated => Outcome::Entry(
+            EntryKind::Tolerated,
+            serde_json::to_string(&crate::journal::RecordedError::of(&error)).unwrap_or_default(),
+        ),
+        Err(error) => Outcome::Failed(Failure::of(&error)),
     }
 }
 
@@ -390,4 +392,60 @@ pub fn output_too_large_error(
 /// A run id no other run is likely to have (the time, the process, a counter).
 pub fn unique_run_id() -> String {
     crate::journal::unique_id().to_string()
+}
+
+/// Asks the driver to run `node`'s compensation on its output `json`: its failure, if it
+/// failed (`ErrorKind::CompensationFailed`).
+pub(crate) async fn compensate(
+    journal: &crate::journal::Journal<'_>,
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    json: String,
+) -> Result<(), Error> {
+    // The driver is the thread's, while the body is polled: not held across an await (the
+    // run's future stays `Send`).
+    let call = Call {
+        workflow,
+        node,
+        key: journal.key(node.name()).into_owned(),
+        element: None,
+        kind: CallKind::Compensate(json),
+    };
+    let Some(ticket) = current().map(|driver| driver.request(call)) else {
+        return Err(Error::store(
+            workflow,
+            StoreError::new(
+                crate::store::StoreErrorKind::Database,
+                "a run kept by a backend was polled outside its driver",
+                None,
+            ),
+        ));
+    };
+    let answer = std::future::poll_fn(|cx| match current() {
+        Some(driver) => driver.poll(ticket, cx),
+        None => Poll::Pending,
+    })
+    .await;
+    answer.map(|_| ())
+}
+
+/// Runs `compensation` (a node's, on its output) on a worker: `Compensated`, or its
+/// failure.
+pub(crate) async fn compensation_outcome<E: crate::__private::IntoNodeError>(
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    compensation: impl Future<Output = Result<(), E>>,
+) -> Outcome {
+    let source: crate::BoxError = match (CatchUnwind {
+        future: compensation,
+    })
+    .await
+    {
+        Ok(Ok(())) => return Outcome::Entry(EntryKind::Compensated, "null".to_owned()),
+        Ok(Err(e)) => e.into_node_error(),
+        Err(message) => message.into(),
+    };
+    Outcome::Failed(Failure::of(&Error::compensation_failed(
+        workflow, node, source,
+    )))
 }

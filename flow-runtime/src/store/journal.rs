@@ -284,6 +284,11 @@ impl<'a> Journal<'a> {
         }
     }
 
+    /// Whether a backend keeps this journal's run.
+    pub(crate) fn is_driven(&self) -> bool {
+        self.core().driven
+    }
+
     /// The journal of a sub-workflow that runs as node `node` (element `element`) of this
     /// journal's run: its nodes are recorded as `node/name` (`node[3]/name`).
     pub(crate) fn scope(&self, node: &'static NodeInfo, element: Option<usize>) -> Journal<'_> {
@@ -1358,7 +1363,12 @@ where
             }
             let graph = journal.graph().expect("a driven journal has its graph");
             match M::replay(kind, &payload, graph, codec) {
-                Ok(out) => Poll::Ready(M::ok(out)),
+                Ok(out) => {
+                    // Its completion stamp, for compensation in reverse completion order.
+                    let seq = journal.next.fetch_add(1, Ordering::AcqRel);
+                    journal.last.store(seq, Ordering::Release);
+                    Poll::Ready(M::ok(out))
+                }
                 Err(e) => Poll::Ready(M::fail(Error::undecodable(
                     workflow,
                     Some(node),
