@@ -916,6 +916,20 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!()
     };
+    // What a backend drives it by (`flow_runtime::store::backend`): written here, so that
+    // a workflow whose graph has a mistake still names one.
+    let backend = if ok && durable {
+        backend_impl(
+            &decl.sig,
+            &wf_sig,
+            &[],
+            &wf_name,
+            max_concurrency.clone(),
+            timeout.clone(),
+        )
+    } else {
+        quote!()
+    };
     let as_node = if ok {
         let fn_name = ident.to_string();
         let params = input_params(&wf_sig);
@@ -1021,6 +1035,8 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         #run_with
 
         #resume_with
+
+        #backend
 
         impl ::flow_runtime::__private::Unexpanded for #ident {}
 
@@ -1194,16 +1210,29 @@ pub fn expand(input: TokenStream) -> TokenStream {
         let max_concurrency = option_tokens(wf_args.max_concurrency.map(|n| quote!(#n)));
         let durable = durable_fn(&input.sig, &wf_sig, &entries, &graph);
         let invoke = body.invoke_fn();
+        let visits = entries.iter().map(|n| {
+            let path = n.path;
+            if n.options.workflow {
+                quote!(__flow_visitor.workflow::<#path>();)
+            } else {
+                quote!(__flow_visitor.node::<#path>(#wf_name, Self::__flow_invoke);)
+            }
+        });
+        let _ = max_concurrency;
         (
-            quote!(#durable #invoke),
-            backend_impl(
-                &input.sig,
-                &wf_sig,
-                &entries,
-                &wf_name,
-                max_concurrency,
-                option_tokens(wf_args.timeout.map(duration_tokens)),
-            ),
+            quote! {
+                #durable
+                #invoke
+
+                /// Shows a backend every node and sub-workflow of this workflow.
+                #[doc(hidden)]
+                pub fn __flow_visit<__FlowV: ::flow_runtime::__private::backend::Visitor>(
+                    __flow_visitor: &mut __FlowV,
+                ) {
+                    #(#visits)*
+                }
+            },
+            quote!(),
         )
     } else {
         (quote!(), quote!())
@@ -1329,14 +1358,7 @@ fn backend_impl(
         let field = syn::Index::from(k);
         quote!(let #var = ::flow_runtime::__private::driven_input(__flow_codecs.#field, &__flow_inputs, #k, #wf_name)?;)
     });
-    let visits = nodes.iter().map(|n| {
-        let path = n.path;
-        if n.options.workflow {
-            quote!(__flow_visitor.workflow::<#path>();)
-        } else {
-            quote!(__flow_visitor.node::<#path>(#wf_name, <#ident>::__flow_invoke);)
-        }
-    });
+    let _ = nodes;
     quote! {
         impl #backend::DurableWorkflow for #ident {
             type Inputs = (#(#in_tys,)*);
@@ -1345,6 +1367,7 @@ fn backend_impl(
             const TIMEOUT: ::core::option::Option<::core::time::Duration> = #timeout;
 
             fn graph() -> &'static ::flow_runtime::WorkflowGraph {
+                use ::flow_runtime::__private::Unexpanded as _;
                 <#ident>::__flow_graph()
             }
 
@@ -1373,6 +1396,7 @@ fn backend_impl(
                 __flow_options: ::flow_runtime::RunOptions<'static>,
             ) -> #backend::Driven {
                 ::std::boxed::Box::pin(async move {
+                    use ::flow_runtime::__private::Unexpanded as _;
                     let __flow_codecs = <#ident>::__flow_codecs();
                     #(#decode)*
                     let __flow_run = ::flow_runtime::__private::Run::driven(
@@ -1399,11 +1423,13 @@ fn backend_impl(
                 __flow_node: &str,
                 __flow_invocation: #backend::Invocation,
             ) -> ::core::option::Option<#backend::Invoked> {
+                use ::flow_runtime::__private::Unexpanded as _;
                 <#ident>::__flow_invoke(__flow_node, __flow_invocation)
             }
 
             fn visit<__FlowV: #backend::Visitor>(__flow_visitor: &mut __FlowV) {
-                #(#visits)*
+                use ::flow_runtime::__private::Unexpanded as _;
+                <#ident>::__flow_visit(__flow_visitor)
             }
         }
     }

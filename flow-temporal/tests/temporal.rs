@@ -335,3 +335,203 @@ async fn every_shape_runs_on_temporal_as_in_process() {
     );
     worker.expect("the worker stops when asked").unwrap();
 }
+
+// ---- policies run on the worker, as flow counts them; errors of every kind come back as
+// ---- the run in process returns them
+
+static FLAKY: AtomicU32 = AtomicU32::new(0);
+
+#[node(retry(max_attempts = 3, initial = "10ms"))]
+async fn flaky(o: &Order) -> Result<Price, std::io::Error> {
+    if FLAKY.fetch_add(1, Ordering::SeqCst) % 3 < 2 {
+        return Err(std::io::Error::other("not yet"));
+    }
+    Ok(Price(o.0))
+}
+
+#[workflow(flaky, durable)]
+pub async fn retried(o: Order) -> Price;
+
+#[node(timeout = "100ms")]
+async fn sleepy(o: &Order) -> Price {
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    Price(o.0)
+}
+
+#[workflow(sleepy, durable)]
+pub async fn timed(o: Order) -> Price;
+
+#[node]
+async fn boom(_o: &Order) -> Price {
+    panic!("the node gave up")
+}
+
+#[workflow(boom, durable)]
+pub async fn panics(o: Order) -> Price;
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Blob(pub String);
+
+#[node]
+async fn huge(_o: &Order) -> Blob {
+    Blob("x".repeat(3 * 1024 * 1024))
+}
+
+#[workflow(huge, durable)]
+pub async fn oversized(o: Order) -> Blob;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_and_errors_are_flows() {
+    let client = server::client().await;
+    let queue = server::queue("policies");
+    let worker = Worker::new(&client, &queue)
+        .register::<retried>()
+        .register::<timed>()
+        .register::<panics>()
+        .register::<oversized>();
+    let stop = worker.shutdown_handle();
+    let run = async {
+        // Retries run on the worker, counted as flow counts them.
+        FLAKY.store(0, Ordering::SeqCst);
+        let price = client
+            .execute::<retried>(&queue, RunOptions::new(), (Order(5),))
+            .await
+            .unwrap();
+        assert_eq!(price, Price(5));
+        assert_eq!(FLAKY.load(Ordering::SeqCst), 3);
+
+        let err = client
+            .execute::<timed>(&queue, RunOptions::new(), (Order(1),))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NodeTimedOut);
+        assert_eq!(err.node_name(), Some("sleepy"));
+        assert_eq!(err.attempts(), 1);
+        // The same text and cause as the run in process.
+        let local = timed(Order(1)).await.unwrap_err();
+        assert_eq!(err.to_string(), local.to_string());
+        assert_eq!(
+            std::error::Error::source(&err).unwrap().to_string(),
+            std::error::Error::source(&local).unwrap().to_string()
+        );
+
+        let err = client
+            .execute::<panics>(&queue, RunOptions::new(), (Order(1),))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NodePanicked);
+        assert_eq!(err.node_name(), Some("boom"));
+        let local = panics(Order(1)).await.unwrap_err();
+        assert_eq!(err.to_string(), local.to_string());
+        assert_eq!(
+            std::error::Error::source(&err).unwrap().to_string(),
+            std::error::Error::source(&local).unwrap().to_string()
+        );
+
+        // An output over the payload limit fails its node at once, not retried.
+        let started = std::time::Instant::now();
+        let err = client
+            .execute::<oversized>(&queue, RunOptions::new(), (Order(1),))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::OutputTooLarge);
+        assert_eq!(err.node_name(), Some("huge"));
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+        stop.shutdown();
+    };
+    let (worker, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(120), worker.run()),
+        run
+    );
+    worker.expect("the worker stops when asked").unwrap();
+}
+
+// ---- cancellation: the nodes in flight are cancelled, the completed ones compensated
+
+static CANCEL_LOG: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+#[node(compensate = unbook)]
+async fn book(o: &Order) -> Hold {
+    CANCEL_LOG.lock().unwrap().push("book".into());
+    Hold(o.0)
+}
+
+async fn unbook(_h: &Hold) -> Result<(), std::io::Error> {
+    CANCEL_LOG.lock().unwrap().push("unbook".into());
+    Ok(())
+}
+
+#[node]
+async fn wait_long(_h: &Hold) -> Receipt {
+    CANCEL_LOG.lock().unwrap().push("wait started".into());
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    CANCEL_LOG.lock().unwrap().push("wait finished".into());
+    Receipt("late".into())
+}
+
+#[workflow(book, wait_long, durable)]
+pub async fn cancellable(o: Order) -> Receipt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_run_cancels_its_nodes_and_compensates() {
+    let client = server::client().await;
+    let queue = server::queue("cancel");
+    let worker = Worker::new(&client, &queue).register::<cancellable>();
+    let stop = worker.shutdown_handle();
+    let wait_started = || async {
+        while !CANCEL_LOG
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|l| l == "wait started")
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let run = async {
+        // In process first: what the Temporal run must do too.
+        let token = flow_runtime::CancellationToken::new();
+        let local = cancellable::run(
+            RunOptions::new().cancellation_token(token.clone()),
+            Order(1),
+        );
+        let cancel = async {
+            wait_started().await;
+            token.cancel();
+        };
+        let (local, ()) = tokio::join!(local, cancel);
+        assert_eq!(local.unwrap_err().kind(), ErrorKind::Cancelled);
+        let in_process = std::mem::take(&mut *CANCEL_LOG.lock().unwrap());
+        assert!(!in_process.iter().any(|l| l == "wait finished"));
+
+        let handle = client
+            .start::<cancellable>(&queue, RunOptions::new(), (Order(1),))
+            .await
+            .unwrap();
+        wait_started().await;
+        let started = std::time::Instant::now();
+        handle.cancel().await.unwrap();
+        let err = handle.result().await.unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Cancelled);
+        assert_eq!(err.to_string(), "workflow `cancellable` was cancelled");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{:?}",
+            started.elapsed()
+        );
+        // Give a compensation that should not run the time to show.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let lines = CANCEL_LOG.lock().unwrap().clone();
+        assert_eq!(lines, in_process);
+        stop.shutdown();
+    };
+    let (worker, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(120), worker.run()),
+        run
+    );
+    worker.expect("the worker stops when asked").unwrap();
+}

@@ -565,6 +565,17 @@ pub trait Unexpanded {
         unreachable!("flow: a workflow whose body did not expand")
     }
 
+    /// Stands in for a durable workflow's node calls on a backend's worker.
+    fn __flow_invoke(
+        _node: &str,
+        _invocation: crate::store::backend::Invocation,
+    ) -> Option<crate::store::backend::Invoked> {
+        None
+    }
+
+    /// Stands in for a durable workflow's visit of its nodes.
+    fn __flow_visit<V: crate::store::backend::Visitor>(_visitor: &mut V) {}
+
     /// Stands in for a durable workflow's journaled run.
     fn __flow_durable<I, T>(
         _run: &Run<'_, Limits>,

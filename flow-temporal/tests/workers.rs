@@ -1,0 +1,357 @@
+//! Workers in several processes: a worker killed with SIGKILL in the middle of a run whose
+//! run another worker finishes (completed nodes not run again, the node in flight taken over
+//! within seconds), two workers sharing a queue, and a deploy that reorders a workflow's
+//! list under a run in flight.
+
+mod server;
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::{Duration, SystemTime};
+
+use flow_runtime::{RunOptions, node, workflow};
+use flow_temporal::Worker;
+use serde::{Deserialize, Serialize};
+
+static DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Where the nodes write what they do (each test's nodes their own lines): this process's
+/// directory, or the one its parent gave it.
+fn dir() -> PathBuf {
+    DIR.get_or_init(|| {
+        let dir = std::env::var("FLOW_CHILD_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| {
+                std::env::temp_dir().join(format!("flow-temporal-workers-{}", std::process::id()))
+            });
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    })
+    .clone()
+}
+
+fn now_ms() -> u128 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_millis()
+}
+
+fn note(what: &str) {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir().join("log"))
+        .unwrap();
+    writeln!(f, "{what} {} {}", std::process::id(), now_ms()).unwrap();
+}
+
+/// `(what, pid, ms)` for each line written.
+fn notes(dir: &std::path::Path) -> Vec<(String, u32, u128)> {
+    std::fs::read_to_string(dir.join("log"))
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.rsplitn(3, ' ');
+            let ms = parts.next()?.parse().ok()?;
+            let pid = parts.next()?.parse().ok()?;
+            Some((parts.next()?.to_owned(), pid, ms))
+        })
+        .collect()
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Job(pub u32);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct A(pub u32);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct B(pub u32);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct C(pub u32);
+
+#[node]
+async fn step_a(j: &Job) -> A {
+    note("a start");
+    note("a end");
+    A(j.0 + 1)
+}
+
+#[node]
+async fn step_b(a: &A) -> B {
+    note("b start");
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    note("b end");
+    B(a.0 * 10)
+}
+
+#[node]
+async fn step_c(b: &B) -> C {
+    note("c start");
+    C(b.0 + 5)
+}
+
+#[workflow(step_a, step_b, step_c, durable)]
+pub async fn killed(j: Job) -> C;
+
+fn worker(client: &flow_temporal::Client, queue: &str) -> Worker {
+    Worker::new(client, queue)
+        .heartbeat_timeout(Duration::from_secs(2))
+        .register::<killed>()
+}
+
+/// A worker process, spawned by the tests below: `FLOW_CHILD_WORKFLOWS` says which
+/// workflows it registers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "a worker process the tests spawn"]
+async fn child_worker() {
+    let Ok(queue) = std::env::var("FLOW_CHILD_QUEUE") else {
+        return;
+    };
+    let client = server::client().await;
+    let worker = match std::env::var("FLOW_CHILD_WORKFLOWS").as_deref() {
+        Ok("spread") => spread_worker(&client, &queue),
+        Ok("deploy_v1") => Worker::new(&client, &queue)
+            .heartbeat_timeout(Duration::from_secs(2))
+            .register::<deploy_v1>(),
+        _ => worker(&client, &queue),
+    };
+    worker.run().await.unwrap();
+}
+
+/// A child worker process on `queue` registering `workflows`, writing to `dir`.
+fn spawn_child(queue: &str, dir: &std::path::Path, workflows: &str) -> std::process::Child {
+    std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_worker", "--ignored", "--nocapture"])
+        .env("FLOW_CHILD_QUEUE", queue)
+        .env("FLOW_CHILD_DIR", dir)
+        .env("FLOW_CHILD_WORKFLOWS", workflows)
+        .env("FLOW_TEMPORAL_ADDRESS", server::address())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+async fn wait_for(dir: &std::path::Path, what: &str, pid: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !notes(dir).iter().any(|(w, p, _)| w == what && *p == pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "`{what}` never happened in {pid}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_worker_s_run_is_finished_by_another_without_redoing_work() {
+    let client = server::client().await;
+    let queue = server::queue("killed");
+    let dir = dir();
+    let mut child = spawn_child(&queue, &dir, "killed");
+    let child_pid = child.id();
+    let handle = client
+        .start::<killed>(
+            &queue,
+            RunOptions::new().run_id(format!("{queue}-run")),
+            (Job(1),),
+        )
+        .await
+        .unwrap();
+    // Kill the worker while `step_b` runs on it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while !notes(&dir)
+        .iter()
+        .any(|(w, pid, _)| w == "b start" && *pid == child_pid)
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the child never started step_b"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let killed_at = now_ms();
+
+    let worker = worker(&client, &queue);
+    let stop = worker.shutdown_handle();
+    let finish = async {
+        let out = handle.result().await;
+        stop.shutdown();
+        out
+    };
+    let (ran, out) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(90), worker.run()),
+        finish
+    );
+    ran.expect("the worker stops when asked").unwrap();
+    assert_eq!(out.unwrap(), C(25));
+
+    let lines = notes(&dir);
+    let me = std::process::id();
+    let count = |what: &str, pid: u32| {
+        lines
+            .iter()
+            .filter(|(w, p, _)| w == what && *p == pid)
+            .count()
+    };
+    // What completed on the killed worker did not run again.
+    assert_eq!(count("a start", child_pid), 1, "{lines:?}");
+    assert_eq!(count("a start", me), 0, "{lines:?}");
+    // The node in flight ran again here, taken over within seconds of the kill.
+    assert_eq!(count("b start", child_pid), 1, "{lines:?}");
+    assert_eq!(count("b end", child_pid), 0, "{lines:?}");
+    assert_eq!(count("b start", me), 1, "{lines:?}");
+    assert_eq!(count("c start", me), 1, "{lines:?}");
+    let restarted = lines
+        .iter()
+        .find(|(w, p, _)| w == "b start" && *p == me)
+        .unwrap()
+        .2;
+    assert!(
+        restarted - killed_at < 10_000,
+        "step_b restarted {} ms after the kill",
+        restarted - killed_at
+    );
+}
+
+// ---- two workers share a queue
+
+#[node]
+async fn parts(j: &Job) -> Vec<u32> {
+    (0..8).map(|i| i + j.0).collect()
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Doubled(pub u32);
+
+#[node]
+async fn part(x: &u32) -> Doubled {
+    note(&format!("part {x}"));
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    Doubled(x * 2)
+}
+
+#[node]
+async fn total(v: &[Doubled]) -> C {
+    C(v.iter().map(|d| d.0).sum())
+}
+
+#[workflow(parts, map(part, concurrency = 8), total, durable)]
+pub async fn spread(j: Job) -> C;
+
+fn spread_worker(client: &flow_temporal::Client, queue: &str) -> Worker {
+    Worker::new(client, queue)
+        .max_concurrent_nodes(2)
+        .register::<spread>()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_workers_share_a_queue() {
+    let client = server::client().await;
+    let queue = server::queue("spread");
+    let dir = dir();
+    let mut child = spawn_child(&queue, &dir, "spread");
+    let worker = spread_worker(&client, &queue);
+    let stop = worker.shutdown_handle();
+    let run = async {
+        let out = client
+            .execute::<spread>(&queue, RunOptions::new(), (Job(1),))
+            .await;
+        stop.shutdown();
+        out
+    };
+    let (ran, out) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(90), worker.run()),
+        run
+    );
+    child.kill().unwrap();
+    child.wait().unwrap();
+    ran.expect("the worker stops when asked").unwrap();
+    assert_eq!(out.unwrap(), C((1..=8).map(|x| x * 2).sum()));
+    let lines: Vec<_> = notes(&dir)
+        .into_iter()
+        .filter(|(w, _, _)| w.starts_with("part "))
+        .collect();
+    // Each element ran once, and both workers ran some (each takes two at a time).
+    assert_eq!(lines.len(), 8, "{lines:?}");
+    let me = std::process::id();
+    let here = lines.iter().filter(|(_, p, _)| *p == me).count();
+    assert!(
+        here > 0 && here < 8,
+        "{here} of 8 elements ran here: {lines:?}"
+    );
+}
+
+// ---- a deploy that reorders the workflow's list, under a run in flight
+
+#[node]
+async fn d_first(j: &Job) -> A {
+    note("d_first");
+    A(j.0)
+}
+
+#[node]
+async fn d_second(j: &Job) -> B {
+    note("d_second start");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    B(j.0 * 2)
+}
+
+#[node]
+async fn d_join(a: &A, b: &B) -> C {
+    note("d_join");
+    C(a.0 + b.0)
+}
+
+#[workflow(d_first, d_second, d_join, name = "deploy", durable)]
+pub async fn deploy_v1(j: Job) -> C;
+
+/// The same workflow after a deploy that reordered its list.
+#[workflow(d_second, d_join, d_first, name = "deploy", durable)]
+pub async fn deploy_v2(j: Job) -> C;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reordered_list_replays_the_runs_in_flight() {
+    let client = server::client().await;
+    let queue = server::queue("deploy");
+    let dir = dir();
+    let mut child = spawn_child(&queue, &dir, "deploy_v1");
+    let child_pid = child.id();
+    let handle = client
+        .start::<deploy_v1>(
+            &queue,
+            RunOptions::new().run_id(format!("{queue}-run")),
+            (Job(7),),
+        )
+        .await
+        .unwrap();
+    wait_for(&dir, "d_second start", child_pid).await;
+    wait_for(&dir, "d_first", child_pid).await;
+    // Time for `d_first`'s completion to reach the server.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The new version replays the run's history, and finishes it.
+    let worker = Worker::new(&client, &queue)
+        .heartbeat_timeout(Duration::from_secs(2))
+        .register::<deploy_v2>();
+    let stop = worker.shutdown_handle();
+    let finish = async {
+        let out = handle.result().await;
+        stop.shutdown();
+        out
+    };
+    let (ran, out) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(90), worker.run()),
+        finish
+    );
+    ran.expect("the run finishes after the deploy").unwrap();
+    assert_eq!(out.unwrap(), C(7 + 14));
+    let lines = notes(&dir);
+    let count = |what: &str| lines.iter().filter(|(w, _, _)| w == what).count();
+    assert_eq!(count("d_first"), 1, "{lines:?}");
+    assert_eq!(count("d_join"), 1, "{lines:?}");
+}
