@@ -1412,7 +1412,7 @@ fn backend_impl(
                     __flow_run.finish(&__flow_result);
                     #[allow(unused_imports)]
                     use ::flow_runtime::__private::{EncodeBySerde as _, EncodeNot as _};
-                    let __flow_output = __flow_result?;
+                    let __flow_output: #out_ty = __flow_result?;
                     (&&::flow_runtime::__private::Enc(&__flow_output))
                         .flow_json()
                         .map_err(|__flow_e| ::flow_runtime::__private::output_error(#wf_name, __flow_e.to_string()))
