@@ -206,14 +206,17 @@ async fn run<W: DurableWorkflow>(
 ) -> Result<RawValue, WorkflowTermination> {
     let mut payloads = input.payloads.into_iter();
     let header: Option<RunHeader> = payloads.next().and_then(|p| wire::decode(&p).ok());
-    if header.is_none() {
+    let Some(header) = header else {
         return Err(terminate(&backend::undecodable_error(
             W::NAME,
             "the workflow's start",
             "a run of a flow workflow starts with flow's header: start it with flow_temporal::Client"
                 .to_owned(),
         )));
-    }
+    };
+    // The nodes the run started with (`header.nodes`) are not yet compared with this
+    // version's: failing the run at its start would itself not replay.
+    let _ = &header.nodes;
     let mut inputs = Vec::new();
     for p in payloads {
         match wire::text(&p) {

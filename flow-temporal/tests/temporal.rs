@@ -535,3 +535,52 @@ async fn a_cancelled_run_cancels_its_nodes_and_compensates() {
     );
     worker.expect("the worker stops when asked").unwrap();
 }
+
+// ---- a workflow's max_concurrency holds per run, on Temporal too
+
+static RUNNING: AtomicU32 = AtomicU32::new(0);
+static MOST: AtomicU32 = AtomicU32::new(0);
+
+#[node]
+async fn count_items(o: &Order) -> Vec<u32> {
+    (0..o.0).collect()
+}
+
+#[node]
+async fn one_at_a_time(x: &u32) -> Price {
+    let now = RUNNING.fetch_add(1, Ordering::SeqCst) + 1;
+    MOST.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    RUNNING.fetch_sub(1, Ordering::SeqCst);
+    Price(*x)
+}
+
+#[node]
+async fn prices(p: &[Price]) -> Receipt {
+    Receipt(format!("{} prices", p.len()))
+}
+
+#[workflow(count_items, map(one_at_a_time), prices, max_concurrency = 2, durable)]
+pub async fn bounded(o: Order) -> Receipt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_concurrency_holds_per_run() {
+    let client = server::client().await;
+    let queue = server::queue("bounded");
+    let worker = Worker::new(&client, &queue).register::<bounded>();
+    let stop = worker.shutdown_handle();
+    let run = async {
+        let out = client
+            .execute::<bounded>(&queue, RunOptions::new(), (Order(6),))
+            .await
+            .unwrap();
+        assert_eq!(out, Receipt("6 prices".into()));
+        assert_eq!(MOST.load(Ordering::SeqCst), 2);
+        stop.shutdown();
+    };
+    let (worker, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(120), worker.run()),
+        run
+    );
+    worker.expect("the worker stops when asked").unwrap();
+}

@@ -783,19 +783,26 @@ impl Run<'static, Limits> {
         options: RunOptions<'static>,
         graph: &'static crate::WorkflowGraph,
     ) -> Self {
+        // The run's `max_concurrency` is taken by each node call while it runs elsewhere
+        // (the journal holds it): the body's own gate takes none.
+        let permits = options
+            .max_concurrency
+            .map(usize::from)
+            .or(settings.max_concurrency);
         let settings = Settings {
-            max_concurrency: settings.max_concurrency,
+            max_concurrency: None,
             timeout: None,
         };
         let options = RunOptions {
             timeout: None,
             deadline: None,
             store: None,
+            max_concurrency: None,
             ..options
         };
         let mut run = Run::new(workflow, &settings, options);
         let id = run.id_text();
-        run.state.journal = Some(Box::new(Journal::driven(&id, graph)));
+        run.state.journal = Some(Box::new(Journal::driven(&id, graph, permits)));
         run
     }
 }

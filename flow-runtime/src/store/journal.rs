@@ -257,6 +257,9 @@ pub struct Core<'a> {
     /// A run whose backend keeps it: its nodes' calls go to the thread's driver (see
     /// `backend`), and nothing is recorded here.
     driven: bool,
+    /// A driven run's `max_concurrency`: the permits its node calls take while they run
+    /// elsewhere.
+    permits: Option<std::sync::Arc<tokio::sync::Semaphore>>,
 }
 
 impl<'a> Journal<'a> {
@@ -270,10 +273,19 @@ impl<'a> Journal<'a> {
 
     /// The journal of run `id` of `graph`, which a backend keeps: each node call of its body
     /// goes to the driver the body is polled under.
-    pub(crate) fn driven(id: &str, graph: &'static WorkflowGraph) -> Self {
+    pub(crate) fn driven(
+        id: &str,
+        graph: &'static WorkflowGraph,
+        max_concurrency: Option<usize>,
+    ) -> Self {
         static DETACHED: crate::store::backend::Detached = crate::store::backend::Detached;
         let mut core = Core::new(&DETACHED);
         core.driven = true;
+        core.permits = max_concurrency.map(|n| {
+            std::sync::Arc::new(tokio::sync::Semaphore::new(
+                n.clamp(1, tokio::sync::Semaphore::MAX_PERMITS),
+            ))
+        });
         let _ = core.id.set(id.to_owned());
         let _ = core.graph.set(graph);
         let _ = core.replay.set(Replay::default());
@@ -418,6 +430,7 @@ impl<'a> Core<'a> {
             last: AtomicU32::new(0),
             begun: AtomicBool::new(false),
             driven: false,
+            permits: None,
         }
     }
 
@@ -1053,6 +1066,8 @@ pin_project_lite::pin_project! {
         // The node's inputs encoded, for a driven run (see `backend`).
         args: Option<A>,
         ticket: Option<crate::store::backend::Ticket>,
+        // A driven call's permit of its run's `max_concurrency`: acquired, then held.
+        permit: Option<DrivenPermit>,
         codec: Codec<M::Value>,
         journal: Option<&'r Journal<'a>>,
         node: &'static NodeInfo,
@@ -1108,6 +1123,7 @@ pub(crate) fn journaled<'r, 'a, M: Mode<F::Output>, A, F: Future>(
         future,
         args: Some(args),
         ticket: None,
+        permit: None,
         codec,
         journal: journal.filter(|j| j.begun.load(Ordering::Acquire)),
         node,
@@ -1151,6 +1167,7 @@ where
                 journal,
                 this.args,
                 this.ticket,
+                this.permit,
                 this.codec,
                 this.node,
                 this.workflow,
@@ -1288,6 +1305,7 @@ fn poll_driven<M, A, F>(
     journal: &Journal<'_>,
     args: &mut Option<A>,
     ticket: &mut Option<crate::store::backend::Ticket>,
+    permit: &mut Option<DrivenPermit>,
     codec: &Codec<M::Value>,
     node: &'static NodeInfo,
     workflow: &'static str,
@@ -1318,6 +1336,24 @@ where
     let t = match *ticket {
         Some(t) => t,
         None => {
+            // A node call is one against the run's `max_concurrency` (a sub-workflow's own
+            // nodes take theirs).
+            if let Some(semaphore) = &journal.permits
+                && !node.traits().is_workflow()
+            {
+                let acquiring = permit.get_or_insert_with(|| {
+                    DrivenPermit::Acquiring(Box::pin(semaphore.clone().acquire_owned()))
+                });
+                if let DrivenPermit::Acquiring(future) = acquiring {
+                    match future.as_mut().poll(cx) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(p)) => *acquiring = DrivenPermit::Held(p),
+                        Poll::Ready(Err(_)) => {
+                            unreachable!("flow: a run's semaphore is never closed")
+                        }
+                    }
+                }
+            }
             let Some(args) = args.take() else {
                 return Poll::Pending;
             };
@@ -1352,6 +1388,7 @@ where
         Poll::Ready(answer) => answer,
     };
     *ticket = None;
+    *permit = None;
     match answer {
         Ok((kind, payload)) => {
             if let Some((claim, _)) = race
@@ -1380,6 +1417,23 @@ where
         }
         Err(error) => Poll::Ready(M::failed(error)),
     }
+}
+
+/// A driven call's permit of its run's `max_concurrency`.
+pub(crate) enum DrivenPermit {
+    Acquiring(
+        Pin<
+            Box<
+                dyn Future<
+                        Output = Result<
+                            tokio::sync::OwnedSemaphorePermit,
+                            tokio::sync::AcquireError,
+                        >,
+                    > + Send,
+            >,
+        >,
+    ),
+    Held(#[allow(dead_code)] tokio::sync::OwnedSemaphorePermit),
 }
 
 /// The completion stamp of the node that returned last, in a journaled run.
