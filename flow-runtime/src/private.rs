@@ -504,44 +504,7 @@ pub fn driven_input<T>(
     })
 }
 
-/// A durable workflow's output, as JSON.
-pub fn output_json<T>(codec: Codec<T>, value: &T, workflow: &'static str) -> Result<String, Error> {
-    codec.encode(value).map_err(|e| {
-        Error::undecodable(
-            workflow,
-            None,
-            "the workflow's output",
-            std::any::type_name::<T>(),
-            e.to_string(),
-        )
-    })
-}
-
-/// A durable workflow's output, from its JSON.
-pub fn output_from_json<T>(
-    codec: Codec<T>,
-    json: &str,
-    workflow: &'static str,
-) -> Result<T, Error> {
-    codec.decode(json).map_err(|e| {
-        Error::undecodable(
-            workflow,
-            None,
-            "the workflow's output",
-            std::any::type_name::<T>(),
-            e.to_string(),
-        )
-    })
-}
-
-/// Runs a node's compensation on a backend's worker (see `store::backend`).
-pub fn compensation_outcome<E: crate::__private::IntoNodeError>(
-    workflow: &'static str,
-    node: &'static NodeInfo,
-    compensation: impl Future<Output = Result<(), E>> + Send,
-) -> impl Future<Output = crate::store::backend::Outcome> + Send {
-    crate::store::backend::compensation_outcome(workflow, node, compensation)
-}
+pub use crate::store::backend::{capture, compensation_outcome};
 
 /// A compensation asked of a node that has none.
 pub fn no_compensation(workflow: &'static str, node: &'static NodeInfo) -> Error {
@@ -562,8 +525,6 @@ pub fn no_compensation(workflow: &'static str, node: &'static NodeInfo) -> Error
 
 /// A value to encode as JSON (`&T`, `&Vec<T>`, `&[T]`).
 pub struct Enc<'a, T: ?Sized>(pub &'a T);
-/// A value from a conditional provider, encoded as its codec writes `Some`: `[value]`.
-pub struct EncSome<'a, T: ?Sized>(pub &'a T);
 /// An `Option<&T>` input: `null` or `[value]`.
 pub struct EncOpt<'a, T>(pub Option<&'a T>);
 /// A `Result<&T, &NodeError>` input: `{"ok": value}` or `{"err": error}`.
@@ -593,16 +554,6 @@ impl<T: serde::Serialize + ?Sized> EncodeBySerde for &Enc<'_, T> {
     }
 }
 impl<T: ?Sized> EncodeNot for Enc<'_, T> {
-    fn flow_json(&self) -> Result<String, serde_json::Error> {
-        Err(not_serializable())
-    }
-}
-impl<T: serde::Serialize + ?Sized> EncodeBySerde for &EncSome<'_, T> {
-    fn flow_json(&self) -> Result<String, serde_json::Error> {
-        serde_json::to_string(&(self.0,))
-    }
-}
-impl<T: ?Sized> EncodeNot for EncSome<'_, T> {
     fn flow_json(&self) -> Result<String, serde_json::Error> {
         Err(not_serializable())
     }
@@ -872,23 +823,6 @@ pub fn arg_error(workflow: &'static str, node: &'static NodeInfo, k: usize, e: S
         node.inputs().get(k).map_or("?", |p| p.ty()),
         e,
     )
-}
-
-/// What a worker's call of a node gives back (see `store::backend`): the entry its journal
-/// would have recorded, or the failure that ends the run.
-pub fn capture<F, T, E>(
-    workflow: &'static str,
-    node: &'static NodeInfo,
-    element: Option<usize>,
-    tolerated: bool,
-    future: F,
-    encode: E,
-) -> impl Future<Output = crate::store::backend::Outcome> + Send
-where
-    F: Future<Output = Result<T, Error>> + Send,
-    E: Fn(&T) -> Result<String, serde_json::Error> + Send,
-{
-    crate::store::backend::capture(workflow, node, element, tolerated, future, encode)
 }
 
 /// The completion stamp of a kept node of a durable workflow: its place in the journal

@@ -261,7 +261,8 @@ impl<F: Future> Future for CatchUnwind<F> {
 /// Runs `future`, a node's call as the body makes it, to the entry a journal would record
 /// for it: its output (written by `encode`), its error as data when the node's failures
 /// are `tolerated`, or its failure.
-pub(crate) async fn capture<F, T, E>(
+#[doc(hidden)]
+pub async fn capture<F, T, E>(
     workflow: &'static str,
     node: &'static NodeInfo,
     element: Option<usize>,
@@ -431,7 +432,8 @@ pub(crate) async fn compensate(
 
 /// Runs `compensation` (a node's, on its output) on a worker: `Compensated`, or its
 /// failure.
-pub(crate) async fn compensation_outcome<E: crate::__private::IntoNodeError>(
+#[doc(hidden)]
+pub async fn compensation_outcome<E: crate::__private::IntoNodeError>(
     workflow: &'static str,
     node: &'static NodeInfo,
     compensation: impl Future<Output = Result<(), E>>,
