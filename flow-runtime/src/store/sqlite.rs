@@ -170,9 +170,20 @@ impl SqliteStore {
         } else if id != APPLICATION_ID {
             return Err(not_a_store(&path));
         }
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(|e| db_error(e, &what))?;
+        // Switching to WAL takes the file's lock without waiting on the busy handler: a
+        // caller opening the store while another does retries, within the busy timeout.
+        let started = std::time::Instant::now();
+        let mode: String = loop {
+            match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)) {
+                Err(rusqlite::Error::SqliteFailure(e, _))
+                    if e.code == rusqlite::ErrorCode::DatabaseBusy
+                        && started.elapsed() < options.busy_timeout =>
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                other => break other.map_err(|e| db_error(e, &what))?,
+            }
+        };
         if !mode.eq_ignore_ascii_case("wal") {
             return Err(StoreError::new(
                 StoreErrorKind::Database,
