@@ -202,6 +202,7 @@ impl Client {
                 .iter()
                 .map(|n| (n.name().to_owned(), n.output().map(str::to_owned)))
                 .collect(),
+            reads: Vec::new(),
         })];
         for json in W::encode_inputs(&inputs)? {
             payloads.push(wire::payload(&json));

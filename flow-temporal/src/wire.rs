@@ -80,6 +80,45 @@ pub(crate) struct RunHeader {
     /// The workflow's graph as the run was started with it: each node's name and output.
     #[serde(default)]
     pub nodes: Vec<(String, Option<String>)>,
+    /// What the run had read before it continued as new, in the order it read it (empty
+    /// for a run's first execution).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub reads: Vec<Read>,
+}
+
+/// One answer a run read: the call it answered and what the call returned. Field names are
+/// short: a run that continues as new carries every answer it read.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub(crate) struct Read {
+    /// The node's key.
+    #[serde(rename = "k")]
+    pub key: String,
+    /// The map element.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    pub element: Option<usize>,
+    /// A compensation's answer.
+    #[serde(rename = "c", default, skip_serializing_if = "std::ops::Not::not")]
+    pub compensate: bool,
+    /// Its completion stamp.
+    #[serde(rename = "s")]
+    pub stamp: u32,
+    /// What the call returned.
+    #[serde(rename = "a")]
+    pub answer: ReadAnswer,
+}
+
+/// What a call a run read returned.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub(crate) enum ReadAnswer {
+    /// Completed, with the output's JSON.
+    #[serde(rename = "c")]
+    Completed(Box<serde_json::value::RawValue>),
+    /// A tolerated failure, with the error's JSON.
+    #[serde(rename = "t")]
+    Tolerated(Box<serde_json::value::RawValue>),
+    /// A failure, with its details (`Failure::details`).
+    #[serde(rename = "f")]
+    Failed(String),
 }
 
 /// The failure detail payload's type name prefix.

