@@ -197,11 +197,7 @@ impl Client {
         let id = parts.run_id.unwrap_or_else(backend::unique_run_id);
         let mut payloads = vec![wire::encode(&RunHeader {
             flow: 1,
-            nodes: W::graph()
-                .nodes()
-                .iter()
-                .map(|n| (n.name().to_owned(), n.output().map(str::to_owned)))
-                .collect(),
+            nodes: wire::nodes(W::graph()),
             reads: Vec::new(),
         })];
         for json in W::encode_inputs(&inputs)? {

@@ -121,5 +121,14 @@ pub(crate) enum ReadAnswer {
     Failed(String),
 }
 
+/// The nodes of `graph` as a run's header lists them.
+pub(crate) fn nodes(graph: &flow_runtime::WorkflowGraph) -> Vec<(String, Option<String>)> {
+    graph
+        .nodes()
+        .iter()
+        .map(|n| (n.name().to_owned(), n.output().map(str::to_owned)))
+        .collect()
+}
+
 /// The failure detail payload's type name prefix.
 pub(crate) const FAILURE_TYPE: &str = "flow.";

@@ -214,8 +214,6 @@ async fn run<W: DurableWorkflow>(
                 .to_owned(),
         )));
     };
-    // The nodes the run started with (`header.nodes`) are not yet compared with this
-    // version's: failing the run at its start would itself not replay.
     let mut inputs = Vec::new();
     for p in payloads {
         match wire::text(&p) {
@@ -237,6 +235,8 @@ async fn run<W: DurableWorkflow>(
     let state = Rc::new(Temporal::<W> {
         ctx: ctx.clone(),
         scheduling: scheduling(ctx.task_queue()),
+        started_with: (!header.nodes.is_empty())
+            .then(|| header.nodes.iter().map(|(name, _)| name.clone()).collect()),
         state: RefCell::new(State::carrying(header.reads)),
     });
     let driver: Rc<dyn Driver> = state.clone();
@@ -360,6 +360,8 @@ impl State {
 struct Temporal<W> {
     ctx: WorkflowContext<FlowWorkflow<W>>,
     scheduling: Scheduling,
+    /// The nodes of the workflow's version the run started with (`None` when unknown).
+    started_with: Option<std::collections::HashSet<String>>,
     state: RefCell<State>,
 }
 
@@ -517,7 +519,9 @@ impl<W: DurableWorkflow> Temporal<W> {
         if node.traits().is_workflow() && !compensate {
             let mut payloads = vec![wire::encode(&RunHeader {
                 flow: 1,
-                nodes: Vec::new(),
+                nodes: flow_runtime::registry::workflow(node.name())
+                    .map(wire::nodes)
+                    .unwrap_or_default(),
                 reads: Vec::new(),
             })];
             payloads.extend(args.iter().map(|a| wire::payload(a)));
@@ -658,8 +662,30 @@ impl<W: DurableWorkflow> Temporal<W> {
         let room = MAX_IN_FLIGHT.saturating_sub(state.running.len());
         let mut asked = std::mem::take(&mut state.asked);
         asked.sort_by(|(_, a), (_, b)| (&a.key, a.element).cmp(&(&b.key, b.element)));
+        if let Some(known) = &self.started_with {
+            // A node added by a deploy after the run started: the run's history (written by
+            // the version it started with) has no call of it, so it is scheduled only at a
+            // point the history does not cover yet, and a patch marker records that point
+            // for the next replay.
+            let at = self.ctx.history_length();
+            let (added, rest): (Vec<_>, Vec<_>) = asked
+                .into_iter()
+                .partition(|(_, call)| !known.contains(call.node.name()));
+            asked = rest;
+            for (ticket, call) in added {
+                let marker = format!("flow.added:{}@{at}", call.key);
+                if self.ctx.patched(&marker) {
+                    asked.push((ticket, call));
+                } else {
+                    state.asked.push((ticket, call));
+                }
+            }
+            asked.sort_by(|(_, a), (_, b)| (&a.key, a.element).cmp(&(&b.key, b.element)));
+        }
         if asked.len() > room {
-            state.asked = asked.split_off(room);
+            let mut rest = asked.split_off(room);
+            rest.append(&mut state.asked);
+            state.asked = rest;
         }
         asked
     }

@@ -114,6 +114,9 @@ async fn child_worker() {
         Ok("deploy_v1") => Worker::new(&client, &queue)
             .heartbeat_timeout(Duration::from_secs(2))
             .register::<deploy_v1>(),
+        Ok("grow_v1") => Worker::new(&client, &queue)
+            .heartbeat_timeout(Duration::from_secs(2))
+            .register::<grow_v1>(),
         _ => worker(&client, &queue),
     };
     worker.run().await.unwrap();
@@ -360,4 +363,110 @@ async fn a_reordered_list_replays_the_runs_in_flight() {
     let count = |what: &str| lines.iter().filter(|(w, _, _)| w == what).count();
     assert_eq!(count("d_first"), 1, "{lines:?}");
     assert_eq!(count("d_join"), 1, "{lines:?}");
+}
+
+// ---- a deploy that adds nodes, under a run in flight
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Audit(pub u32);
+
+#[node]
+async fn d_audit(a: &A) -> Audit {
+    note("d_audit");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Audit(a.0 * 100)
+}
+
+#[node]
+async fn d_join_audited(a: &A, b: &B, audit: &Audit) -> C {
+    note("d_join_audited");
+    C(a.0 + b.0 + audit.0)
+}
+
+#[node]
+async fn g_slow(a: &A) -> B {
+    note("g_slow start");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    B(a.0 * 2)
+}
+
+#[node]
+async fn g_end(b: &B) -> C {
+    note("g_end");
+    C(b.0)
+}
+
+#[workflow(d_first, g_slow, g_end, name = "grow", durable)]
+pub async fn grow_v1(j: Job) -> C;
+
+/// The workflow after a deploy that added a node beside `g_slow` (scheduled before it, in
+/// the canonical order) and a new final node.
+#[workflow(d_first, d_audit, g_slow, d_join_audited, name = "grow", durable)]
+pub async fn grow_v2(j: Job) -> C;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deploy_that_adds_nodes_replays_the_runs_in_flight() {
+    let client = server::client().await;
+    let queue = server::queue("deploy-add");
+    let dir = dir();
+    let mut child = spawn_child(&queue, &dir, "grow_v1");
+    let child_pid = child.id();
+    let handle = client
+        .start::<grow_v1>(
+            &queue,
+            RunOptions::new().run_id(format!("{queue}-run")),
+            (Job(7),),
+        )
+        .await
+        .unwrap();
+    wait_for(&dir, "g_slow start", child_pid).await;
+    // Time for `d_first`'s completion to reach the server, and its task to complete.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    // The new version replays the history the old one wrote (where `d_first` had
+    // completed and `g_slow` was scheduled), then runs the added nodes; it stops while
+    // `d_audit` runs.
+    let run = |client: &flow_temporal::Client| {
+        Worker::new(client, &queue)
+            .heartbeat_timeout(Duration::from_secs(2))
+            .register::<grow_v2>()
+    };
+    let worker = run(&client);
+    let stop = worker.shutdown_handle();
+    let me = std::process::id();
+    let stop_at_audit = async {
+        wait_for(&dir, "d_audit", me).await;
+        stop.shutdown();
+    };
+    let (ran, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(90), worker.run()),
+        stop_at_audit
+    );
+    ran.expect("the worker stops when asked").unwrap();
+
+    // A fresh worker of the new version replays that history too (a patch marker says
+    // where the added node was scheduled), and finishes the run.
+    let worker = run(&client);
+    let stop = worker.shutdown_handle();
+    let finish = async {
+        let out = handle.result().await;
+        stop.shutdown();
+        out
+    };
+    let (ran, out) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(90), worker.run()),
+        finish
+    );
+    ran.expect("the run finishes after the deploy").unwrap();
+    assert_eq!(out.unwrap(), C(7 + 14 + 700));
+    let lines: Vec<_> = notes(&dir)
+        .into_iter()
+        .filter(|(_, p, _)| *p == me || *p == child_pid)
+        .collect();
+    let count = |what: &str| lines.iter().filter(|(w, _, _)| w == what).count();
+    assert_eq!(count("d_first"), 1, "{lines:?}");
+    assert_eq!(count("d_audit"), 1, "{lines:?}");
+    assert_eq!(count("d_join_audited"), 1, "{lines:?}");
 }
