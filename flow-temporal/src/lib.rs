@@ -15,6 +15,13 @@
 //! A node runs on a worker with its own policies (timeout, retries counted as flow counts
 //! them, `retry_if`, limits). Temporal retries a node call only when its worker is lost (a
 //! missed heartbeat): that is not one of the node's attempts.
+//!
+//! A run whose history grows long (a map of 10 000 elements) continues as new when the
+//! server suggests it, carrying the answers it has read: the new execution reads them back
+//! in the same order and runs nothing again. A deploy that reorders the workflow's list or
+//! adds nodes replays the runs in flight: calls are scheduled in a canonical order, and a
+//! node the run did not start with is scheduled only past the history the old version
+//! wrote.
 
 #![warn(missing_docs)]
 
