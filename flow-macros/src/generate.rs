@@ -2144,7 +2144,8 @@ impl Body<'_> {
                         ::flow_runtime::RunOptions::new()
                             .run_id(__flow_run_id)
                             .cancellation_token(__flow_token),
-                    );
+                    )
+                    .with_attempts(__flow_attempts);
                     let __flow_run = &__flow_owned;
                     let __flow_make = move |#(#vars),*| #future;
                     let (#(#tags,)*) = ::flow_runtime::__private::tags(&__flow_make);
@@ -2185,6 +2186,7 @@ impl Body<'_> {
                     element: __flow_element,
                     kind: __flow_kind,
                     token: __flow_token,
+                    attempts: __flow_attempts,
                 } = __flow_invocation;
                 match __flow_node {
                     #(#arms)*

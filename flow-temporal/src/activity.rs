@@ -12,7 +12,7 @@ use std::time::Duration;
 use flow_runtime::CancellationToken;
 use flow_runtime::store::EntryKind;
 use flow_runtime::store::backend::{
-    Failure, Invocation, InvocationKind, InvokeFn, Node, Outcome, output_too_large_error,
+    Attempts, Failure, Invocation, InvocationKind, InvokeFn, Node, Outcome, output_too_large_error,
 };
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::{ActivityDefinition, error::ApplicationFailure};
@@ -140,11 +140,24 @@ async fn execute<N: Node>(
     } else {
         InvocationKind::Run(args)
     };
+    // A call that runs again because its worker was lost goes on from the node's attempt
+    // that was running, which the lost worker's heartbeats reported.
+    let first = if ctx.info().attempt > 1 {
+        ctx.heartbeat_details()
+            .deserialize::<u32>()
+            .ok()
+            .flatten()
+            .unwrap_or(1)
+    } else {
+        1
+    };
+    let attempts = Attempts::new(first);
     let invocation = Invocation {
         run_id: header.run.clone(),
         element: header.element,
         kind,
         token: token.clone(),
+        attempts: Some(attempts.clone()),
     };
     let Some(run) = invoke(node.name(), invocation) else {
         return Err(fatal(format!(
@@ -157,7 +170,7 @@ async fn execute<N: Node>(
     // elsewhere once a heartbeat is missed, without counting as one of the node's attempts.
     let heartbeat = async {
         loop {
-            let _ = ctx.record_heartbeat(()).await;
+            let _ = ctx.record_heartbeat(attempts.current()).await;
             tokio::time::sleep(registry.heartbeat).await;
         }
     };

@@ -114,6 +114,9 @@ async fn child_worker() {
         Ok("deploy_v1") => Worker::new(&client, &queue)
             .heartbeat_timeout(Duration::from_secs(2))
             .register::<deploy_v1>(),
+        Ok("retried") => Worker::new(&client, &queue)
+            .heartbeat_timeout(Duration::from_secs(2))
+            .register::<retried>(),
         Ok("grow_v1") => Worker::new(&client, &queue)
             .heartbeat_timeout(Duration::from_secs(2))
             .register::<grow_v1>(),
@@ -469,4 +472,77 @@ async fn a_deploy_that_adds_nodes_replays_the_runs_in_flight() {
     assert_eq!(count("d_first"), 1, "{lines:?}");
     assert_eq!(count("d_audit"), 1, "{lines:?}");
     assert_eq!(count("d_join_audited"), 1, "{lines:?}");
+}
+
+// ---- a worker lost during a node's retries: the next worker goes on from that attempt
+
+static TRIES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Fails every attempt; in the child worker, its third attempt hangs until the child is
+/// killed.
+#[node(retry(max_attempts = 4, initial = "10ms"))]
+async fn r_step(j: &Job) -> Result<A, std::io::Error> {
+    let n = TRIES.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    note("try");
+    if std::env::var("FLOW_CHILD_QUEUE").is_ok() && n == 3 {
+        note("hangs");
+        tokio::time::sleep(Duration::from_secs(600)).await;
+    }
+    Err(std::io::Error::other(format!("no luck for job {}", j.0)))
+}
+
+#[workflow(r_step, durable)]
+pub async fn retried(j: Job) -> A;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_lost_during_retries_does_not_reset_the_nodes_attempts() {
+    let client = server::client().await;
+    let queue = server::queue("retried");
+    let dir = dir();
+    let mut child = spawn_child(&queue, &dir, "retried");
+    let child_pid = child.id();
+    let handle = client
+        .start::<retried>(
+            &queue,
+            RunOptions::new().run_id(format!("{queue}-run")),
+            (Job(5),),
+        )
+        .await
+        .unwrap();
+    wait_for(&dir, "hangs", child_pid).await;
+    // A heartbeat reports the third attempt (heartbeats are throttled to 0.8 of the
+    // heartbeat timeout).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+
+    let worker = Worker::new(&client, &queue)
+        .heartbeat_timeout(Duration::from_secs(2))
+        .register::<retried>();
+    let stop = worker.shutdown_handle();
+    let finish = async {
+        let out = handle.result().await;
+        stop.shutdown();
+        out
+    };
+    let (ran, out) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(90), worker.run()),
+        finish
+    );
+    ran.expect("the worker stops when asked").unwrap();
+    let err = out.unwrap_err();
+    assert_eq!(err.kind(), flow_runtime::ErrorKind::NodeFailed);
+    assert_eq!(err.node_name(), Some("r_step"));
+    // Four attempts in all: three started on the lost worker, the third and fourth here.
+    assert_eq!(err.attempts(), 4);
+    let me = std::process::id();
+    let lines = notes(&dir);
+    let count = |pid: u32| {
+        lines
+            .iter()
+            .filter(|(w, p, _)| w == "try" && *p == pid)
+            .count()
+    };
+    assert_eq!(count(child_pid), 3, "{lines:?}");
+    assert_eq!(count(me), 2, "{lines:?}");
 }

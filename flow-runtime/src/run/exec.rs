@@ -647,6 +647,8 @@ pub struct Full<'a> {
     shared: Option<&'a ConcurrencyLimit>,
     /// The journal of a run given a store (boxed: most runs have none).
     journal: Option<Box<Journal<'a>>>,
+    /// A backend worker's run of one node: the attempt to start with, and the one running.
+    attempts: Option<std::sync::Arc<crate::store::backend::Attempts>>,
     /// Its name, span and observer; dropped last, after the nodes.
     track: Track,
 }
@@ -664,6 +666,7 @@ impl<'a> RunState<'a> for Full<'a> {
             semaphore: settings.max_concurrency.map(run_semaphore),
             shared: None,
             journal: None,
+            attempts: None,
             track,
         }
     }
@@ -766,9 +769,22 @@ impl<'a> Run<'a, Limits> {
                 semaphore: permits.map(run_semaphore),
                 shared: options.limit,
                 journal,
+                attempts: None,
                 track,
             },
         }
+    }
+}
+
+impl<'a> Run<'a, Limits> {
+    /// This run (a backend worker's run of one node) starts its node's retries at
+    /// `attempts`' first attempt and tells `attempts` which one runs.
+    pub fn with_attempts(
+        mut self,
+        attempts: Option<std::sync::Arc<crate::store::backend::Attempts>>,
+    ) -> Self {
+        self.state.attempts = attempts;
+        self
     }
 }
 
@@ -1338,15 +1354,25 @@ where
     R: FnMut(&E) -> bool,
 {
     let max = policy.retry.map_or(1, |r| r.max_attempts.max(1));
+    // On a backend's worker, a node whose worker was lost goes on from the attempt that
+    // was running (a lost worker is not one of the node's attempts).
+    let attempts = match policy.retry {
+        Some(_) => run.state.full().and_then(|f| f.attempts.as_deref()),
+        None => None,
+    };
+    let first = attempts.map_or(1, |a| a.first().clamp(1, max));
     let mut watch = None;
-    let mut attempt = 1;
+    let mut attempt = first;
     loop {
         let (outcome, span) = {
             let permits = run.permits(policy.limit).await;
             if let Some(rate) = policy.rate_limit {
                 rate.acquire().await;
             }
-            if attempt == 1 {
+            if let Some(a) = attempts {
+                a.set(attempt);
+            }
+            if attempt == first {
                 watch = run.state.track().and_then(|t| t.watch(node, element));
             } else if let Some(watch) = watch.as_mut() {
                 watch.started(attempt);
@@ -1433,6 +1459,10 @@ where
         let delay = policy.retry.map(|r| r.delay(attempt));
         if let (Some(watch), Some(reason)) = (watch.as_mut(), reason) {
             watch.retrying(attempt, delay.unwrap_or_default(), reason);
+        }
+        if let Some(a) = attempts {
+            // Lost during the backoff: the next attempt is the one to run.
+            a.set(attempt + 1);
         }
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;

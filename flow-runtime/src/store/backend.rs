@@ -141,6 +141,43 @@ pub struct Invocation {
     pub kind: InvocationKind,
     /// Cancelled when the run no longer waits for this call.
     pub token: crate::CancellationToken,
+    /// The node's attempts: where its retries start, and which one runs (`None`: from 1).
+    pub attempts: Option<std::sync::Arc<Attempts>>,
+}
+
+/// The attempts of a node a worker runs: the attempt to start with (above 1 when the
+/// worker that ran the node was lost), and the one that runs now, which the worker reports
+/// (in its heartbeats) so that the next worker goes on from it.
+#[derive(Debug)]
+pub struct Attempts {
+    first: u32,
+    current: std::sync::atomic::AtomicU32,
+}
+
+impl Attempts {
+    /// Attempts starting with attempt `first` (1-based).
+    pub fn new(first: u32) -> std::sync::Arc<Self> {
+        let first = first.max(1);
+        std::sync::Arc::new(Attempts {
+            first,
+            current: std::sync::atomic::AtomicU32::new(first),
+        })
+    }
+
+    /// The attempt to start with.
+    pub fn first(&self) -> u32 {
+        self.first
+    }
+
+    /// The attempt that runs now (or runs next, during a retry's backoff).
+    pub fn current(&self) -> u32 {
+        self.current.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    pub(crate) fn set(&self, attempt: u32) {
+        self.current
+            .store(attempt, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// What an [`Invocation`] asks for.
