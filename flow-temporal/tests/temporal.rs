@@ -584,3 +584,95 @@ async fn max_concurrency_holds_per_run() {
     );
     worker.expect("the worker stops when asked").unwrap();
 }
+
+// ---- `limit` holds per worker process; a task queue's rate limit holds for the cluster
+
+static ONE_DB: flow_runtime::ConcurrencyLimit = flow_runtime::ConcurrencyLimit::new(1);
+static IN_DB: AtomicU32 = AtomicU32::new(0);
+static MOST_IN_DB: AtomicU32 = AtomicU32::new(0);
+
+#[node(limit = ONE_DB)]
+async fn write_row(x: &u32) -> Stock {
+    let now = IN_DB.fetch_add(1, Ordering::SeqCst) + 1;
+    MOST_IN_DB.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    IN_DB.fetch_sub(1, Ordering::SeqCst);
+    Stock(*x)
+}
+
+#[node]
+async fn rows(s: &[Stock]) -> Receipt {
+    Receipt(format!("{} rows", s.len()))
+}
+
+#[workflow(count_items, map(write_row), rows, durable)]
+pub async fn writes(o: Order) -> Receipt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_nodes_limit_holds_across_the_runs_of_a_worker() {
+    let client = server::client().await;
+    let queue = server::queue("writes");
+    let worker = Worker::new(&client, &queue).register::<writes>();
+    let stop = worker.shutdown_handle();
+    let run = async {
+        let (a, b) = tokio::join!(
+            client.execute::<writes>(&queue, RunOptions::new(), (Order(4),)),
+            client.execute::<writes>(&queue, RunOptions::new(), (Order(4),)),
+        );
+        assert_eq!(a.unwrap(), Receipt("4 rows".into()));
+        assert_eq!(b.unwrap(), Receipt("4 rows".into()));
+        // Eight calls from two runs, one at a time in this worker process.
+        assert_eq!(MOST_IN_DB.load(Ordering::SeqCst), 1);
+        stop.shutdown();
+    };
+    let (worker, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(120), worker.run()),
+        run
+    );
+    worker.expect("the worker stops when asked").unwrap();
+}
+
+static STARTS: std::sync::Mutex<Vec<std::time::Instant>> = std::sync::Mutex::new(Vec::new());
+
+#[node]
+async fn paced(x: &u32) -> Discount {
+    STARTS.lock().unwrap().push(std::time::Instant::now());
+    Discount(*x)
+}
+
+#[node]
+async fn paced_all(d: &[Discount]) -> Receipt {
+    Receipt(format!("{} paced", d.len()))
+}
+
+#[workflow(count_items, map(paced), paced_all, durable)]
+pub async fn pacing(o: Order) -> Receipt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_task_queue_rate_limit_paces_every_worker_of_the_queue() {
+    let client = server::client().await;
+    let queue = server::queue("pacing");
+    let worker = Worker::new(&client, &queue)
+        .max_task_queue_nodes_per_second(4.0)
+        .register::<pacing>();
+    let stop = worker.shutdown_handle();
+    let run = async {
+        let out = client
+            .execute::<pacing>(&queue, RunOptions::new(), (Order(12),))
+            .await
+            .unwrap();
+        assert_eq!(out, Receipt("12 paced".into()));
+        stop.shutdown();
+    };
+    let (worker, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(120), worker.run()),
+        run
+    );
+    worker.expect("the worker stops when asked").unwrap();
+    // 14 node calls (the list, 12 elements, the join) at 4 a second: the elements' starts
+    // spread over seconds, where unpaced they start within a fraction of one.
+    let starts = STARTS.lock().unwrap().clone();
+    assert_eq!(starts.len(), 12);
+    let spread = *starts.iter().max().unwrap() - *starts.iter().min().unwrap();
+    assert!(spread >= Duration::from_millis(1500), "{spread:?}");
+}
