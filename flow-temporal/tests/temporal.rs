@@ -676,3 +676,51 @@ async fn a_task_queue_rate_limit_paces_every_worker_of_the_queue() {
     let spread = *starts.iter().max().unwrap() - *starts.iter().min().unwrap();
     assert!(spread >= Duration::from_millis(1500), "{spread:?}");
 }
+
+// ---- another namespace
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_live_in_the_clients_namespace() {
+    let default = server::client().await;
+    // The test servers start with namespace `flow-other`; another server gets it here.
+    let _ = std::process::Command::new("temporal")
+        .args([
+            "operator",
+            "namespace",
+            "create",
+            "--namespace",
+            "flow-other",
+        ])
+        .args(["--address", server::address()])
+        .output();
+    let other = flow_temporal::Client::connect_with(
+        flow_temporal::ConnectOptions::new(server::address()).namespace("flow-other"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(other.namespace(), "flow-other");
+    let queue = server::queue("other");
+    let worker = Worker::new(&other, &queue).register::<checkout>();
+    let stop = worker.shutdown_handle();
+    let id = format!("{queue}-run");
+    let run = async {
+        let out = other
+            .execute::<checkout>(&queue, RunOptions::new().run_id(id.clone()), (Order(2),))
+            .await
+            .unwrap();
+        assert_eq!(out, Receipt("price 20 stock 3 discount none".into()));
+        // The run is the other namespace's: `default` has no run of that id.
+        let err = default
+            .run::<checkout>(id.clone())
+            .result()
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Backend, "{err:#}");
+        stop.shutdown();
+    };
+    let (worker, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(60), worker.run()),
+        run
+    );
+    worker.expect("the worker stops when asked").unwrap();
+}

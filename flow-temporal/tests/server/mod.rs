@@ -23,7 +23,7 @@ pub fn address() -> &'static str {
         if let Ok(address) = std::env::var("FLOW_TEMPORAL_ADDRESS") {
             return address;
         }
-        spawn("main", "")
+        spawn("main", "--namespace flow-other")
     })
 }
 
