@@ -724,3 +724,115 @@ async fn runs_live_in_the_clients_namespace() {
     );
     worker.expect("the worker stops when asked").unwrap();
 }
+
+// ---- the workflow's timeout
+
+static SLOW_RAN: AtomicU32 = AtomicU32::new(0);
+
+#[node]
+async fn slow_step(o: &Order) -> Price {
+    SLOW_RAN.fetch_add(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    Price(o.0)
+}
+
+#[workflow(slow_step, timeout = "2s", durable)]
+pub async fn hurried(o: Order) -> Price;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_workflows_timeout_ends_the_run_as_in_process() {
+    let client = server::client().await;
+    let queue = server::queue("hurried");
+    let worker = Worker::new(&client, &queue).register::<hurried>();
+    let stop = worker.shutdown_handle();
+    let run = async {
+        let local = hurried(Order(1)).await.unwrap_err();
+        let started = std::time::Instant::now();
+        let err = client
+            .execute::<hurried>(&queue, RunOptions::new(), (Order(1),))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert_eq!(err.kind(), local.kind());
+        assert_eq!(err.to_string(), local.to_string());
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
+        // A shorter timeout in the options wins.
+        let started = std::time::Instant::now();
+        let err = client
+            .execute::<hurried>(
+                &queue,
+                RunOptions::new().timeout(Duration::from_secs(1)),
+                (Order(1),),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert!(
+            started.elapsed() < Duration::from_secs(8),
+            "{:?}",
+            started.elapsed()
+        );
+        stop.shutdown();
+    };
+    let (worker, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(60), worker.run()),
+        run
+    );
+    worker.expect("the worker stops when asked").unwrap();
+}
+
+// ---- `retry_if` is evaluated on the worker: an error it does not match is final
+
+static PICKY: AtomicU32 = AtomicU32::new(0);
+
+fn is_busy(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::WouldBlock
+}
+
+/// Busy twice, then refuses for good.
+#[node(retry(max_attempts = 5, initial = "10ms", retry_if = is_busy))]
+async fn picky(o: &Order) -> Result<Price, std::io::Error> {
+    let n = PICKY.fetch_add(1, Ordering::SeqCst) + 1;
+    if n <= 2 {
+        return Err(std::io::Error::new(std::io::ErrorKind::WouldBlock, "busy"));
+    }
+    Err(std::io::Error::other(format!("order {} refused", o.0)))
+}
+
+#[workflow(picky, durable)]
+pub async fn choosy(o: Order) -> Price;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_if_decides_on_the_worker() {
+    let client = server::client().await;
+    let queue = server::queue("choosy");
+    let worker = Worker::new(&client, &queue).register::<choosy>();
+    let stop = worker.shutdown_handle();
+    let run = async {
+        let local = choosy(Order(9)).await.unwrap_err();
+        PICKY.store(0, Ordering::SeqCst);
+        let err = client
+            .execute::<choosy>(&queue, RunOptions::new(), (Order(9),))
+            .await
+            .unwrap_err();
+        // Two retried busy errors, then one that `retry_if` does not match: 3 attempts.
+        assert_eq!(PICKY.load(Ordering::SeqCst), 3);
+        assert_eq!(err.kind(), ErrorKind::NodeFailed);
+        assert_eq!(err.attempts(), 3);
+        assert_eq!(err.to_string(), local.to_string());
+        assert_eq!(
+            std::error::Error::source(&err).unwrap().to_string(),
+            "order 9 refused"
+        );
+        stop.shutdown();
+    };
+    let (worker, ()) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(60), worker.run()),
+        run
+    );
+    worker.expect("the worker stops when asked").unwrap();
+}
