@@ -214,6 +214,7 @@ async fn run<W: DurableWorkflow>(
                 .to_owned(),
         )));
     };
+    warn_of_changes::<W>(ctx.workflow_id(), &header.nodes);
     let mut inputs = Vec::new();
     for p in payloads {
         match wire::text(&p) {
@@ -283,6 +284,33 @@ async fn run<W: DurableWorkflow>(
             Err(WorkflowTermination::cancelled())
         }
         Err(e) => Err(terminate(&e)),
+    }
+}
+
+/// Warns (each time a worker loads the run) of the nodes the run started with that this version of
+/// `W` no longer has, or whose output type changed: a run that had called one cannot be
+/// replayed by this version.
+fn warn_of_changes<W: DurableWorkflow>(run: &str, started_with: &[(String, Option<String>)]) {
+    let now = wire::nodes(W::graph());
+    for (name, output) in started_with {
+        let change = match now.iter().find(|(n, _)| n == name) {
+            None => "this version does not have it".to_owned(),
+            Some((_, o)) if o != output => format!(
+                "its output is now `{}`, not `{}`",
+                o.as_deref().unwrap_or("()"),
+                output.as_deref().unwrap_or("()")
+            ),
+            Some(_) => continue,
+        };
+        tracing::warn!(
+            workflow = W::NAME,
+            run_id = run,
+            node = name.as_str(),
+            "run `{run}` of workflow `{}` started with node `{name}`, but {change}: if the run \
+             had called it, this version cannot replay it (Temporal reports a nondeterminism \
+             error naming the node) and a worker of the version it started with must finish it",
+            W::NAME
+        );
     }
 }
 

@@ -409,6 +409,15 @@ pub async fn grow_v2(j: Job) -> C;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_deploy_that_adds_nodes_replays_the_runs_in_flight() {
+    // The worker's warnings, to check the one about the node the deploy removed.
+    let warnings = Warnings::default();
+    let _log = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer(warnings.clone())
+            .with_max_level(tracing::Level::WARN)
+            .with_ansi(false)
+            .finish(),
+    );
     let client = server::client().await;
     let queue = server::queue("deploy-add");
     let dir = dir();
@@ -472,6 +481,42 @@ async fn a_deploy_that_adds_nodes_replays_the_runs_in_flight() {
     assert_eq!(count("d_first"), 1, "{lines:?}");
     assert_eq!(count("d_audit"), 1, "{lines:?}");
     assert_eq!(count("d_join_audited"), 1, "{lines:?}");
+    // `g_end` is gone from the new version: the worker said so, naming it.
+    let text = warnings.text();
+    assert!(
+        text.contains(&format!(
+            "run `{queue}-run` of workflow `grow` started with node `g_end`, but this version does not have it"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("node `g_slow`"), "{text}");
+}
+
+/// What a test's log subscriber wrote.
+#[derive(Clone, Default)]
+struct Warnings(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Warnings {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for Warnings {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Warnings {
+    type Writer = Warnings;
+    fn make_writer(&'a self) -> Self::Writer {
+        self.clone()
+    }
 }
 
 // ---- a worker lost during a node's retries: the next worker goes on from that attempt
