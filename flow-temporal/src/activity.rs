@@ -171,7 +171,11 @@ async fn execute<N: Node>(
     let heartbeat = async {
         loop {
             let _ = ctx.record_heartbeat(attempts.current()).await;
-            tokio::time::sleep(registry.heartbeat).await;
+            // Again after the period, or at once when the node's attempt changes.
+            tokio::select! {
+                () = tokio::time::sleep(registry.heartbeat) => {}
+                () = attempts.changed() => {}
+            }
         }
     };
     let outcome = tokio::select! {

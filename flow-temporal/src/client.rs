@@ -196,7 +196,7 @@ impl Client {
         let parts = option_parts(&options);
         let id = parts.run_id.unwrap_or_else(backend::unique_run_id);
         let mut payloads = vec![wire::encode(&RunHeader {
-            flow: 1,
+            flow: wire::FLOW,
             nodes: wire::nodes(W::graph()),
             reads: Vec::new(),
         })];

@@ -72,6 +72,10 @@ pub(crate) struct CallResult {
     pub value: serde_json::Value,
 }
 
+/// The version of the run header's format that this version writes: 2 (runs started with
+/// 1 do not continue as new and have no bound on their calls in flight).
+pub(crate) const FLOW: u32 = 2;
+
 /// What comes before a workflow's inputs.
 #[derive(Serialize, Deserialize, Debug)]
 pub(crate) struct RunHeader {

@@ -238,6 +238,8 @@ async fn run<W: DurableWorkflow>(
         scheduling: scheduling(ctx.task_queue()),
         started_with: (!header.nodes.is_empty())
             .then(|| header.nodes.iter().map(|(name, _)| name.clone()).collect()),
+        limits: header.flow >= 2,
+        extra: inputs.iter().map(String::len).sum::<usize>() + 4096,
         state: RefCell::new(State::carrying(header.reads)),
     });
     let driver: Rc<dyn Driver> = state.clone();
@@ -251,12 +253,14 @@ async fn run<W: DurableWorkflow>(
                 return Poll::Ready(Some(result));
             }
             if !state.progress(cx) {
-                if state.continues() {
-                    return Poll::Ready(None);
+                match state.continues() {
+                    Next::Continue => return Poll::Ready(None),
+                    // Too much to carry: scheduling resumes in this execution.
+                    Next::Stay => continue,
+                    // Polled again on the next activation: an activity's or a child's
+                    // result, or the workflow's cancellation.
+                    Next::Wait => return Poll::Pending,
                 }
-                // Polled again on the next activation: an activity's or a child's result,
-                // or the workflow's cancellation.
-                return Poll::Pending;
             }
         }
     })
@@ -265,10 +269,11 @@ async fn run<W: DurableWorkflow>(
         // The history is long: the run goes on in a new execution that starts with what
         // this one read (its answers replayed in their order, no node run again).
         drop(body);
+        // This execution's history is this version's: the next one starts with its nodes.
         let reads = state.carry();
         let mut payloads = vec![wire::encode(&RunHeader {
             flow: header.flow,
-            nodes: header.nodes,
+            nodes: wire::nodes(W::graph()),
             reads,
         })];
         payloads.extend(inputs.iter().map(|i| wire::payload(i)));
@@ -357,8 +362,10 @@ struct State {
     carried: Vec<Option<Read>>,
     /// Calls asked again whose answers were carried, by the answers' index.
     replaying: BTreeMap<usize, Ticket>,
-    /// The stamps of carried answers given and not yet read.
-    carried_stamps: HashMap<Ticket, u32>,
+    /// Carried answers given and not yet read: their index in `carried`.
+    given: HashMap<Ticket, usize>,
+    /// Calls of added nodes that their patch marker let through.
+    admitted: std::collections::HashSet<Ticket>,
     /// The history is long: nothing new is scheduled, and once what runs is read the run
     /// continues as new.
     draining: bool,
@@ -390,7 +397,22 @@ struct Temporal<W> {
     scheduling: Scheduling,
     /// The nodes of the workflow's version the run started with (`None` when unknown).
     started_with: Option<std::collections::HashSet<String>>,
+    /// Whether the run was started by a version that bounds its calls in flight and
+    /// continues as new (one started by an earlier version replays as it ran).
+    limits: bool,
+    /// What a continued execution's input holds besides the answers, in bytes (about).
+    extra: usize,
     state: RefCell<State>,
+}
+
+/// What a run whose scheduling has stopped does next.
+enum Next {
+    /// Continues as new.
+    Continue,
+    /// Stays in this execution, and schedules again.
+    Stay,
+    /// Waits for an answer.
+    Wait,
 }
 
 impl<W: DurableWorkflow> Driver for Temporal<W> {
@@ -417,8 +439,12 @@ impl<W: DurableWorkflow> Driver for Temporal<W> {
         let mut state = self.state.borrow_mut();
         match state.answers.remove(&ticket) {
             Some(answer) => {
-                let stamp = match state.carried_stamps.remove(&ticket) {
-                    Some(stamp) => stamp,
+                let carried = state
+                    .given
+                    .remove(&ticket)
+                    .and_then(|i| state.carried.get_mut(i).and_then(Option::take));
+                let stamp = match carried {
+                    Some(read) => read.stamp,
                     None => {
                         state.stamp += 1;
                         state.stamp
@@ -448,15 +474,17 @@ impl<W: DurableWorkflow> Driver for Temporal<W> {
         state.asked.retain(|(t, _)| *t != ticket);
         state.wakers.remove(&ticket);
         state.answers.remove(&ticket);
-        state.carried_stamps.remove(&ticket);
+        state.admitted.remove(&ticket);
         let place = state.places.remove(&ticket);
         let replaying = state
             .replaying
             .iter()
             .find_map(|(i, t)| (*t == ticket).then_some(*i));
-        if let (Some(i), Some(place)) = (replaying, place) {
-            // Not given yet: a later call at this place is answered with it.
+        if let Some(i) = replaying {
             state.replaying.remove(&i);
+        }
+        if let (Some(i), Some(place)) = (replaying.or(state.given.remove(&ticket)), place) {
+            // Not read: a later call at this place is answered with it.
             state.unasked.insert(place, i);
         }
         if let Some(call) = state.running.remove(&ticket) {
@@ -546,7 +574,7 @@ impl<W: DurableWorkflow> Temporal<W> {
         let element = call.element;
         if node.traits().is_workflow() && !compensate {
             let mut payloads = vec![wire::encode(&RunHeader {
-                flow: 1,
+                flow: wire::FLOW,
                 nodes: flow_runtime::registry::workflow(node.name())
                     .map(wire::nodes)
                     .unwrap_or_default(),
@@ -642,25 +670,29 @@ impl<W: DurableWorkflow> Temporal<W> {
     /// whether there was one.
     fn replay_one(&self) -> bool {
         let mut state = self.state.borrow_mut();
-        let Some((i, ticket)) = state.replaying.pop_first() else {
-            return false;
-        };
-        let Some(read) = state.carried.get_mut(i).and_then(Option::take) else {
-            return false;
-        };
-        state.carried_stamps.insert(ticket, read.stamp);
-        let answer = match read.answer {
-            ReadAnswer::Completed(json) => Ok((EntryKind::Completed, json.get().to_owned())),
-            ReadAnswer::Tolerated(json) => Ok((EntryKind::Tolerated, json.get().to_owned())),
-            ReadAnswer::Failed(details) => {
-                Err(restore(W::graph(), &details).unwrap_or_else(|| {
-                    backend::undecodable_error(
-                        W::NAME,
-                        "a carried failure",
-                        format!("`{details}` is not a flow error"),
-                    )
-                }))
-            }
+        let (ticket, answer) = loop {
+            let Some((i, ticket)) = state.replaying.pop_first() else {
+                return false;
+            };
+            let Some(read) = state.carried.get(i).and_then(Option::as_ref) else {
+                continue;
+            };
+            let answer = match &read.answer {
+                ReadAnswer::Completed(json) => Ok((EntryKind::Completed, json.get().to_owned())),
+                ReadAnswer::Tolerated(json) => Ok((EntryKind::Tolerated, json.get().to_owned())),
+                ReadAnswer::Failed(details) => {
+                    Err(restore(W::graph(), details).unwrap_or_else(|| {
+                        backend::undecodable_error(
+                            W::NAME,
+                            "a carried failure",
+                            format!("`{details}` is not a flow error"),
+                        )
+                    }))
+                }
+            };
+            // Taken from `carried` when read (a call cancelled before puts it back).
+            state.given.insert(ticket, i);
+            break (ticket, answer);
         };
         state.answers.insert(ticket, answer);
         let waker = state.wakers.remove(&ticket);
@@ -678,16 +710,29 @@ impl<W: DurableWorkflow> Temporal<W> {
         if state.asked.is_empty() {
             return Vec::new();
         }
-        if !state.draining
+        if self.ctx.cancellation_token().is_cancelled() {
+            // A cancelled run ends in this execution (a new one would not know).
+            state.draining = false;
+        } else if self.limits
+            && !state.draining
             && !state.stays
             && (self.ctx.continue_as_new_suggested() || self.ctx.history_length() >= MAX_HISTORY)
         {
-            state.draining = true;
+            // Room for what is still to be read, too.
+            if self.carried_size(&state) * 5 / 4 + self.extra > MAX_CARRIED {
+                state.stays = true;
+            } else {
+                state.draining = true;
+            }
         }
         if state.draining {
             return Vec::new();
         }
-        let room = MAX_IN_FLIGHT.saturating_sub(state.running.len());
+        let room = if self.limits {
+            MAX_IN_FLIGHT.saturating_sub(state.running.len())
+        } else {
+            usize::MAX
+        };
         let mut asked = std::mem::take(&mut state.asked);
         asked.sort_by(|(_, a), (_, b)| (&a.key, a.element).cmp(&(&b.key, b.element)));
         if let Some(known) = &self.started_with {
@@ -696,13 +741,14 @@ impl<W: DurableWorkflow> Temporal<W> {
             // point the history does not cover yet, and a patch marker records that point
             // for the next replay.
             let at = self.ctx.history_length();
-            let (added, rest): (Vec<_>, Vec<_>) = asked
-                .into_iter()
-                .partition(|(_, call)| !known.contains(call.node.name()));
+            let (added, rest): (Vec<_>, Vec<_>) = asked.into_iter().partition(|(t, call)| {
+                !known.contains(call.node.name()) && !state.admitted.contains(t)
+            });
             asked = rest;
             for (ticket, call) in added {
                 let marker = format!("flow.added:{}@{at}", call.key);
                 if self.ctx.patched(&marker) {
+                    state.admitted.insert(ticket);
                     asked.push((ticket, call));
                 } else {
                     state.asked.push((ticket, call));
@@ -719,45 +765,40 @@ impl<W: DurableWorkflow> Temporal<W> {
     }
 
     /// Whether the run continues as new now: it drains, and nothing runs or waits to be
-    /// read. A run whose reads are too large to carry stays in this execution.
-    fn continues(&self) -> bool {
+    /// read. A run whose answers turn out too large to carry stays in this execution.
+    fn continues(&self) -> Next {
         let mut state = self.state.borrow_mut();
         if !state.draining
             || !state.running.is_empty()
             || !state.answers.is_empty()
             || !state.replaying.is_empty()
         {
-            return false;
+            return Next::Wait;
         }
-        let size: usize = state
+        if self.carried_size(&state) + self.extra > MAX_CARRIED {
+            state.stays = true;
+            state.draining = false;
+            return Next::Stay;
+        }
+        Next::Continue
+    }
+
+    /// The size of the answers a continued execution would carry, in bytes of JSON.
+    fn carried_size(&self, state: &State) -> usize {
+        let reads: Vec<&Read> = state
             .reads
             .iter()
             .chain(state.carried.iter().flatten())
-            .map(|r| {
-                r.key.len()
-                    + 24
-                    + match &r.answer {
-                        ReadAnswer::Completed(j) | ReadAnswer::Tolerated(j) => j.get().len(),
-                        ReadAnswer::Failed(d) => d.len() * 2,
-                    }
-            })
-            .sum();
-        if size > MAX_CARRIED {
-            state.stays = true;
-            state.draining = false;
-            return false;
-        }
-        true
+            .collect();
+        serde_json::to_vec(&reads).map_or(usize::MAX, |v| v.len())
     }
 
     /// What the next execution starts with: what this one read, then what earlier ones
-    /// read that this one did not ask for again.
+    /// read that this one did not ask for again (in their order).
     fn carry(&self) -> Vec<Read> {
         let mut state = self.state.borrow_mut();
         let mut reads = std::mem::take(&mut state.reads);
-        let mut rest: Vec<Read> = state.carried.drain(..).flatten().collect();
-        rest.sort_by_key(|r| r.stamp);
-        reads.extend(rest);
+        reads.extend(state.carried.drain(..).flatten());
         reads
     }
 

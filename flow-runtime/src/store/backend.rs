@@ -152,6 +152,7 @@ pub struct Invocation {
 pub struct Attempts {
     first: u32,
     current: std::sync::atomic::AtomicU32,
+    changed: tokio::sync::Notify,
 }
 
 impl Attempts {
@@ -161,6 +162,7 @@ impl Attempts {
         std::sync::Arc::new(Attempts {
             first,
             current: std::sync::atomic::AtomicU32::new(first),
+            changed: tokio::sync::Notify::new(),
         })
     }
 
@@ -174,9 +176,18 @@ impl Attempts {
         self.current.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Resolves when the attempt that runs has changed since the last time it resolved.
+    pub async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
     pub(crate) fn set(&self, attempt: u32) {
-        self.current
-            .store(attempt, std::sync::atomic::Ordering::Relaxed);
+        let before = self
+            .current
+            .swap(attempt, std::sync::atomic::Ordering::Relaxed);
+        if before != attempt {
+            self.changed.notify_one();
+        }
     }
 }
 
