@@ -2198,13 +2198,19 @@ impl Body<'_> {
 
     /// How each argument of node `i` (but its run context) travels to a backend's worker.
     fn arg_wires(&self, i: usize) -> Vec<Wire> {
+        let over = self.graph.over[i];
         self.nodes[i]
             .sig
             .params
             .iter()
             .zip(&self.graph.deps[i])
-            .filter(|(_, src)| **src != Src::Context)
-            .map(|(param, src)| {
+            .enumerate()
+            .filter(|(_, (_, src))| **src != Src::Context)
+            .map(|(k, (param, src))| {
+                if over == Some(k) {
+                    // A mapped node's element: one value of its producer's `Vec`.
+                    return Wire::Ref;
+                }
                 let (map, tolerant_map) = match *src {
                     Src::Node(p) => (
                         self.nodes[p].map().is_some(),

@@ -61,6 +61,9 @@ pub enum ErrorKind {
     /// The backend that keeps the run (a Temporal server, say) failed or could not be
     /// reached. The source is the backend's error.
     Backend,
+    /// A node's inputs, serialized, are larger than the backend that runs the node elsewhere
+    /// can send it (Temporal's payload limit); the node does not run.
+    InputTooLarge,
 }
 
 /// The error of a workflow run: why it failed ([`kind`](Error::kind)), which workflow,
@@ -520,6 +523,30 @@ impl Error {
         error
     }
 
+    /// A node's inputs are too large for the backend that runs it elsewhere.
+    #[cold]
+    pub(crate) fn input_too_large(
+        workflow: &'static str,
+        node: &'static NodeInfo,
+        element: Option<usize>,
+        size: usize,
+        limit: usize,
+    ) -> Self {
+        let error = Self::durable(
+            ErrorKind::InputTooLarge,
+            workflow,
+            Some(node),
+            format!(
+                "its inputs are {size} bytes serialized; a node call on this backend takes at \
+                 most {limit}: pass the node a smaller value (a key to where the data is kept)"
+            ),
+        );
+        match element {
+            Some(i) => error.at_element(i),
+            None => error,
+        }
+    }
+
     /// A store given to a workflow that is not durable.
     #[cold]
     pub fn not_durable(workflow: &'static str) -> Self {
@@ -705,6 +732,7 @@ impl fmt::Display for Error {
             ErrorKind::NotDurable => f.write_str(" is not durable and cannot be given a store"),
             ErrorKind::NoStore => f.write_str(" was resumed without a store"),
             ErrorKind::Backend => f.write_str(" could not use its backend"),
+            ErrorKind::InputTooLarge => f.write_str(" has inputs too large for its backend"),
         }
     }
 }

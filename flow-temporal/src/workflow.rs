@@ -572,6 +572,22 @@ impl<W: DurableWorkflow> Temporal<W> {
         let workflow = call.workflow;
         let node = call.node;
         let element = call.element;
+        // Inputs over the server's payload limit would fail the workflow task, again and
+        // again: the node fails at once instead.
+        let size: usize = args.iter().map(String::len).sum::<usize>() + 512;
+        if size > crate::worker::DEFAULT_MAX_OUTPUT {
+            let error = backend::input_too_large_error(
+                workflow,
+                node,
+                element,
+                size - 512,
+                crate::worker::DEFAULT_MAX_OUTPUT - 512,
+            );
+            return InFlight {
+                future: Box::pin(std::future::ready(Err(error))),
+                cancel: Box::new(|| {}),
+            };
+        }
         if node.traits().is_workflow() && !compensate {
             let mut payloads = vec![wire::encode(&RunHeader {
                 flow: wire::FLOW,

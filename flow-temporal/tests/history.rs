@@ -26,6 +26,17 @@ fn executions(address: &str, id: &str) -> u32 {
         .unwrap_or_else(|| panic!("`temporal workflow count` printed {text:?}"))
 }
 
+/// A server that suggests continuing as new after 40 events: runs on it do, many times.
+fn short_history() -> &'static str {
+    static ADDRESS: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ADDRESS.get_or_init(|| {
+        server::spawn(
+            "short-history",
+            "--dynamic-config-value limit.historyCount.suggestContinueAsNew=40",
+        )
+    })
+}
+
 // ---- 10 000 elements
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -214,12 +225,8 @@ pub async fn booking(o: Order) -> Report;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_run_that_continues_as_new_reads_what_it_read_in_the_same_order() {
-    // A server that suggests continuing as new after 40 events: this run does, many times.
-    let address = server::spawn(
-        "short-history",
-        "--dynamic-config-value limit.historyCount.suggestContinueAsNew=40",
-    );
-    let client: Client = server::client_of(&address).await;
+    let address = short_history();
+    let client: Client = server::client_of(address).await;
     let queue = server::queue("booking");
     let worker = Worker::new(&client, &queue).register::<booking>();
     let stop = worker.shutdown_handle();
@@ -236,11 +243,7 @@ async fn a_run_that_continues_as_new_reads_what_it_read_in_the_same_order() {
             .await
             .unwrap();
         assert_eq!(remote, local);
-        assert!(
-            executions(&address, &id) > 3,
-            "{}",
-            executions(&address, &id)
-        );
+        assert!(executions(address, &id) > 3, "{}", executions(address, &id));
         // Nothing ran twice.
         assert_eq!(count("cube"), 30);
         for node in ["seat", "room", "quick", "flaky", "level", "report"] {
@@ -262,7 +265,7 @@ async fn a_run_that_continues_as_new_reads_what_it_read_in_the_same_order() {
             std::error::Error::source(&err).unwrap().to_string(),
             "too high"
         );
-        assert!(executions(&address, &id) > 3);
+        assert!(executions(address, &id) > 3);
         let lines = LOG.lock().unwrap().clone();
         let freed: Vec<&String> = lines.iter().filter(|l| l.starts_with("free")).collect();
         assert_eq!(freed, ["free seat 100", "free room 100"], "{lines:?}");
@@ -274,4 +277,87 @@ async fn a_run_that_continues_as_new_reads_what_it_read_in_the_same_order() {
         run
     );
     worker.expect("the worker stops when asked").unwrap();
+}
+
+// ---- a run whose answers are too large to carry goes on in its execution; inputs over
+// ---- the payload limit fail their node at once
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Pages(pub u32);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Length(pub usize);
+
+#[node]
+async fn pages(p: &Pages) -> Vec<u32> {
+    (0..p.0).collect()
+}
+
+/// 200 KB of text per page.
+#[node]
+async fn render(x: &u32) -> String {
+    let mut page = x.to_string();
+    page.extend(std::iter::repeat_n('.', 200_000 - page.len()));
+    page
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct PageLength(pub usize);
+
+/// Each page's length (its input is one page; a mapped node takes `&T` of its `Vec<T>`).
+#[allow(clippy::ptr_arg)]
+#[node]
+async fn measure(page: &String) -> PageLength {
+    PageLength(page.len())
+}
+
+#[node]
+async fn length(lengths: &[PageLength]) -> Length {
+    Length(lengths.iter().map(|l| l.0).sum())
+}
+
+#[workflow(pages, map(render, concurrency = 2), map(measure), length, durable)]
+pub async fn book(p: Pages) -> Length;
+
+/// Every page at once.
+#[node]
+async fn total_length(pages: &[String]) -> Length {
+    Length(pages.iter().map(String::len).sum())
+}
+
+#[workflow(pages, map(render, concurrency = 2), total_length, durable)]
+pub async fn whole_book(p: Pages) -> Length;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_with_more_answers_than_a_payload_holds_goes_on_in_its_execution() {
+    let address = short_history();
+    let client: Client = server::client_of(address).await;
+    let queue = server::queue("book");
+    let worker = Worker::new(&client, &queue)
+        .register::<book>()
+        .register::<whole_book>();
+    let stop = worker.shutdown_handle();
+    let id = format!("{queue}-run");
+    let run = async {
+        // 16 pages of 200 KB: 3.2 MB of answers, more than one payload carries.
+        let out = client
+            .execute::<book>(&queue, RunOptions::new().run_id(id.clone()), (Pages(16),))
+            .await;
+        // 16 pages as one node's input: more than a node call takes.
+        let started = std::time::Instant::now();
+        let err = client
+            .execute::<whole_book>(&queue, RunOptions::new(), (Pages(16),))
+            .await
+            .unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InputTooLarge);
+        assert_eq!(err.node_name(), Some("total_length"));
+        assert!(started.elapsed() < Duration::from_secs(30));
+        stop.shutdown();
+        out
+    };
+    let (worker, out) = tokio::join!(
+        tokio::time::timeout(Duration::from_secs(120), worker.run()),
+        run
+    );
+    worker.expect("the runs end, and the worker stops").unwrap();
+    assert_eq!(out.unwrap(), Length(16 * 200_000));
 }

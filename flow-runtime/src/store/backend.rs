@@ -445,6 +445,18 @@ pub fn output_too_large_error(
     Error::output_too_large(workflow, node, element, size, limit)
 }
 
+/// The error of node `node` of `workflow` whose inputs (`size` bytes) are larger than the
+/// backend sends (`limit`): `ErrorKind::InputTooLarge`.
+pub fn input_too_large_error(
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    element: Option<usize>,
+    size: usize,
+    limit: usize,
+) -> Error {
+    Error::input_too_large(workflow, node, element, size, limit)
+}
+
 /// A run id no other run is likely to have (the time, the process, a counter).
 pub fn unique_run_id() -> String {
     crate::journal::unique_id().to_string()

@@ -163,6 +163,7 @@ fn kind_named(name: &str) -> Option<ErrorKind> {
         "RaceFailed" => RaceFailed,
         "OutputTooLarge" => OutputTooLarge,
         "Backend" => Backend,
+        "InputTooLarge" => InputTooLarge,
         _ => return None,
     })
 }
