@@ -509,18 +509,30 @@ impl Error {
         size: usize,
         limit: usize,
     ) -> Self {
-        let error = Self::durable(
+        let mut error = Self::too_large(
             ErrorKind::OutputTooLarge,
             workflow,
-            Some(node),
+            node,
+            element,
             format!("its output is {size} bytes serialized; the store takes at most {limit}"),
         );
-        let mut error = match element {
-            Some(i) => error.at_element(i),
-            None => error,
-        };
         error.inner.attempts = 1;
         error
+    }
+
+    /// A node's value too large for where it goes (`kind` says which), at its element.
+    fn too_large(
+        kind: ErrorKind,
+        workflow: &'static str,
+        node: &'static NodeInfo,
+        element: Option<usize>,
+        text: String,
+    ) -> Self {
+        let error = Self::durable(kind, workflow, Some(node), text);
+        match element {
+            Some(i) => error.at_element(i),
+            None => error,
+        }
     }
 
     /// A node's inputs are too large for the backend that runs it elsewhere.
@@ -532,19 +544,16 @@ impl Error {
         size: usize,
         limit: usize,
     ) -> Self {
-        let error = Self::durable(
+        Self::too_large(
             ErrorKind::InputTooLarge,
             workflow,
-            Some(node),
+            node,
+            element,
             format!(
                 "its inputs are {size} bytes serialized; a node call on this backend takes at \
                  most {limit}: pass the node a smaller value (a key to where the data is kept)"
             ),
-        );
-        match element {
-            Some(i) => error.at_element(i),
-            None => error,
-        }
+        )
     }
 
     /// A store given to a workflow that is not durable.

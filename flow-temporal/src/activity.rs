@@ -13,6 +13,7 @@ use flow_runtime::CancellationToken;
 use flow_runtime::store::EntryKind;
 use flow_runtime::store::backend::{
     Attempts, Failure, Invocation, InvocationKind, InvokeFn, Node, Outcome, output_too_large_error,
+    undecodable_error,
 };
 use temporalio_common::data_converters::RawValue;
 use temporalio_common::{ActivityDefinition, error::ApplicationFailure};
@@ -190,7 +191,18 @@ async fn execute<N: Node>(
         flow_runtime::registry::workflow(&header.workflow).map_or(node.name(), |g| g.name());
     match outcome {
         Outcome::Entry(kind, payload) => {
-            let value: serde_json::Value = serde_json::from_str(&payload).unwrap_or_default();
+            // The entry's JSON as it is (it is checked, not parsed and written again).
+            let value = match serde_json::value::RawValue::from_string(payload) {
+                Ok(value) => value,
+                Err(e) => {
+                    let error = undecodable_error(
+                        workflow,
+                        &format!("the output of node `{}`", node.name()),
+                        e.to_string(),
+                    );
+                    return Err(failure(&Failure::of(&error)));
+                }
+            };
             let result = wire::encode(&CallResult {
                 kind: match kind {
                     EntryKind::Tolerated => "tolerated".to_owned(),

@@ -69,7 +69,7 @@ pub(crate) struct CallResult {
     /// `Completed`, `Tolerated`, ...
     pub kind: String,
     /// The entry's JSON.
-    pub value: serde_json::Value,
+    pub value: Box<serde_json::value::RawValue>,
 }
 
 /// The version of the run header's format that this version writes: 2 (runs started with

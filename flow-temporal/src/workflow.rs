@@ -321,7 +321,7 @@ fn warn_of_changes<W: DurableWorkflow>(run: &str, started_with: &[(String, Optio
 
 /// A node call in flight: an activity, or a child workflow.
 struct InFlight {
-    future: LocalBoxFuture<Result<RawValue, Error>>,
+    future: LocalBoxFuture<Answer>,
     cancel: Box<dyn Fn()>,
 }
 
@@ -543,8 +543,7 @@ impl<W: DurableWorkflow> Temporal<W> {
             state.running.extend(started);
         }
         let any = !answered.is_empty();
-        for (ticket, result) in answered {
-            let answer = result.and_then(|raw| answer_of(&raw));
+        for (ticket, answer) in answered {
             let waker = {
                 let mut state = self.state.borrow_mut();
                 state.answers.insert(ticket, answer);
@@ -628,11 +627,10 @@ impl<W: DurableWorkflow> Temporal<W> {
                 let value = value.map_err(|e| {
                     backend::undecodable_error(workflow, "a sub-workflow's output", e)
                 })?;
-                Ok(RawValue::new(vec![wire::encode(&CallResult {
-                    kind: "completed".to_owned(),
-                    value: serde_json::from_str(value.as_deref().unwrap_or("null"))
-                        .unwrap_or_default(),
-                })]))
+                Ok((
+                    EntryKind::Completed,
+                    value.unwrap_or_else(|| "null".to_owned()),
+                ))
             };
             return InFlight {
                 future: Box::pin(future),
@@ -674,6 +672,7 @@ impl<W: DurableWorkflow> Temporal<W> {
             )
             .await
             .map_err(|e| activity_error(workflow, node, element, e))
+            .and_then(|raw| answer_of(&raw))
         };
         InFlight {
             future: Box::pin(future),
@@ -875,7 +874,7 @@ fn answer_of(raw: &RawValue) -> Answer {
         "tolerated" => EntryKind::Tolerated,
         _ => EntryKind::Completed,
     };
-    Ok((kind, result.value.to_string()))
+    Ok((kind, result.value.get().to_owned()))
 }
 
 // The cancellation trait is needed for `.cancel()` on the SDK's futures.
