@@ -70,25 +70,18 @@ async fn a_10_000_element_map_runs_within_the_history_limits() {
     let client = server::client().await;
     let queue = server::queue("wide");
     let worker = Worker::new(&client, &queue).register::<wide>();
-    let stop = worker.shutdown_handle();
     let id = format!("{queue}-run");
-    let run = async {
-        let out = client
+    let out = server::serve(worker, Duration::from_secs(600), async {
+        client
             .execute::<wide>(
                 &queue,
                 RunOptions::new().run_id(id.clone()),
                 (Size(10_000),),
             )
             .await
-            .unwrap();
-        stop.shutdown();
-        out
-    };
-    let (worker, out) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(600), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+            .unwrap()
+    })
+    .await;
     assert_eq!(out, Total(10_000 * 9_999));
     // Every element ran once, in executions whose histories stayed short.
     assert_eq!(ENRICHED.load(Ordering::SeqCst), 10_000);
@@ -229,8 +222,7 @@ async fn a_run_that_continues_as_new_reads_what_it_read_in_the_same_order() {
     let client: Client = server::client_of(address).await;
     let queue = server::queue("booking");
     let worker = Worker::new(&client, &queue).register::<booking>();
-    let stop = worker.shutdown_handle();
-    let run = async {
+    server::serve(worker, Duration::from_secs(300), async {
         let local = booking(Order(30)).await.unwrap();
         assert_eq!(
             local,
@@ -270,13 +262,8 @@ async fn a_run_that_continues_as_new_reads_what_it_read_in_the_same_order() {
         let freed: Vec<&String> = lines.iter().filter(|l| l.starts_with("free")).collect();
         assert_eq!(freed, ["free seat 100", "free room 100"], "{lines:?}");
         assert_eq!(count("cube"), 100);
-        stop.shutdown();
-    };
-    let (worker, ()) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(300), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+    })
+    .await;
 }
 
 // ---- a run whose answers are too large to carry goes on in its execution; inputs over
@@ -335,9 +322,8 @@ async fn a_run_with_more_answers_than_a_payload_holds_goes_on_in_its_execution()
     let worker = Worker::new(&client, &queue)
         .register::<book>()
         .register::<whole_book>();
-    let stop = worker.shutdown_handle();
     let id = format!("{queue}-run");
-    let run = async {
+    let out = server::serve(worker, Duration::from_secs(120), async {
         // 16 pages of 200 KB: 3.2 MB of answers, more than one payload carries.
         let out = client
             .execute::<book>(&queue, RunOptions::new().run_id(id.clone()), (Pages(16),))
@@ -351,13 +337,8 @@ async fn a_run_with_more_answers_than_a_payload_holds_goes_on_in_its_execution()
         assert_eq!(err.kind(), ErrorKind::InputTooLarge);
         assert_eq!(err.node_name(), Some("total_length"));
         assert!(started.elapsed() < Duration::from_secs(30));
-        stop.shutdown();
         out
-    };
-    let (worker, out) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(120), worker.run()),
-        run
-    );
-    worker.expect("the runs end, and the worker stops").unwrap();
+    })
+    .await;
     assert_eq!(out.unwrap(), Length(16 * 200_000));
 }

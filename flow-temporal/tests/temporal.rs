@@ -57,8 +57,7 @@ async fn a_workflow_runs_on_temporal_with_flows_semantics() {
     let client = server::client().await;
     let queue = server::queue("checkout");
     let worker = Worker::new(&client, &queue).register::<checkout>();
-    let stop = worker.shutdown_handle();
-    let run = async {
+    server::serve(worker, Duration::from_secs(60), async {
         let small = client
             .execute::<checkout>(
                 &queue,
@@ -89,13 +88,8 @@ async fn a_workflow_runs_on_temporal_with_flows_semantics() {
             .unwrap();
         assert_eq!(again, large);
         assert_eq!(PRICED.load(Ordering::SeqCst), before);
-        stop.shutdown();
-    };
-    let (worker, ()) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(60), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+    })
+    .await;
 }
 
 #[derive(Debug)]
@@ -123,8 +117,7 @@ async fn a_failing_node_fails_the_run_with_flows_error() {
     let client = server::client().await;
     let queue = server::queue("pay");
     let worker = Worker::new(&client, &queue).register::<pay>();
-    let stop = worker.shutdown_handle();
-    let run = async {
+    server::serve(worker, Duration::from_secs(60), async {
         let err = client
             .execute::<pay>(&queue, RunOptions::new(), (Order(7),))
             .await
@@ -136,13 +129,8 @@ async fn a_failing_node_fails_the_run_with_flows_error() {
         assert_eq!(err.to_string(), "node `charge` of workflow `pay` failed");
         let cause = std::error::Error::source(&err).expect("the node's error");
         assert_eq!(cause.to_string(), "card declined: 70 is too much");
-        stop.shutdown();
-    };
-    let (worker, ()) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(60), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+    })
+    .await;
 }
 
 // ---- every shape in one workflow: a map, a race, a sub-workflow, a tolerated failure,
@@ -271,8 +259,7 @@ async fn every_shape_runs_on_temporal_as_in_process() {
     let client = server::client().await;
     let queue = server::queue("shapes");
     let worker = Worker::new(&client, &queue).register::<shapes>();
-    let stop = worker.shutdown_handle();
-    let run = async {
+    server::serve(worker, Duration::from_secs(120), async {
         // In process first: what the Temporal run must equal.
         let local = shapes(Order(3)).await.unwrap();
         let started = std::time::Instant::now();
@@ -327,13 +314,8 @@ async fn every_shape_runs_on_temporal_as_in_process() {
         let release_at = lines.iter().position(|l| l == "release 4").unwrap();
         assert!(audit_at < release_at, "{lines:?}");
         assert!(!lines.iter().any(|l| l == "slow finished"), "{lines:?}");
-        stop.shutdown();
-    };
-    let (worker, ()) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(120), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+    })
+    .await;
 }
 
 // ---- policies run on the worker, as flow counts them; errors of every kind come back as
@@ -389,8 +371,7 @@ async fn policies_and_errors_are_flows() {
         .register::<timed>()
         .register::<panics>()
         .register::<oversized>();
-    let stop = worker.shutdown_handle();
-    let run = async {
+    server::serve(worker, Duration::from_secs(120), async {
         // Retries run on the worker, counted as flow counts them.
         FLAKY.store(0, Ordering::SeqCst);
         let price = client
@@ -441,13 +422,8 @@ async fn policies_and_errors_are_flows() {
             "{:?}",
             started.elapsed()
         );
-        stop.shutdown();
-    };
-    let (worker, ()) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(120), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+    })
+    .await;
 }
 
 // ---- cancellation: the nodes in flight are cancelled, the completed ones compensated
@@ -568,21 +544,15 @@ async fn max_concurrency_holds_per_run() {
     let client = server::client().await;
     let queue = server::queue("bounded");
     let worker = Worker::new(&client, &queue).register::<bounded>();
-    let stop = worker.shutdown_handle();
-    let run = async {
+    server::serve(worker, Duration::from_secs(120), async {
         let out = client
             .execute::<bounded>(&queue, RunOptions::new(), (Order(6),))
             .await
             .unwrap();
         assert_eq!(out, Receipt("6 prices".into()));
         assert_eq!(MOST.load(Ordering::SeqCst), 2);
-        stop.shutdown();
-    };
-    let (worker, ()) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(120), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+    })
+    .await;
 }
 
 // ---- `limit` holds per worker process; a task queue's rate limit holds for the cluster
@@ -613,8 +583,7 @@ async fn a_nodes_limit_holds_across_the_runs_of_a_worker() {
     let client = server::client().await;
     let queue = server::queue("writes");
     let worker = Worker::new(&client, &queue).register::<writes>();
-    let stop = worker.shutdown_handle();
-    let run = async {
+    server::serve(worker, Duration::from_secs(120), async {
         let (a, b) = tokio::join!(
             client.execute::<writes>(&queue, RunOptions::new(), (Order(4),)),
             client.execute::<writes>(&queue, RunOptions::new(), (Order(4),)),
@@ -623,13 +592,8 @@ async fn a_nodes_limit_holds_across_the_runs_of_a_worker() {
         assert_eq!(b.unwrap(), Receipt("4 rows".into()));
         // Eight calls from two runs, one at a time in this worker process.
         assert_eq!(MOST_IN_DB.load(Ordering::SeqCst), 1);
-        stop.shutdown();
-    };
-    let (worker, ()) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(120), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+    })
+    .await;
 }
 
 static STARTS: std::sync::Mutex<Vec<std::time::Instant>> = std::sync::Mutex::new(Vec::new());
@@ -655,20 +619,14 @@ async fn a_task_queue_rate_limit_paces_every_worker_of_the_queue() {
     let worker = Worker::new(&client, &queue)
         .max_task_queue_nodes_per_second(4.0)
         .register::<pacing>();
-    let stop = worker.shutdown_handle();
-    let run = async {
+    server::serve(worker, Duration::from_secs(120), async {
         let out = client
             .execute::<pacing>(&queue, RunOptions::new(), (Order(12),))
             .await
             .unwrap();
         assert_eq!(out, Receipt("12 paced".into()));
-        stop.shutdown();
-    };
-    let (worker, ()) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(120), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+    })
+    .await;
     // 14 node calls (the list, 12 elements, the join) at 4 a second: the elements' starts
     // spread over seconds, where unpaced they start within a fraction of one.
     let starts = STARTS.lock().unwrap().clone();
@@ -701,9 +659,8 @@ async fn runs_live_in_the_clients_namespace() {
     assert_eq!(other.namespace(), "flow-other");
     let queue = server::queue("other");
     let worker = Worker::new(&other, &queue).register::<checkout>();
-    let stop = worker.shutdown_handle();
     let id = format!("{queue}-run");
-    let run = async {
+    server::serve(worker, Duration::from_secs(60), async {
         let out = other
             .execute::<checkout>(&queue, RunOptions::new().run_id(id.clone()), (Order(2),))
             .await
@@ -716,13 +673,8 @@ async fn runs_live_in_the_clients_namespace() {
             .await
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Backend, "{err:#}");
-        stop.shutdown();
-    };
-    let (worker, ()) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(60), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+    })
+    .await;
 }
 
 // ---- the workflow's timeout
@@ -744,8 +696,7 @@ async fn a_workflows_timeout_ends_the_run_as_in_process() {
     let client = server::client().await;
     let queue = server::queue("hurried");
     let worker = Worker::new(&client, &queue).register::<hurried>();
-    let stop = worker.shutdown_handle();
-    let run = async {
+    server::serve(worker, Duration::from_secs(60), async {
         let local = hurried(Order(1)).await.unwrap_err();
         let started = std::time::Instant::now();
         let err = client
@@ -776,13 +727,8 @@ async fn a_workflows_timeout_ends_the_run_as_in_process() {
             "{:?}",
             started.elapsed()
         );
-        stop.shutdown();
-    };
-    let (worker, ()) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(60), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+    })
+    .await;
 }
 
 // ---- `retry_if` is evaluated on the worker: an error it does not match is final
@@ -811,8 +757,7 @@ async fn retry_if_decides_on_the_worker() {
     let client = server::client().await;
     let queue = server::queue("choosy");
     let worker = Worker::new(&client, &queue).register::<choosy>();
-    let stop = worker.shutdown_handle();
-    let run = async {
+    server::serve(worker, Duration::from_secs(60), async {
         let local = choosy(Order(9)).await.unwrap_err();
         PICKY.store(0, Ordering::SeqCst);
         let err = client
@@ -828,11 +773,6 @@ async fn retry_if_decides_on_the_worker() {
             std::error::Error::source(&err).unwrap().to_string(),
             "order 9 refused"
         );
-        stop.shutdown();
-    };
-    let (worker, ()) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(60), worker.run()),
-        run
-    );
-    worker.expect("the worker stops when asked").unwrap();
+    })
+    .await;
 }

@@ -181,17 +181,10 @@ async fn a_killed_worker_s_run_is_finished_by_another_without_redoing_work() {
     let killed_at = now_ms();
 
     let worker = worker(&client, &queue);
-    let stop = worker.shutdown_handle();
-    let finish = async {
-        let out = handle.result().await;
-        stop.shutdown();
-        out
-    };
-    let (ran, out) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(90), worker.run()),
-        finish
-    );
-    ran.expect("the worker stops when asked").unwrap();
+    let out = server::serve(worker, Duration::from_secs(90), async {
+        handle.result().await
+    })
+    .await;
     assert_eq!(out.unwrap(), C(25));
 
     let lines = notes(&dir);
@@ -345,17 +338,10 @@ async fn a_reordered_list_replays_the_runs_in_flight() {
     let worker = Worker::new(&client, &queue)
         .heartbeat_timeout(Duration::from_secs(2))
         .register::<deploy_v2>();
-    let stop = worker.shutdown_handle();
-    let finish = async {
-        let out = handle.result().await;
-        stop.shutdown();
-        out
-    };
-    let (ran, out) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(90), worker.run()),
-        finish
-    );
-    ran.expect("the run finishes after the deploy").unwrap();
+    let out = server::serve(worker, Duration::from_secs(90), async {
+        handle.result().await
+    })
+    .await;
     assert_eq!(out.unwrap(), C(7 + 14));
     // This test's processes only (the directory is shared with the other tests).
     let me = std::process::id();
@@ -461,17 +447,10 @@ async fn a_deploy_that_adds_nodes_replays_the_runs_in_flight() {
     // A fresh worker of the new version replays that history too (a patch marker says
     // where the added node was scheduled), and finishes the run.
     let worker = run(&client);
-    let stop = worker.shutdown_handle();
-    let finish = async {
-        let out = handle.result().await;
-        stop.shutdown();
-        out
-    };
-    let (ran, out) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(90), worker.run()),
-        finish
-    );
-    ran.expect("the run finishes after the deploy").unwrap();
+    let out = server::serve(worker, Duration::from_secs(90), async {
+        handle.result().await
+    })
+    .await;
     assert_eq!(out.unwrap(), C(7 + 14 + 700));
     let lines: Vec<_> = notes(&dir)
         .into_iter()
@@ -564,17 +543,10 @@ async fn a_worker_lost_during_retries_does_not_reset_the_nodes_attempts() {
     let worker = Worker::new(&client, &queue)
         .heartbeat_timeout(Duration::from_secs(2))
         .register::<retried>();
-    let stop = worker.shutdown_handle();
-    let finish = async {
-        let out = handle.result().await;
-        stop.shutdown();
-        out
-    };
-    let (ran, out) = tokio::join!(
-        tokio::time::timeout(Duration::from_secs(90), worker.run()),
-        finish
-    );
-    ran.expect("the worker stops when asked").unwrap();
+    let out = server::serve(worker, Duration::from_secs(90), async {
+        handle.result().await
+    })
+    .await;
     let err = out.unwrap_err();
     assert_eq!(err.kind(), flow_runtime::ErrorKind::NodeFailed);
     assert_eq!(err.node_name(), Some("r_step"));

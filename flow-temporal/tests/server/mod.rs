@@ -85,3 +85,22 @@ pub fn queue(name: &str) -> String {
         .map_or(0, |d| d.as_micros());
     format!("{name}-{}-{micros}", std::process::id())
 }
+
+/// Runs `worker` while `test` runs, then stops it (waiting at most `within` in all):
+/// `test`'s output.
+#[allow(dead_code)]
+pub async fn serve<T>(
+    worker: flow_temporal::Worker,
+    within: Duration,
+    test: impl std::future::Future<Output = T>,
+) -> T {
+    let stop = worker.shutdown_handle();
+    let run = async {
+        let out = test.await;
+        stop.shutdown();
+        out
+    };
+    let (ran, out) = tokio::join!(tokio::time::timeout(within, worker.run()), run);
+    ran.expect("the worker stops when asked").unwrap();
+    out
+}
