@@ -26,6 +26,18 @@ pub struct NodeEntry<'a> {
 }
 
 impl NodeEntry<'_> {
+    /// The elements of a tuple output, each provided on its own edge (none for a mapped
+    /// node, which provides the `Vec` of its tuples).
+    pub fn parts(&self) -> &[crate::parse::Part] {
+        if self.map().is_some() {
+            &[]
+        } else {
+            &self.sig.parts
+        }
+    }
+}
+
+impl NodeEntry<'_> {
     /// `map(...)` options when the node runs once per element.
     pub fn map(&self) -> Option<&MapSpec> {
         match self.shape {
@@ -83,6 +95,13 @@ pub struct Race {
 pub struct Graph {
     /// For each node, for each parameter, its provider.
     pub deps: Vec<Vec<Src>>,
+    /// For each node, for each parameter whose provider is a node returning a tuple, the
+    /// element it takes (`None`: the whole value).
+    pub parts: Vec<Vec<Option<usize>>>,
+    /// For each node, which elements of its tuple output are `Option`s.
+    pub optional_parts: Vec<Vec<bool>>,
+    /// The element of the output node's tuple that is the workflow's output.
+    pub output_part: Option<usize>,
     /// For each node, the nodes that consume its output (each once, in list order).
     pub consumers: Vec<Vec<usize>>,
     /// The node providing the workflow's output.
@@ -145,6 +164,17 @@ impl Graph {
     pub fn maybe(&self, i: usize) -> bool {
         !self.conditions[i].is_empty()
     }
+
+    /// Whether element `part` of node `i`'s tuple output is an `Option`.
+    pub fn optional_part(&self, i: usize, part: Option<usize>) -> bool {
+        part.is_some_and(|j| self.optional_parts[i][j])
+    }
+
+    /// Whether the value a consumer takes from node `i` (element `part` of its tuple, or
+    /// the whole value) may be missing.
+    pub fn maybe_part(&self, i: usize, part: Option<usize>) -> bool {
+        self.maybe(i) || self.optional_part(i, part)
+    }
 }
 
 /// Builds the graph and reports every error in it.
@@ -164,34 +194,49 @@ pub fn build(
 
     // Providers, in order: inputs, then nodes as listed. Several providers of one type
     // are an error unless they are one race group, or every consumer collects them.
-    let mut providers: HashMap<String, Src> = HashMap::new();
+    let mut providers: HashMap<String, (Src, Option<usize>)> = HashMap::new();
     let mut all: Vec<Provided> = Vec::new();
     let mut provided: Vec<(String, String, Src)> = Vec::new();
-    let mut offer = |key: String, display: String, src: Src, span: Span| match all
-        .iter_mut()
-        .find(|(k, _, _)| *k == key)
-    {
-        Some((_, _, list)) => list.push((src, span)),
-        None => {
-            providers.insert(key.clone(), src);
-            provided.push((display.clone(), describe(src), src));
-            all.push((key, display, vec![(src, span)]));
-        }
-    };
+    let mut offer =
+        |key: String, display: String, src: Src, part: Option<usize>, span: Span| match all
+            .iter_mut()
+            .find(|(k, _, _)| *k == key)
+        {
+            Some((_, _, list)) => list.push((src, part, span)),
+            None => {
+                providers.insert(key.clone(), (src, part));
+                provided.push((display.clone(), describe(src), src));
+                all.push((key, display, vec![(src, part, span)]));
+            }
+        };
     for (i, input) in wf.inputs.iter().enumerate() {
         offer(
             input.key.clone(),
             types::display(&input.inner),
             Src::Input(i),
+            None,
             input.ty.span(),
         );
     }
     for (i, node) in nodes.iter().enumerate() {
         if let Some(out) = &node.provides {
+            // A tuple provides each of its elements on its own edge, and itself whole.
+            for (j, part) in node.parts().iter().enumerate() {
+                if !types::is_unit(&part.inner) {
+                    offer(
+                        types::key(&part.inner),
+                        types::display(&part.inner),
+                        Src::Node(i),
+                        Some(j),
+                        node.path.span(),
+                    );
+                }
+            }
             offer(
                 types::key(out),
                 types::display(out),
                 Src::Node(i),
+                None,
                 node.path.span(),
             );
         }
@@ -233,6 +278,7 @@ pub fn build(
 
     // Edges.
     let mut deps: Vec<Vec<Option<Src>>> = Vec::with_capacity(n);
+    let mut parts: Vec<Vec<Option<usize>>> = Vec::with_capacity(n);
     let mut over = vec![None; n];
     for (i, node) in nodes.iter().enumerate() {
         if let Some(spec) = node.map() {
@@ -251,23 +297,44 @@ pub fn build(
     }
     for (i, node) in nodes.iter().enumerate() {
         let mut node_deps = Vec::new();
+        let mut node_parts = Vec::new();
         for (k, param) in node.sig.params.iter().enumerate() {
             if param.kind == ParamKind::Context {
                 node_deps.push(Some(Src::Context));
+                node_parts.push(None);
                 continue;
             }
             if over[i] == Some(k) {
-                node_deps.push(providers.get(&vec_key(&param.inner)).copied());
+                let found = providers.get(&vec_key(&param.inner)).copied();
+                node_deps.push(found.map(|(s, _)| s));
+                node_parts.push(found.and_then(|(_, part)| part));
                 continue;
             }
-            let mut src = providers.get(&param.key).copied();
+            let found = providers.get(&param.key).copied();
+            node_parts.push(found.and_then(|(_, part)| part));
+            let mut src = found.map(|(s, _)| s);
             if src.is_some() {
                 single.push(param.key.clone());
             } else if let Some(elem) = types::element_type(&param.inner)
                 && let elem_key = types::key(elem)
                 && let Some((_, _, list)) = all.iter().find(|(k, _, _)| *k == elem_key)
-                && list.iter().all(|(s, _)| matches!(s, Src::Node(_)))
+                && list.iter().all(|(s, _, _)| matches!(s, Src::Node(_)))
             {
+                if let Some((Src::Node(p), _, _)) = list.iter().find(|(_, part, _)| part.is_some())
+                {
+                    errors.spanned(
+                        &param.ty,
+                        format!(
+                            "parameter `{}` of node `{}` collects every `{}`, but node `{}` provides it as one element of its tuple output: a collected value is moved into the list, and only a node's whole output can be; return `{}` alone from `{}`",
+                            param.name,
+                            node.name,
+                            types::display(elem),
+                            nodes[*p].name,
+                            types::display(elem),
+                            nodes[*p].name,
+                        ),
+                    );
+                }
                 let c = match collects.iter().position(|c| c.key == elem_key) {
                     Some(c) => c,
                     None => {
@@ -275,7 +342,7 @@ pub fn build(
                             key: elem_key.clone(),
                             producers: list
                                 .iter()
-                                .filter_map(|(s, _)| match s {
+                                .filter_map(|(s, _, _)| match s {
                                     Src::Node(p) => Some(*p),
                                     _ => None,
                                 })
@@ -348,23 +415,27 @@ pub fn build(
             node_deps.push(src);
         }
         deps.push(node_deps);
+        parts.push(node_parts);
     }
 
     // Output.
     let mut output = None;
+    let mut output_part = None;
     if let Some(out) = &wf.output {
         let display = types::display(out);
         let key = types::key(out);
-        match providers.get(&key) {
-            Some(Src::Node(i)) => {
-                output = Some(*i);
+        match providers.get(&key).copied() {
+            Some((Src::Node(i), part)) => {
+                output = Some(i);
+                output_part = part;
                 single.push(key);
             }
             other => {
+                let other = other.map(|(s, _)| s);
                 let also = match other {
                     Some(Src::Input(i)) => format!(
                         " (input `{}` has that type, but the output must come from a node)",
-                        wf.inputs[*i].ident
+                        wf.inputs[i].ident
                     ),
                     _ => String::new(),
                 };
@@ -392,7 +463,7 @@ pub fn build(
         let collected = collects.iter().any(|c| c.key == *key);
         if collected && single.contains(key) {
             errors.at(
-                list[0].1,
+                list[0].2,
                 format!(
                     "`{display}` in workflow `{wf_name}` is both collected (a consumer takes `&[{display}]`) and taken alone (as `&{display}`, or as the output): collected values are moved into the list; take one form only"
                 ),
@@ -409,12 +480,24 @@ pub fn build(
         let one_race = group.is_some()
             && list
                 .iter()
-                .all(|(s, _)| matches!(s, Src::Node(p) if race_of[*p] == group));
+                .all(|(s, _, _)| matches!(s, Src::Node(p) if race_of[*p] == group));
         if one_race || collected {
             continue;
         }
         let first = list[0].0;
-        for &(src, span) in &list[1..] {
+        for &(src, _, span) in &list[1..] {
+            if src == first
+                && let Src::Node(p) = src
+            {
+                errors.at(
+                    span,
+                    format!(
+                        "node `{}` returns `{display}` twice in its tuple, in workflow `{wf_name}`: each element of a tuple output is provided on its own edge, so each type needs exactly one; wrap one of them in a newtype",
+                        nodes[p].name,
+                    ),
+                );
+                continue;
+            }
             errors.at(
                 span,
                 format!(
@@ -490,11 +573,16 @@ pub fn build(
     for i in &topo {
         let mut conds = Vec::new();
         for &m in step_members(&races, &race_of, i) {
-            for (param, src) in nodes[m].sig.params.iter().zip(&deps[m]) {
+            for ((param, src), part) in nodes[m].sig.params.iter().zip(&deps[m]).zip(&parts[m]) {
                 if let Src::Node(p) = *src
                     && matches!(param.kind, ParamKind::Ref | ParamKind::Result)
                 {
                     conds.extend(conditions[p].iter().copied());
+                    // An `Option` element of a tuple: missing when the node returns `None`
+                    // there.
+                    if part.is_some_and(|j| nodes[p].parts()[j].optional) {
+                        conds.push(p);
+                    }
                 }
             }
         }
@@ -506,8 +594,15 @@ pub fn build(
         conds.dedup();
         conditions[*i] = conds;
     }
+    let optional_parts = nodes
+        .iter()
+        .map(|node| node.parts().iter().map(|p| p.optional).collect())
+        .collect();
     Some(Graph {
         deps,
+        parts,
+        optional_parts,
+        output_part,
         consumers,
         output,
         topo,
@@ -572,7 +667,7 @@ fn check_race(wf_name: &str, nodes: &[NodeEntry<'_>], group: &Race, errors: &mut
 }
 
 /// A type's key, its display form, and every provider of it with its span.
-type Provided = (String, String, Vec<(Src, Span)>);
+type Provided = (String, String, Vec<(Src, Option<usize>, Span)>);
 
 /// The key of `Vec<T>`.
 fn vec_key(inner: &syn::Type) -> String {
@@ -585,7 +680,7 @@ fn map_over(
     wf_name: &str,
     node: &NodeEntry<'_>,
     spec: &MapSpec,
-    providers: &HashMap<String, Src>,
+    providers: &HashMap<String, (Src, Option<usize>)>,
     errors: &mut Errors,
 ) -> Option<usize> {
     let name = &node.name;
@@ -939,6 +1034,9 @@ mod tests {
                 .iter()
                 .map(|ds| ds.iter().map(|&p| Src::Node(p)).collect())
                 .collect(),
+            parts: deps.iter().map(|ds| vec![None; ds.len()]).collect(),
+            optional_parts: vec![Vec::new(); n],
+            output_part: None,
             consumers,
             output: None,
             topo: (0..n).collect(),

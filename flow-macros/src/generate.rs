@@ -1637,7 +1637,7 @@ impl Body<'_> {
                     .output
                     .as_ref()
                     .map_or(Span::call_site(), |t| t.span());
-                quote_spanned!(span=> #var)
+                self.take_output(i, quote_spanned!(span=> #var))
             }
             _ => quote!(()),
         };
@@ -1668,7 +1668,7 @@ impl Body<'_> {
         };
         // A missing output has already ended the run (`require`): what is left is the value.
         let produced = |outcome: TokenStream| match output {
-            Some(i) if self.graph.maybe(i) => {
+            Some(i) if self.graph.maybe_part(i, self.graph.output_part) => {
                 quote!(::flow_runtime::__private::produced(#outcome))
             }
             _ => outcome,
@@ -1696,10 +1696,16 @@ impl Body<'_> {
         let extract = match output {
             Some(i) if self.kept(i) => {
                 let k = kept_var(i);
-                if self.tolerant(i) {
+                let taken = if self.tolerant(i) {
                     quote!(::flow_runtime::__private::kept_output(#k.take()))
                 } else {
                     quote!(::core::result::Result::Ok(::flow_runtime::__private::kept_output(#k.take())))
+                };
+                if self.graph.output_part.is_some() {
+                    let part = self.take_output(i, quote!(__flow_t));
+                    quote!(::core::result::Result::map(#taken, |__flow_t| #part))
+                } else {
+                    taken
                 }
             }
             _ => quote!(::core::result::Result::Ok(__flow_value)),
@@ -1865,6 +1871,33 @@ impl Body<'_> {
             .iter()
             .map(|&c| self.nodes[c].name.as_str());
         let rank = rank(i);
+        if self.graph.optional_part(i, self.graph.output_part) {
+            // The output is an `Option` element of the node's tuple: missing when it is
+            // `None` (or the node was skipped).
+            let view = self.view(
+                i,
+                self.graph.output_part,
+                quote!(__flow_v),
+                Span::call_site(),
+            );
+            let missing = if self.tolerant(i) {
+                quote!(
+                    ::core::matches!(#view, ::core::result::Result::Ok(::core::option::Option::None))
+                )
+            } else {
+                quote!(::core::option::Option::is_none(&#view))
+            };
+            return quote! {
+                ::flow_runtime::__private::require_by(
+                    #call,
+                    |__flow_v| #missing,
+                    __FLOW_WORKFLOW,
+                    #path::INFO,
+                    &[#(#because),*],
+                    #rank,
+                )?
+            };
+        }
         quote! {
             ::flow_runtime::__private::require(
                 #call,
@@ -1879,7 +1912,9 @@ impl Body<'_> {
     /// Whether node `i` provides the workflow's output and may not produce it (it returns
     /// `Option<T>` or may be skipped): the run ends as soon as it is known to be missing.
     fn requires(&self, i: usize) -> bool {
-        self.wf.output.is_some() && self.graph.output == Some(i) && self.graph.maybe(i)
+        self.wf.output.is_some()
+            && self.graph.output == Some(i)
+            && self.graph.maybe_part(i, self.graph.output_part)
     }
 
     /// [`call`](Body::call), before the check of a missing workflow output.
@@ -2409,7 +2444,11 @@ impl Body<'_> {
             .filter(|(_, src)| **src != Src::Context)
             .map(|((k, param), src)| {
                 let span = param.ty.span();
-                let (value, tolerant, maybe) = match *src {
+                let part = self.graph.parts[i][k];
+                // The value as the consumer sees it: `&T`, or `Option<&T>` when it may be
+                // missing, each in `Result<_, &Error>` when its provider's failure is
+                // tolerated; projected on the element `part` of a tuple output.
+                let (view, tolerant, maybe) = match *src {
                     Src::Input(k) => {
                         let var = input_var(k);
                         (quote_spanned!(span=> #var), false, false)
@@ -2426,7 +2465,9 @@ impl Body<'_> {
                                 quote_spanned!(span=> &#var)
                             }
                         };
-                        (value, self.tolerant(p), self.graph.maybe(p))
+                        let tolerant = self.tolerant(p);
+                        let view = self.view(p, part, value, span);
+                        (view, tolerant, self.graph.maybe_part(p, part))
                     }
                     Src::Collect(c) => {
                         let var = collect_var(c);
@@ -2440,37 +2481,99 @@ impl Body<'_> {
                     m
                 };
                 match (param.kind, tolerant, maybe) {
-                    (ParamKind::Option, true, false) => quote_spanned!(span=> #value.as_ref().ok()),
-                    (ParamKind::Option, true, true) => {
-                        quote_spanned!(span=> ::flow_runtime::__private::present_ok(#value))
+                    (ParamKind::Option, true, false) => {
+                        quote_spanned!(span=> ::core::result::Result::ok(#view))
                     }
+                    (ParamKind::Option, true, true) => quote_spanned!(span=>
+                        ::core::option::Option::flatten(::core::result::Result::ok(#view))
+                    ),
                     (ParamKind::Option, false, false) => {
-                        quote_spanned!(span=> ::core::option::Option::Some(#value))
+                        quote_spanned!(span=> ::core::option::Option::Some(#view))
                     }
-                    (ParamKind::Option, false, true) => {
-                        quote_spanned!(span=> ::core::option::Option::as_ref(#value))
-                    }
-                    (ParamKind::Result, true, false) => quote_spanned!(span=> #value.as_ref()),
+                    (ParamKind::Option, false, true) => view,
+                    (ParamKind::Result, true, false) => view,
                     (ParamKind::Result, true, true) => {
-                        let m = skip(quote!(::flow_runtime::__private::present_result(#value)));
+                        let m = skip(quote!(::core::result::Result::transpose(#view)));
                         quote_spanned!(span=> #m)
                     }
                     (ParamKind::Result, false, false) => {
-                        quote_spanned!(span=> ::core::result::Result::Ok(#value))
+                        quote_spanned!(span=> ::core::result::Result::Ok(#view))
                     }
                     (ParamKind::Result, false, true) => {
-                        let m = skip(quote!(::core::option::Option::as_ref(#value)));
+                        let m = skip(view);
                         quote_spanned!(span=> ::core::result::Result::Ok(#m))
                     }
                     (_, _, true) => {
-                        let m = skip(quote!(::core::option::Option::as_ref(#value)));
+                        let m = skip(view);
                         quote_spanned!(span=> #m)
                     }
-                    _ => quote_spanned!(span=> #value),
+                    _ => view,
                 }
             })
             .collect();
         (args, skips)
+    }
+
+    /// The value node `p` provides as its consumers see it, from `value`, a reference to
+    /// what the node's call stored: `&T`, or `Option<&T>` when it may be missing, each in
+    /// `Result<_, &Error>` when the node's failure is tolerated; for element `part` of a
+    /// tuple output, that element.
+    fn view(&self, p: usize, part: Option<usize>, value: TokenStream, span: Span) -> TokenStream {
+        let (tolerant, stored_maybe) = (self.tolerant(p), self.graph.maybe(p));
+        let opt = quote!(::core::option::Option);
+        let res = quote!(::core::result::Result);
+        let view = match (tolerant, stored_maybe) {
+            (false, false) => value,
+            (false, true) => quote_spanned!(span=> #opt::as_ref(#value)),
+            (true, false) => quote_spanned!(span=> #res::as_ref(#value)),
+            (true, true) => quote_spanned!(span=> #res::map(#res::as_ref(#value), #opt::as_ref)),
+        };
+        let Some(j) = part else {
+            return view;
+        };
+        let optional = self.graph.optional_part(p, part);
+        let j = syn::Index::from(j);
+        match (tolerant, stored_maybe, optional) {
+            (false, false, false) => quote_spanned!(span=> &(#view).#j),
+            (false, false, true) => quote_spanned!(span=> #opt::as_ref(&(#view).#j)),
+            (false, true, false) => {
+                quote_spanned!(span=> #opt::map(#view, |__flow_t| &__flow_t.#j))
+            }
+            (false, true, true) => {
+                quote_spanned!(span=> #opt::and_then(#view, |__flow_t| #opt::as_ref(&__flow_t.#j)))
+            }
+            (true, false, false) => {
+                quote_spanned!(span=> #res::map(#view, |__flow_t| &__flow_t.#j))
+            }
+            (true, false, true) => {
+                quote_spanned!(span=> #res::map(#view, |__flow_t| #opt::as_ref(&__flow_t.#j)))
+            }
+            (true, true, false) => quote_spanned!(span=>
+                #res::map(#view, |__flow_o| #opt::map(__flow_o, |__flow_t| &__flow_t.#j))
+            ),
+            (true, true, true) => quote_spanned!(span=>
+                #res::map(#view, |__flow_o| #opt::and_then(__flow_o, |__flow_t| #opt::as_ref(&__flow_t.#j)))
+            ),
+        }
+    }
+
+    /// The workflow's output moved out of `value`, what the output node's call stored
+    /// (without its `Result` when tolerated): the element of a tuple output, as an `Option`
+    /// when it may be missing.
+    fn take_output(&self, i: usize, value: TokenStream) -> TokenStream {
+        let Some(j) = self.graph.output_part else {
+            return value;
+        };
+        let j = syn::Index::from(j);
+        let opt = quote!(::core::option::Option);
+        match (
+            self.graph.maybe(i),
+            self.graph.optional_part(i, self.graph.output_part),
+        ) {
+            (false, _) => quote!(#value.#j),
+            (true, false) => quote!(#opt::map(#value, |__flow_t| __flow_t.#j)),
+            (true, true) => quote!(#opt::and_then(#value, |__flow_t| __flow_t.#j)),
+        }
     }
 
     /// Statements that run `plan` and bind the outputs of its nodes.

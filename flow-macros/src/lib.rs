@@ -25,7 +25,10 @@ mod types;
 /// Each parameter is a shared reference `&T` to a value the workflow provides: a workflow
 /// input of type `T`, or the output of the one node that returns `T` or `Result<T, E>`. The
 /// node provides its return type (`Items` above) to the nodes that take `&Items`. A node
-/// returning `()` or `Result<(), E>` provides nothing and runs for its effects.
+/// returning `()` or `Result<(), E>` provides nothing and runs for its effects. A node
+/// returning a tuple `(A, B)` provides `A` and `B` on their own edges (and the tuple whole);
+/// a node returning `Option<T>`, or a tuple element `Option<T>`, provides `T` only when it
+/// is `Some`.
 /// `E` must convert into `Box<dyn std::error::Error + Send + Sync>`: any
 /// `E: std::error::Error + Send + Sync + 'static`, `String`, or `anyhow::Error`.
 ///

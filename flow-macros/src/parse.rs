@@ -814,6 +814,38 @@ pub struct NodeSig {
     pub fallible: bool,
     /// The return type as written, for metadata (`()` when there is none).
     pub returns: String,
+    /// When `output` is a tuple `(A, B, ...)`: its elements, each provided on its own
+    /// edge. Empty otherwise.
+    pub parts: Vec<Part>,
+}
+
+/// One element of a node's tuple output: a value it provides on its own edge.
+pub struct Part {
+    /// The provided type: `A` for an element `A` or `Option<A>`.
+    pub inner: Type,
+    /// The element is `Option<A>`: the node provides `A` only when it is `Some`.
+    pub optional: bool,
+}
+
+/// The elements of a tuple output type, each as a [`Part`].
+fn tuple_parts(output: Option<&Type>) -> Vec<Part> {
+    let Some(Type::Tuple(tuple)) = output else {
+        return Vec::new();
+    };
+    tuple
+        .elems
+        .iter()
+        .map(|elem| match generic_args(elem, "Option") {
+            Some(args) if args.len() == 1 => Part {
+                inner: args[0].clone(),
+                optional: true,
+            },
+            _ => Part {
+                inner: elem.clone(),
+                optional: false,
+            },
+        })
+        .collect()
 }
 
 /// The names of the primitive types, which a node or workflow cannot take.
@@ -982,6 +1014,7 @@ impl NodeSig {
                 format!("node `{name}` must return an owned value that other nodes can borrow, not {problem}"),
             );
         }
+        let parts = tuple_parts(output.as_ref());
         (errors.len() == before).then(|| NodeSig {
             ident: sig.ident.clone(),
             params,
@@ -990,6 +1023,7 @@ impl NodeSig {
             value,
             fallible,
             returns,
+            parts,
         })
     }
 }

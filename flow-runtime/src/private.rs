@@ -408,6 +408,21 @@ pub fn require<V: Present>(
     Ok(value)
 }
 
+/// [`require`] for an output that is an element of its node's tuple: `missing` tells.
+pub fn require_by<V>(
+    value: V,
+    missing: impl FnOnce(&V) -> bool,
+    workflow: &'static str,
+    node: &'static NodeInfo,
+    because: &'static [&'static str],
+    rank: u32,
+) -> Result<V, Error> {
+    if missing(&value) {
+        return Err(ranked(Error::output_skipped(workflow, node, because), rank));
+    }
+    Ok(value)
+}
+
 /// The workflow's output from its node's `Option`: a missing one already ended the run
 /// (see [`require`]).
 #[inline(always)]

@@ -776,3 +776,98 @@ async fn retry_if_decides_on_the_worker() {
     })
     .await;
 }
+
+// Several outputs: a router's tuple selects branches; a tolerated node's tuple reaches its
+// consumers with its failure.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ToText(pub u32);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ToImage(pub u32);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct TextDone(pub String);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct ImageDone(pub String);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Sizes(pub u32, pub u32);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Note(pub String);
+
+static TEXTS: AtomicU32 = AtomicU32::new(0);
+static IMAGES: AtomicU32 = AtomicU32::new(0);
+
+#[node]
+async fn split(o: &Order) -> (Option<ToText>, Option<ToImage>) {
+    (
+        (o.0 % 2 == 1).then_some(ToText(o.0)),
+        (o.0 >= 10).then_some(ToImage(o.0)),
+    )
+}
+#[node]
+async fn do_text(t: &ToText) -> TextDone {
+    TEXTS.fetch_add(1, Ordering::SeqCst);
+    TextDone(format!("text {}", t.0))
+}
+#[node]
+async fn do_image(i: &ToImage) -> ImageDone {
+    IMAGES.fetch_add(1, Ordering::SeqCst);
+    ImageDone(format!("image {}", i.0))
+}
+#[node(continue_on_error)]
+async fn measure(o: &Order) -> Result<(Sizes, Note), std::io::Error> {
+    if o.0 == 13 {
+        return Err(std::io::Error::other("unlucky"));
+    }
+    Ok((Sizes(o.0, o.0 * 2), Note("measured".into())))
+}
+#[node]
+async fn gather(
+    text: Option<&TextDone>,
+    image: Option<&ImageDone>,
+    sizes: Result<&Sizes, &flow_runtime::NodeError>,
+    note: Option<&Note>,
+) -> Receipt {
+    Receipt(format!(
+        "{:?} {:?} {} {:?}",
+        text.map(|t| &t.0),
+        image.map(|i| &i.0),
+        match sizes {
+            Ok(s) => format!("{}x{}", s.0, s.1),
+            Err(e) => format!("failed: {:?}", e.kind()),
+        },
+        note.map(|n| &n.0),
+    ))
+}
+
+#[workflow(split, do_text, do_image, measure, gather, durable)]
+pub async fn fan_out(o: Order) -> Receipt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn several_outputs_route_and_tolerate_on_temporal_as_in_process() {
+    let client = server::client().await;
+    let queue = server::queue("fan-out");
+    let worker = Worker::new(&client, &queue).register::<fan_out>();
+    server::serve(worker, Duration::from_secs(60), async {
+        for n in [3, 12, 13, 4] {
+            let (texts, images) = (TEXTS.load(Ordering::SeqCst), IMAGES.load(Ordering::SeqCst));
+            let on_temporal = client
+                .execute::<fan_out>(
+                    &queue,
+                    RunOptions::new().run_id(format!("{queue}-{n}")),
+                    (Order(n),),
+                )
+                .await
+                .unwrap();
+            assert_eq!(on_temporal, fan_out(Order(n)).await.unwrap(), "order {n}");
+            // Each selected branch ran once on Temporal and once in process; the others never.
+            let expect = |selected: bool| if selected { 2 } else { 0 };
+            assert_eq!(TEXTS.load(Ordering::SeqCst) - texts, expect(n % 2 == 1));
+            assert_eq!(IMAGES.load(Ordering::SeqCst) - images, expect(n >= 10));
+        }
+        let receipt = fan_out(Order(13)).await.unwrap();
+        assert_eq!(
+            receipt,
+            Receipt("Some(\"text 13\") Some(\"image 13\") failed: NodeFailed None".into())
+        );
+    })
+    .await;
+}

@@ -858,3 +858,111 @@ async fn a_failed_race_reads_back_as_it_failed() {
     assert_eq!(again.to_string(), first.to_string());
     assert_eq!(chain(&again), chain(&first));
 }
+
+mod several_outputs {
+    use flow_runtime::{RunContext, node, workflow};
+    use serde::{Deserialize, Serialize};
+
+    use super::flows::note;
+
+    #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+    pub struct Ask {
+        pub fast: bool,
+        pub slow: bool,
+    }
+    // Not unit structs: JSON writes `Some(Unit)` as `null`, which reads back as `None`.
+    #[derive(Serialize, Deserialize)]
+    pub struct Fast(pub u8);
+    #[derive(Serialize, Deserialize)]
+    pub struct Slow(pub u8);
+    #[derive(Serialize, Deserialize)]
+    pub struct Meta(pub String);
+    #[derive(Serialize, Deserialize)]
+    pub struct FastDone(pub u32);
+    #[derive(Serialize, Deserialize)]
+    pub struct SlowDone(pub u32);
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    pub struct Out(pub String);
+
+    #[node]
+    async fn plan(ask: &Ask, ctx: &RunContext) -> (Option<Fast>, Option<Slow>, Meta) {
+        note(&ctx.run_id().to_string(), "plan -");
+        (
+            ask.fast.then_some(Fast(1)),
+            ask.slow.then_some(Slow(2)),
+            Meta("m".into()),
+        )
+    }
+    #[node]
+    async fn fast(_f: &Fast, ctx: &RunContext) -> FastDone {
+        note(&ctx.run_id().to_string(), "fast -");
+        FastDone(1)
+    }
+    #[node]
+    async fn slow(_s: &Slow, ctx: &RunContext) -> SlowDone {
+        note(&ctx.run_id().to_string(), "slow -");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        SlowDone(2)
+    }
+    #[node]
+    async fn join(fast: Option<&FastDone>, slow: Option<&SlowDone>, meta: &Meta) -> Out {
+        Out(format!(
+            "{} {:?} {:?}",
+            meta.0,
+            fast.map(|f| f.0),
+            slow.map(|s| s.0)
+        ))
+    }
+
+    #[workflow(plan, fast, slow, join, durable)]
+    pub async fn routed(ask: Ask) -> Out;
+}
+
+#[tokio::test]
+async fn a_node_with_several_outputs_is_read_back_whole() {
+    use several_outputs::*;
+    let dir = scratch("several-outputs");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let ask = Ask {
+        fast: true,
+        slow: true,
+    };
+    let first = tokio::time::timeout(
+        Duration::from_millis(100),
+        routed::run(
+            RunOptions::new().run_id("tuple-1").store(&store),
+            ask.clone(),
+        ),
+    )
+    .await;
+    assert!(first.is_err(), "dropped while `slow` runs");
+    let mut done = store.run("tuple-1").unwrap().unwrap().completed_nodes();
+    done.sort();
+    assert_eq!(
+        done,
+        vec![("fast".to_string(), None), ("plan".to_string(), None)]
+    );
+    let out = routed::resume(RunOptions::new().run_id("tuple-1").store(&store))
+        .await
+        .unwrap();
+    assert_eq!(out, Out("m Some(1) Some(2)".into()));
+    assert_eq!(notes("tuple-1"), ["plan -", "fast -", "slow -", "slow -"]);
+
+    // A branch the router did not select is recorded as skipped, and read back so.
+    let ask = Ask {
+        fast: false,
+        slow: true,
+    };
+    let out = routed::run(
+        RunOptions::new().run_id("tuple-2").store(&store),
+        ask.clone(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, Out("m None Some(2)".into()));
+    let again = routed::run(RunOptions::new().run_id("tuple-2").store(&store), ask)
+        .await
+        .unwrap();
+    assert_eq!(again, out);
+    assert_eq!(notes("tuple-2"), ["plan -", "slow -"]);
+}

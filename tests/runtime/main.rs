@@ -11,5 +11,6 @@ mod metadata;
 mod modules;
 mod nested;
 mod observe;
+mod outputs;
 mod policies;
 mod scheduling;
