@@ -1,8 +1,10 @@
 //! Conditional routing: classify a piece of content, run only the analysers for its kind
 //! (in parallel), then aggregate whichever ran.
 //!
-//! Each route node returns `Option<T>`: it provides `T` only for its kind, so the analysers
-//! that take `&T` run for that kind and are skipped otherwise (never called). Every analyser
+//! One router node returns a tuple `(Class, Option<Text>, Option<Image>, ...)`: each element
+//! is its own edge, and an `Option` element provides its kind's value only when it is
+//! `Some`, so the analysers that take `&Text` run for text and are skipped otherwise (never
+//! called). The router may select any set of branches at once. Every analyser
 //! returns an `Analysis`; the aggregator takes `&[Analysis]` and receives the analyses that
 //! ran, in the order the analysers are listed, and runs exactly once.
 //!
@@ -73,32 +75,31 @@ fn analysis(kind: &'static str, result: impl Into<String>) -> Analysis {
     }
 }
 
+/// The router: one node classifies the content and selects the branches to run. Each
+/// `Option` element of its tuple provides its kind's value only when it is `Some`.
 #[node]
-async fn classify(content: &Content) -> Class {
-    match content.kind {
+async fn route(
+    content: &Content,
+) -> (
+    Class,
+    Option<Text>,
+    Option<Image>,
+    Option<Audio>,
+    Option<Unknown>,
+) {
+    let class = match content.kind {
         "text" => Class::Text,
         "image" => Class::Image,
         "audio" => Class::Audio,
         _ => Class::Unknown,
-    }
-}
-
-// Routes: each provides its kind's value only when selected.
-#[node]
-async fn as_text(class: &Class, content: &Content) -> Option<Text> {
-    (*class == Class::Text).then_some(Text(content.body))
-}
-#[node]
-async fn as_image(class: &Class) -> Option<Image> {
-    (*class == Class::Image).then_some(Image)
-}
-#[node]
-async fn as_audio(class: &Class) -> Option<Audio> {
-    (*class == Class::Audio).then_some(Audio)
-}
-#[node]
-async fn as_unknown(class: &Class) -> Option<Unknown> {
-    (*class == Class::Unknown).then_some(Unknown)
+    };
+    (
+        class,
+        (class == Class::Text).then_some(Text(content.body)),
+        (class == Class::Image).then_some(Image),
+        (class == Class::Audio).then_some(Audio),
+        (class == Class::Unknown).then_some(Unknown),
+    )
 }
 
 // Analysers.
@@ -167,11 +168,7 @@ async fn aggregate(calls: &Calls, class: &Class, analyses: &[Analysis]) -> Repor
 }
 
 #[workflow(
-    classify,
-    as_text,
-    as_image,
-    as_audio,
-    as_unknown,
+    route,
     text_sentiment,
     text_entities,
     text_keywords,
