@@ -129,6 +129,8 @@ pub struct Graph {
     /// For each node, whether it (or, for a race's first member, any member) needs a value
     /// (`&T` or `Result<&T, _>`) that may be missing, so that it may be skipped.
     pub skippable: Vec<bool>,
+    /// The ordering edges without data, `(first, then)`, in the order they are declared.
+    pub order: Vec<(usize, usize)>,
 }
 
 /// The nodes that run in node `i`'s step: itself; every member for a race's first member;
@@ -183,6 +185,7 @@ pub fn build(
     wf: &WorkflowSig,
     nodes: &[NodeEntry<'_>],
     race_groups: &[crate::parse::RaceGroup],
+    after: &[crate::parse::AfterSpec],
     errors: &mut Errors,
 ) -> Option<Graph> {
     let before = errors.len();
@@ -512,6 +515,9 @@ pub fn build(
         }
     }
 
+    // Ordering edges without data.
+    let order = ordering(wf_name, nodes, after, &race_of, errors);
+
     // Consumers and a topological order.
     let mut collected = vec![None; n];
     for (c, collect) in collects.iter().enumerate() {
@@ -532,6 +538,10 @@ pub fn build(
                 _ => {}
             }
         }
+    }
+    for &(first, then) in &order {
+        let lead = |i: usize| race_of[i].map_or(i, |r| races[r].members[0]);
+        preds[lead(then)].push(lead(first));
     }
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut indegree = vec![0usize; n];
@@ -614,7 +624,105 @@ pub fn build(
         race_of,
         preds,
         skippable,
+        order,
     })
+}
+
+/// The ordering edges `(first, then)` of `#[node(after(...))]` and the workflow's
+/// `after(node: ...)`, each name resolved among the listed nodes.
+fn ordering(
+    wf_name: &str,
+    nodes: &[NodeEntry<'_>],
+    after: &[crate::parse::AfterSpec],
+    race_of: &[Option<usize>],
+    errors: &mut Errors,
+) -> Vec<(usize, usize)> {
+    let text = |p: &Path| p.to_token_stream().to_string().replace(' ', "");
+    let listed = || {
+        nodes
+            .iter()
+            .map(|n| format!("`{}`", text(n.path)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    // A listed node by its path as listed, its function's name or its node name.
+    let find = |p: &Path| -> Option<usize> {
+        let written = text(p);
+        nodes
+            .iter()
+            .position(|n| text(n.path) == written)
+            .or_else(|| {
+                let ident = p.get_ident()?.to_string();
+                nodes.iter().position(|n| {
+                    n.path.segments.last().is_some_and(|s| s.ident == ident)
+                        || n.sig.ident == ident
+                        || n.name == ident
+                })
+            })
+    };
+    let mut order = Vec::new();
+    let mut add = |first: usize, then: usize, at: &Path, errors: &mut Errors| {
+        if first == then {
+            errors.spanned(
+                at,
+                format!("node `{}` cannot run after itself", nodes[then].name),
+            );
+        } else if race_of[first].is_some() && race_of[first] == race_of[then] {
+            errors.spanned(
+                at,
+                format!(
+                    "node `{}` cannot run after `{}`: they race each other, so they start together",
+                    nodes[then].name, nodes[first].name
+                ),
+            );
+        } else if !order.contains(&(first, then)) {
+            order.push((first, then));
+        }
+    };
+    for (then, node) in nodes.iter().enumerate() {
+        for p in &node.options.after {
+            match find(p) {
+                Some(first) => add(first, then, node.path, errors),
+                None => errors.spanned(
+                    node.path,
+                    format!(
+                        "node `{}` runs after `{}` (`#[node(after(...))]`), which workflow `{wf_name}` does not list\nthe workflow lists: {}",
+                        node.name,
+                        text(p),
+                        listed(),
+                    ),
+                ),
+            }
+        }
+    }
+    for spec in after {
+        let Some(then) = find(&spec.node) else {
+            errors.spanned(
+                &spec.node,
+                format!(
+                    "`after({}: ...)` names a node workflow `{wf_name}` does not list\nthe workflow lists: {}",
+                    text(&spec.node),
+                    listed(),
+                ),
+            );
+            continue;
+        };
+        for p in &spec.after {
+            match find(p) {
+                Some(first) => add(first, then, p, errors),
+                None => errors.spanned(
+                    p,
+                    format!(
+                        "node `{}` runs after `{}`, which workflow `{wf_name}` does not list\nthe workflow lists: {}",
+                        nodes[then].name,
+                        text(p),
+                        listed(),
+                    ),
+                ),
+            }
+        }
+    }
+    order
 }
 
 /// Checks that a race group's members can race: one provided type, no option that keeps
@@ -833,7 +941,7 @@ fn report_cycles(
                     )
                 }
                 None => (
-                    format!("{} waits for {}", name(consumer), name(producer)),
+                    format!("{} runs after {}", name(consumer), name(producer)),
                     None,
                 ),
             }
@@ -1048,6 +1156,7 @@ mod tests {
             race_of: vec![None; n],
             preds: deps.iter().map(|ds| ds.to_vec()).collect(),
             skippable: vec![false; n],
+            order: Vec::new(),
         }
     }
 

@@ -498,7 +498,7 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let wf_args = parse::workflow_args(args.clone(), &mut errors);
-    let decl: WorkflowDecl = match syn::parse2(item.clone()) {
+    let mut decl: WorkflowDecl = match syn::parse2(item.clone()) {
         Ok(d) => d,
         Err(e) => {
             errors.at(
@@ -509,6 +509,12 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             return quote!(#item #errors);
         }
     };
+    // `-> ()` is no return type: the code written for it must not repeat the `()`.
+    if let ReturnType::Type(_, ty) = &decl.sig.output
+        && types::is_unit(ty)
+    {
+        decl.sig.output = ReturnType::Default;
+    }
     if let Some(body) = &decl.body {
         errors.spanned(
             body,
@@ -1177,8 +1183,14 @@ pub fn expand(input: TokenStream) -> TokenStream {
             }
         }
     }
-    let Some(graph) = analyse::build(&wf_name, &wf_sig, &entries, &wf_args.races, &mut errors)
-    else {
+    let Some(graph) = analyse::build(
+        &wf_name,
+        &wf_sig,
+        &entries,
+        &wf_args.races,
+        &wf_args.after,
+        &mut errors,
+    ) else {
         return errors.to_compile_errors();
     };
     if !errors.is_empty() {
@@ -1537,6 +1549,10 @@ fn graph_static(
             }
         }
     }
+    let order = graph
+        .order
+        .iter()
+        .map(|(first, then)| quote!(::flow_runtime::OrderEdge::__new(#first, #then)));
     quote! {{
         static GRAPH: ::flow_runtime::WorkflowGraph = ::flow_runtime::WorkflowGraph::__new(
             #wf_name,
@@ -1548,6 +1564,7 @@ fn graph_static(
             &[#(#infos),*],
             &[#(#steps),*],
             &[#(#edges),*],
+            &[#(#order),*],
         );
         &GRAPH
     }}
@@ -1605,6 +1622,10 @@ fn collect_var(i: usize) -> Ident {
 
 fn input_var(i: usize) -> Ident {
     format_ident!("__flow_i{}", i)
+}
+
+fn done_var(i: usize) -> Ident {
+    format_ident!("__flow_n{}", i)
 }
 
 fn branch_var(i: usize) -> Ident {
@@ -2664,10 +2685,32 @@ impl Body<'_> {
                                 || self.graph.consumers[i].iter().any(|c| set.contains(c)))
                     })
                     .collect();
-                let slots = slotted.iter().map(|&i| {
-                    let s = slot_var(i);
-                    quote!(let #s = ::flow_runtime::__private::Slot::new();)
-                });
+                let lead =
+                    |i: usize| self.graph.race_of[i].map_or(i, |r| self.graph.races[r].members[0]);
+                // Ordering edges inside the join: each first node signals when it has ended.
+                let ordered: Vec<(usize, usize)> = self
+                    .graph
+                    .order
+                    .iter()
+                    .map(|&(first, then)| (lead(first), lead(then)))
+                    .filter(|(first, then)| set.contains(first) && set.contains(then))
+                    .collect();
+                let signals: Vec<usize> = set
+                    .iter()
+                    .copied()
+                    .filter(|i| ordered.iter().any(|(first, _)| first == i))
+                    .collect();
+                let slots = slotted
+                    .iter()
+                    .map(|&i| {
+                        let s = slot_var(i);
+                        quote!(let #s = ::flow_runtime::__private::Slot::new();)
+                    })
+                    .chain(signals.iter().map(|&i| {
+                        let d = done_var(i);
+                        quote!(let #d = ::flow_runtime::__private::Slot::<()>::new();)
+                    }))
+                    .collect::<Vec<_>>();
                 let futures: Vec<(TokenStream, bool)> = set
                     .iter()
                     .map(|&i| {
@@ -2705,6 +2748,10 @@ impl Body<'_> {
                                 waits.push(quote!(let #r = #s.wait().await;));
                             }
                         }
+                        for &(first, _) in ordered.iter().filter(|(_, then)| *then == i) {
+                            let d = done_var(first);
+                            waits.push(quote!(#d.wait().await;));
+                        }
                         let call = self.call(i, &|p| local_deps.contains(&p).then(|| ref_var(p)));
                         let store = if slotted.contains(&i) {
                             let s = slot_var(i);
@@ -2713,6 +2760,12 @@ impl Body<'_> {
                             self.store(i, call)
                         } else {
                             quote!(let _ = #call;)
+                        };
+                        let store = if signals.contains(&i) {
+                            let d = done_var(i);
+                            quote!(#store #d.set(());)
+                        } else {
+                            store
                         };
                         if self.fails(i) {
                             let future = quote! {
@@ -2734,6 +2787,14 @@ impl Body<'_> {
                     let s = slot_var(i);
                     quote!(#s.into_value())
                 });
+                if exports.is_empty() {
+                    return quote! {
+                        {
+                            #(#slots)*
+                            #join
+                        }
+                    };
+                }
                 quote! {
                     let (#(#vars,)*) = {
                         #(#slots)*

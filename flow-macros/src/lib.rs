@@ -66,6 +66,11 @@ mod types;
 ///   task): the node gets clones of its inputs.
 /// - `name = "..."`: the node's name in errors, graphs and the registry (the function's name
 ///   by default).
+/// - `after(send_email, audit)`: the node starts only once those nodes (which the workflow
+///   must list) have ended, without taking their values.
+///
+/// Unset `retry` settings default to `initial = "100ms"`, `factor = 2.0`,
+/// `max_delay = "10s"`, `jitter = false`, every error retried.
 ///
 /// The paths in options resolve where the node is defined. A node without options is awaited
 /// directly by the workflow; only the options a node uses cost anything.
@@ -134,6 +139,9 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 /// - `timeout = "30s"`: the whole run's limit.
 /// - `name = "..."`: the workflow's name in errors, graphs and the registry (the function's
 ///   name by default).
+/// - `durable`: runs given a store are journaled.
+/// - `after(finalize: send_email, audit)`: `finalize` starts only once `send_email` and
+///   `audit` have ended, without taking their values.
 ///
 /// # Errors
 ///

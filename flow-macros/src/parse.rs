@@ -46,6 +46,9 @@ pub const NODE_OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec { form: "blocking" },
     OptionSpec { form: "spawn" },
+    OptionSpec {
+        form: "after(node, ...)",
+    },
 ];
 
 pub const WORKFLOW_OPTIONS: &[OptionSpec] = &[
@@ -59,7 +62,13 @@ pub const WORKFLOW_OPTIONS: &[OptionSpec] = &[
         form: "timeout = \"30s\"",
     },
     OptionSpec { form: "durable" },
+    OptionSpec {
+        form: "after(node: first, ...)",
+    },
 ];
+
+/// What an unset `retry(...)` setting is.
+const RETRY_DEFAULTS: &str = "the other settings default to `initial = \"100ms\"`, `factor = 2.0`, `max_delay = \"10s\"`, `jitter = false`, and every error is retried (`retry_if = path` to choose)";
 
 const RETRY_OPTIONS: &[OptionSpec] = &[
     OptionSpec {
@@ -144,6 +153,8 @@ pub struct NodeOptions {
     pub limit: Option<Path>,
     pub blocking: Option<Span>,
     pub spawn: Option<Span>,
+    /// `after(a, b)`: the nodes this one runs after, without taking their values.
+    pub after: Vec<Path>,
     /// Set in the packet of a workflow listed as a node of another workflow.
     pub workflow: bool,
     /// Set in the packet of a `durable` workflow.
@@ -195,6 +206,50 @@ pub struct WorkflowArgs {
     pub timeout: Option<Duration>,
     /// `durable`: runs given a store are journaled.
     pub durable: Option<Span>,
+    /// `after(node: first, second)`: ordering edges without data.
+    pub after: Vec<AfterSpec>,
+}
+
+/// `after(node: first, second)` in `#[workflow(...)]`: `node` runs after `first` and
+/// `second`.
+pub struct AfterSpec {
+    pub node: Path,
+    pub after: Vec<Path>,
+}
+
+impl Parse for AfterSpec {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let node = input.parse()?;
+        input.parse::<Token![:]>()?;
+        let after = Punctuated::<Path, Token![,]>::parse_terminated(input)?;
+        if after.is_empty() {
+            return Err(input.error("expected the nodes it runs after"));
+        }
+        Ok(AfterSpec {
+            node,
+            after: after.into_iter().collect(),
+        })
+    }
+}
+
+/// The paths of `after(a, b)`.
+fn after_list(meta: &Meta, errors: &mut Errors) -> Vec<Path> {
+    let form = "`after(...)` names the nodes this one runs after, without taking their values: `#[node(after(send_email, audit))]`";
+    let Meta::List(list) = meta else {
+        errors.spanned(meta, form);
+        return Vec::new();
+    };
+    match list.parse_args_with(Punctuated::<Path, Token![,]>::parse_terminated) {
+        Ok(paths) if !paths.is_empty() => paths.into_iter().collect(),
+        Ok(_) => {
+            errors.spanned(meta, form);
+            Vec::new()
+        }
+        Err(e) => {
+            errors.at(e.span(), format!("malformed `after(...)`: {e}; {form}"));
+            Vec::new()
+        }
+    }
 }
 
 /// How a listed node runs.
@@ -414,7 +469,7 @@ fn retry_option(meta: &Meta, errors: &mut Errors) -> Option<RetrySpec> {
     let Meta::List(list) = meta else {
         errors.spanned(
             meta,
-            "`retry` takes its settings in parentheses: `retry(max_attempts = 3, initial = \"100ms\")`",
+            format!("`retry` takes its settings in parentheses: `retry(max_attempts = 3)`; {RETRY_DEFAULTS}"),
         );
         return None;
     };
@@ -506,7 +561,7 @@ fn retry_option(meta: &Meta, errors: &mut Errors) -> Option<RetrySpec> {
     let Some(max_attempts) = max_attempts else {
         errors.spanned(
             meta,
-            "`retry(...)` needs `max_attempts = N`: how many attempts in all, the first included",
+            format!("`retry(...)` needs `max_attempts = N`: how many attempts in all, the first included; {RETRY_DEFAULTS}"),
         );
         return None;
     };
@@ -552,6 +607,15 @@ pub fn node_options(args: TokenStream, errors: &mut Errors) -> NodeOptions {
             "__flow_durable" => o.durable_workflow = true,
             "blocking" => flag_option(&meta, &mut o.blocking, errors),
             "spawn" => flag_option(&meta, &mut o.spawn, errors),
+            "after" => {
+                if !o.after.is_empty() {
+                    errors.spanned(
+                        &meta,
+                        "option `after` is given twice: list every node in one `after(...)`",
+                    );
+                }
+                o.after.extend(after_list(&meta, errors));
+            }
             "compensate" => {
                 if let Some(p) = path_option(&meta, "node", "path::to::undo", errors) {
                     once(&mut o.compensate, p, &meta, errors);
@@ -646,6 +710,19 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
                     ),
                 }
             }
+            Meta::List(list) if list.path.is_ident("after") => {
+                match list.parse_args::<AfterSpec>() {
+                    Ok(spec) => parsed.after.push(spec),
+                    Err(e) => errors.at(
+                        e.span(),
+                        format!("malformed `after(...)`: {e}; write the node, a colon and the nodes it runs after: `after(finalize: send_email, audit)`"),
+                    ),
+                }
+            }
+            _ if meta.path().is_ident("after") => errors.spanned(
+                &meta,
+                "`after` takes the node, a colon and the nodes it runs after: `after(finalize: send_email, audit)`",
+            ),
             Meta::List(list) if list.path.is_ident("race") => {
                 let inner = parse_metas(list.tokens.clone(), "race", errors);
                 let mut members = Vec::new();

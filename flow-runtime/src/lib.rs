@@ -150,7 +150,9 @@ pub use error::{
     BoxError, Cancelled, Elapsed, Error, ErrorKind, NodeError, Panicked, RaceErrors, Skipped,
 };
 pub use flow_macros::{node, workflow};
-pub use info::{Edge, Location, NodeInfo, NodeTraits, Param, Shape, Source, Step, WorkflowGraph};
+pub use info::{
+    Edge, Location, NodeInfo, NodeTraits, OrderEdge, Param, Shape, Source, Step, WorkflowGraph,
+};
 pub use limit::{ConcurrencyLimit, RateLimiter};
 pub use report::{AttemptReport, NodeOutcome, NodeReport, RunReport};
 pub use run::{RunContext, RunId, RunOptions};

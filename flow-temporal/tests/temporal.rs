@@ -871,3 +871,53 @@ async fn several_outputs_route_and_tolerate_on_temporal_as_in_process() {
     })
     .await;
 }
+
+// Ordering without data: `finish` runs after the effect-only nodes, on Temporal as in
+// process.
+static EFFECTS: AtomicU32 = AtomicU32::new(0);
+
+#[node]
+async fn email(_o: &Order) {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    EFFECTS.fetch_add(1, Ordering::SeqCst);
+}
+#[node]
+async fn log_audit(_o: &Order) -> Result<(), std::io::Error> {
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    EFFECTS.fetch_add(1, Ordering::SeqCst);
+    Ok(())
+}
+/// How many effects had ended when `finish` started.
+static SEEN: AtomicU32 = AtomicU32::new(0);
+
+#[node(after(email, log_audit))]
+async fn finish(o: &Order) -> Receipt {
+    SEEN.store(EFFECTS.load(Ordering::SeqCst), Ordering::SeqCst);
+    Receipt(format!("order {}", o.0))
+}
+
+#[workflow(email, log_audit, finish, durable)]
+pub async fn notify(o: Order) -> Receipt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ordering_edges_hold_on_temporal() {
+    let client = server::client().await;
+    let queue = server::queue("notify");
+    let worker = Worker::new(&client, &queue).register::<notify>();
+    server::serve(worker, Duration::from_secs(60), async {
+        let before = EFFECTS.load(Ordering::SeqCst);
+        let receipt = client
+            .execute::<notify>(
+                &queue,
+                RunOptions::new().run_id(format!("{queue}-1")),
+                (Order(7),),
+            )
+            .await
+            .unwrap();
+        assert_eq!(receipt, Receipt("order 7".into()));
+        // `finish` started once both effects had ended.
+        assert_eq!(SEEN.load(Ordering::SeqCst), before + 2);
+        assert_eq!(EFFECTS.load(Ordering::SeqCst), before + 2);
+    })
+    .await;
+}

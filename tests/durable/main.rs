@@ -966,3 +966,52 @@ async fn a_node_with_several_outputs_is_read_back_whole() {
     assert_eq!(again, out);
     assert_eq!(notes("tuple-2"), ["plan -", "slow -"]);
 }
+
+mod ordered {
+    use flow_runtime::{RunContext, node, workflow};
+
+    use super::flows::note;
+
+    #[node]
+    async fn quick(_n: &u32, ctx: &RunContext) {
+        note(&ctx.run_id().to_string(), "quick -");
+    }
+    #[node]
+    async fn slow_effect(_n: &u32, ctx: &RunContext) -> Result<(), String> {
+        note(&ctx.run_id().to_string(), "slow_effect -");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        Ok(())
+    }
+    #[node(after(quick, slow_effect))]
+    async fn wrap_up(n: &u32, ctx: &RunContext) -> String {
+        note(&ctx.run_id().to_string(), "wrap_up -");
+        format!("done {n}")
+    }
+
+    #[workflow(quick, slow_effect, wrap_up, durable)]
+    pub async fn effects(n: u32) -> String;
+}
+
+#[tokio::test]
+async fn ordering_edges_hold_when_a_run_resumes() {
+    let dir = scratch("ordered");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let first = tokio::time::timeout(
+        Duration::from_millis(100),
+        ordered::effects::run(RunOptions::new().run_id("ordered-1").store(&store), 3),
+    )
+    .await;
+    assert!(first.is_err(), "dropped while `slow_effect` runs");
+    assert_eq!(
+        store.run("ordered-1").unwrap().unwrap().completed_nodes(),
+        vec![("quick".to_string(), None)]
+    );
+    let out = ordered::effects::resume(RunOptions::new().run_id("ordered-1").store(&store))
+        .await
+        .unwrap();
+    assert_eq!(out, "done 3");
+    assert_eq!(
+        notes("ordered-1"),
+        ["quick -", "slow_effect -", "slow_effect -", "wrap_up -"]
+    );
+}

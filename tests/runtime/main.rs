@@ -11,6 +11,7 @@ mod metadata;
 mod modules;
 mod nested;
 mod observe;
+mod ordering;
 mod outputs;
 mod policies;
 mod scheduling;

@@ -59,6 +59,11 @@ async fn retry_not_a_list(_i: &Items) -> Result<Out, Oops> {
     Ok(Out)
 }
 
+#[node(retry)]
+async fn bare_retry(_i: &Items) -> Result<Out, Oops> {
+    Ok(Out)
+}
+
 fn always(_: &std::convert::Infallible) -> bool {
     true
 }

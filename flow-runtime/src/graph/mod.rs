@@ -377,6 +377,32 @@ impl Edge {
     }
 }
 
+/// An ordering edge without data: node [`to`](OrderEdge::to) starts only once node
+/// [`from`](OrderEdge::from) has ended (`#[node(after(...))]` or the workflow's
+/// `after(node: ...)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct OrderEdge {
+    from: usize,
+    to: usize,
+}
+
+impl OrderEdge {
+    #[doc(hidden)]
+    pub const fn __new(from: usize, to: usize) -> Self {
+        OrderEdge { from, to }
+    }
+
+    /// The index in [`WorkflowGraph::nodes`] of the node that runs first.
+    pub const fn from(&self) -> usize {
+        self.from
+    }
+
+    /// The index in [`WorkflowGraph::nodes`] of the node that runs after it.
+    pub const fn to(&self) -> usize {
+        self.to
+    }
+}
+
 /// The static shape of a workflow: its inputs, its nodes in the order the workflow lists
 /// them, the edges between them and which node provides the output.
 ///
@@ -394,6 +420,7 @@ pub struct WorkflowGraph {
     nodes: &'static [&'static NodeInfo],
     steps: &'static [Step],
     edges: &'static [Edge],
+    order: &'static [OrderEdge],
 }
 
 impl WorkflowGraph {
@@ -409,6 +436,7 @@ impl WorkflowGraph {
         nodes: &'static [&'static NodeInfo],
         steps: &'static [Step],
         edges: &'static [Edge],
+        order: &'static [OrderEdge],
     ) -> Self {
         WorkflowGraph {
             name,
@@ -420,6 +448,7 @@ impl WorkflowGraph {
             nodes,
             steps,
             edges,
+            order,
         }
     }
 
@@ -475,6 +504,11 @@ impl WorkflowGraph {
     /// Every edge: one per node parameter.
     pub const fn edges(&self) -> &'static [Edge] {
         self.edges
+    }
+
+    /// The ordering edges, without data: each node that runs after another.
+    pub const fn order_edges(&self) -> &'static [OrderEdge] {
+        self.order
     }
 
     /// The edges into node `node` (an index into [`nodes`](WorkflowGraph::nodes)).

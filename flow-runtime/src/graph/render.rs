@@ -66,6 +66,9 @@ impl WorkflowGraph {
             let ty = mermaid_escape(self.edge_type(edge));
             let _ = writeln!(s, "    {from} -- \"{ty}\" --> n{}", edge.to());
         }
+        for o in self.order_edges() {
+            let _ = writeln!(s, "    n{} -. \"after\" .-> n{}", o.from(), o.to());
+        }
         if let (Some(out), Some(node)) = (self.output(), self.output_node()) {
             let _ = writeln!(s, "    n{node} -- \"{}\" --> out", mermaid_escape(out));
         }
@@ -140,6 +143,14 @@ impl WorkflowGraph {
             let from = endpoint(edge.from());
             let ty = dot_escape(self.edge_type(edge));
             let _ = writeln!(s, "    {from} -> n{} [label=\"{ty}\"];", edge.to());
+        }
+        for o in self.order_edges() {
+            let _ = writeln!(
+                s,
+                "    n{} -> n{} [label=\"after\", style=dashed];",
+                o.from(),
+                o.to()
+            );
         }
         if let (Some(out), Some(node)) = (self.output(), self.output_node()) {
             let _ = writeln!(s, "    n{node} -> out [label=\"{}\"];", dot_escape(out));

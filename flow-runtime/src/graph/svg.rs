@@ -58,8 +58,8 @@ enum ItemKind {
 struct GraphPicture<'g> {
     graph: &'g WorkflowGraph,
     items: Vec<Item>,
-    /// (from item, to item, label)
-    links: Vec<(usize, usize, String)>,
+    /// (from item, to item, label, dashed: an ordering edge without data)
+    links: Vec<(usize, usize, String, bool)>,
 }
 
 const BOX_H: f64 = 46.0;
@@ -93,14 +93,25 @@ impl<'g> GraphPicture<'g> {
             rounds += 1;
             for i in 0..n {
                 let mut l = 1;
-                for e in graph.edges_into(i) {
-                    if let Source::Node(p) = e.from() {
-                        if layer[p] == usize::MAX {
-                            l = usize::MAX;
-                            break;
-                        }
-                        l = l.max(layer[p] + 1);
+                let sources = graph
+                    .edges_into(i)
+                    .filter_map(|e| match e.from() {
+                        Source::Node(p) => Some(p),
+                        Source::Input(_) => None,
+                    })
+                    .chain(
+                        graph
+                            .order_edges()
+                            .iter()
+                            .filter(|o| o.to() == i)
+                            .map(|o| o.from()),
+                    );
+                for p in sources {
+                    if layer[p] == usize::MAX {
+                        l = usize::MAX;
+                        break;
                     }
+                    l = l.max(layer[p] + 1);
                 }
                 if l != usize::MAX && layer[i] != l {
                     layer[i] = l;
@@ -126,7 +137,20 @@ impl<'g> GraphPicture<'g> {
                 Source::Input(k) => k,
                 Source::Node(k) => inputs + k,
             };
-            links.push((from, inputs + edge.to(), graph.edge_type(edge).to_string()));
+            links.push((
+                from,
+                inputs + edge.to(),
+                graph.edge_type(edge).to_string(),
+                false,
+            ));
+        }
+        for o in graph.order_edges() {
+            links.push((
+                inputs + o.from(),
+                inputs + o.to(),
+                "after".to_string(),
+                true,
+            ));
         }
         if let Some(out) = graph.output() {
             let last = items.iter().map(|i| i.layer).max().unwrap_or(0);
@@ -140,7 +164,7 @@ impl<'g> GraphPicture<'g> {
                 w: 0.0,
             });
             if let Some(node) = graph.output_node() {
-                links.push((inputs + node, items.len() - 1, out.to_string()));
+                links.push((inputs + node, items.len() - 1, out.to_string(), false));
             }
         }
         let mut picture = GraphPicture {
@@ -181,8 +205,8 @@ impl<'g> GraphPicture<'g> {
                     let sources: Vec<f64> = self
                         .links
                         .iter()
-                        .filter(|(_, to, _)| *to == k)
-                        .map(|(from, _, _)| row[*from])
+                        .filter(|(_, to, _, _)| *to == k)
+                        .map(|(from, _, _, _)| row[*from])
                         .collect();
                     let key = if sources.is_empty() {
                         row[k]
@@ -229,15 +253,20 @@ impl<'g> GraphPicture<'g> {
             xml(self.graph.name())
         );
         self.render_races(&mut s);
-        for (from, to, label) in &self.links {
+        for (from, to, label, dashed) in &self.links {
             let (a, b) = (&self.items[*from], &self.items[*to]);
             let (x1, y1) = (a.x + a.w, a.y + BOX_H / 2.0);
             let (x2, y2) = (b.x, b.y + BOX_H / 2.0);
             let mid = (x1 + x2) / 2.0;
+            let dash = if *dashed {
+                " stroke-dasharray=\"6 4\""
+            } else {
+                ""
+            };
             let _ = writeln!(
                 s,
                 "<path d=\"M {x1:.1} {y1:.1} C {mid:.1} {y1:.1}, {mid:.1} {y2:.1}, {x2:.1} {y2:.1}\" \
-                 fill=\"none\" stroke=\"#777\" stroke-width=\"1.4\" marker-end=\"url(#arrow)\"/>"
+                 fill=\"none\" stroke=\"#777\" stroke-width=\"1.4\"{dash} marker-end=\"url(#arrow)\"/>"
             );
             let (lx, ly) = (mid, (y1 + y2) / 2.0);
             let lw = label.chars().count() as f64 * 6.2 + 8.0;

@@ -299,10 +299,16 @@ impl RunReport {
             };
             let position = |name: &str| graph.nodes().iter().position(|n| n.name() == name);
             match (position(later), position(earlier)) {
-                (Some(l), Some(e)) => graph
-                    .edges()
-                    .iter()
-                    .any(|edge| edge.to() == l && edge.from() == Source::Node(e)),
+                (Some(l), Some(e)) => {
+                    graph
+                        .edges()
+                        .iter()
+                        .any(|edge| edge.to() == l && edge.from() == Source::Node(e))
+                        || graph
+                            .order_edges()
+                            .iter()
+                            .any(|o| o.to() == l && o.from() == e)
+                }
                 _ => false,
             }
         };

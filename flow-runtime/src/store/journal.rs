@@ -63,6 +63,9 @@ fn fingerprint(graph: &WorkflowGraph) -> String {
     for p in graph.inputs() {
         text.push_str(&format!("in:{};", p.ty()));
     }
+    for o in graph.order_edges() {
+        text.push_str(&format!("after:{}>{};", o.from(), o.to()));
+    }
     format!("{:016x}", fnv64(text.as_bytes()))
 }
 
