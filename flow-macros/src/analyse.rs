@@ -82,11 +82,17 @@ pub struct Collect {
     pub key: String,
     /// The producers, in list order.
     pub producers: Vec<usize>,
+    /// Consumers take `&[Result<T, NodeError>]`: a producer's tolerated failure is in the
+    /// list, in its place.
+    pub tolerant: bool,
 }
 
 /// A race group: its members provide one value; the first to succeed wins.
 pub struct Race {
     pub name: String,
+    /// `race(..., continue_on_error)`: when every member failed, the race's failure is
+    /// handed to its consumers.
+    pub continue_on_error: bool,
     /// The members, in list order; the first one stands for the group in the plan.
     pub members: Vec<usize>,
 }
@@ -255,6 +261,7 @@ pub fn build(
                 .collect::<Vec<_>>()
                 .join(" | "),
             members: g.members.clone(),
+            continue_on_error: g.continue_on_error,
         })
         .collect();
     let mut race_of = vec![None; n];
@@ -318,7 +325,8 @@ pub fn build(
             let mut src = found.map(|(s, _)| s);
             if src.is_some() {
                 single.push(param.key.clone());
-            } else if let Some(elem) = types::element_type(&param.inner)
+            } else if let Some((elem, tolerant_form)) =
+                types::element_type(&param.inner).map(types::tolerated)
                 && let elem_key = types::key(elem)
                 && let Some((_, _, list)) = all.iter().find(|(k, _, _)| *k == elem_key)
                 && list.iter().all(|(s, _, _)| matches!(s, Src::Node(_)))
@@ -339,10 +347,26 @@ pub fn build(
                     );
                 }
                 let c = match collects.iter().position(|c| c.key == elem_key) {
-                    Some(c) => c,
+                    Some(c) => {
+                        if collects[c].tolerant != tolerant_form {
+                            let ty = types::display(elem);
+                            errors.spanned(
+                                &param.ty,
+                                format!(
+                                    "parameter `{}` of node `{}` collects every `{ty}` as `{}`, but another node of workflow `{wf_name}` collects them as `{}`: the list is gathered once; take one form in every consumer",
+                                    param.name,
+                                    node.name,
+                                    if tolerant_form { format!("&[Result<{ty}, NodeError>]") } else { format!("&[{ty}]") },
+                                    if tolerant_form { format!("&[{ty}]") } else { format!("&[Result<{ty}, NodeError>]") },
+                                ),
+                            );
+                        }
+                        c
+                    }
                     None => {
                         collects.push(Collect {
                             key: elem_key.clone(),
+                            tolerant: tolerant_form,
                             producers: list
                                 .iter()
                                 .filter_map(|(s, _, _)| match s {
@@ -355,19 +379,22 @@ pub fn build(
                     }
                 };
                 let mut raced = false;
+                let form_mismatch = collects[c].tolerant != tolerant_form;
+                let mut tolerated = Vec::new();
                 for &p in &collects[c].producers {
-                    if nodes[p].options.compensate.is_some() || nodes[p].continues_on_error() {
+                    if nodes[p].options.compensate.is_some() {
                         errors.spanned(
                             &param.ty,
                             format!(
-                                "parameter `{}` of node `{}` collects every `{}`, but node `{}` has `{}`: a collected value is moved into the list, so it cannot be kept for compensation or failure handling",
+                                "parameter `{}` of node `{}` collects every `{}`, but node `{}` has `compensate`: a collected value is moved into the list, so it cannot be kept for its compensation",
                                 param.name,
                                 node.name,
                                 types::display(elem),
                                 nodes[p].name,
-                                if nodes[p].options.compensate.is_some() { "compensate" } else { "continue_on_error" },
                             ),
                         );
+                    } else if nodes[p].continues_on_error() && !tolerant_form && !form_mismatch {
+                        tolerated.push(format!("`{}`", nodes[p].name));
                     }
                     if race_of[p].is_some() && !raced {
                         raced = true;
@@ -384,20 +411,45 @@ pub fn build(
                         );
                     }
                 }
+                if !tolerated.is_empty() {
+                    let ty = types::display(elem);
+                    let (nodes_word, have) = if tolerated.len() == 1 {
+                        ("node", "has")
+                    } else {
+                        ("nodes", "have")
+                    };
+                    errors.spanned(
+                        &param.ty,
+                        format!(
+                            "parameter `{}` of node `{}` collects every `{ty}`, but {nodes_word} {} {have} `continue_on_error`, so a `{ty}` may be a failure\n\
+                             take `&[Result<{ty}, flow_runtime::NodeError>]`: every producer's value or failure, in list order",
+                            param.name,
+                            node.name,
+                            tolerated.join(" and "),
+                        ),
+                    );
+                }
                 src = Some(Src::Collect(c));
             }
+            let tolerant_race = |p: usize| race_of[p].is_some_and(|r| races[r].continue_on_error);
             if let Some(Src::Node(p)) = src
-                && nodes[p].options.continue_on_error.is_some()
-                && nodes[p].map().is_none()
+                && ((nodes[p].options.continue_on_error.is_some() && nodes[p].map().is_none())
+                    || tolerant_race(p))
                 && param.kind == ParamKind::Ref
             {
                 let ty = types::display(&param.inner);
+                let who = match race_of[p] {
+                    Some(r) if races[r].continue_on_error => {
+                        format!("`race({})`", races[r].name.replace(" | ", ", "))
+                    }
+                    _ => format!("node `{}`", nodes[p].name),
+                };
                 errors.spanned(
                     &param.ty,
                     format!(
-                        "parameter `{}` of node `{}` takes `&{ty}`, but node `{}` has `continue_on_error`, so its `{ty}` may be missing\n\
+                        "parameter `{}` of node `{}` takes `&{ty}`, but {who} has `continue_on_error`, so its `{ty}` may be missing\n\
                          take `Option<&{ty}>` (`None` when it failed) or `Result<&{ty}, &flow_runtime::NodeError>` (its error when it failed)",
-                        param.name, node.name, nodes[p].name,
+                        param.name, node.name,
                     ),
                 );
             }
@@ -737,7 +789,9 @@ fn check_race(wf_name: &str, nodes: &[NodeEntry<'_>], group: &Race, errors: &mut
         let why = if node.options.compensate.is_some() {
             Some("`compensate`: a losing member is dropped mid-flight, so what to undo is unknown")
         } else if node.options.continue_on_error.is_some() {
-            Some("`continue_on_error`: a race already tolerates failed members until all fail")
+            Some(
+                "`continue_on_error`: a race already tolerates failed members until all fail; to hand the failure of all of them to the race's consumers, write `race(a, b, continue_on_error)`",
+            )
         } else if node.sig.optional {
             Some("an `Option` output: a member either provides the value or fails")
         } else {

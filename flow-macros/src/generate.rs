@@ -286,7 +286,7 @@ fn check_node_options(options: &NodeOptions, sig: &NodeSig, errors: &mut Errors)
             "spawn"
         };
         for p in &sig.params {
-            if p.kind == ParamKind::Result {
+            if matches!(p.kind, ParamKind::Result | ParamKind::OptionResult) {
                 errors.spanned(
                     &p.ty,
                     format!("a `{option}` node runs on another thread with its own copies of its inputs, and a node's error cannot be copied: take `Option<&{}>` instead", types::display(&p.inner)),
@@ -1581,6 +1581,7 @@ enum Wire {
     Result,
     Slice,
     ResultSlice,
+    OptionResult,
 }
 
 /// Writes the workflow's body.
@@ -1828,15 +1829,20 @@ impl Body<'_> {
 
     /// Whether node `i`'s failure is handed to its consumers instead of ending the run.
     fn tolerant(&self, i: usize) -> bool {
-        self.nodes[i].options.continue_on_error.is_some()
-            && self.nodes[i].map().is_none()
-            && !self.graph.consumers[i].is_empty()
+        let declared = match self.graph.race_of[i] {
+            Some(r) => self.graph.races[r].continue_on_error && self.graph.scheduled(i),
+            None => {
+                self.nodes[i].options.continue_on_error.is_some() && self.nodes[i].map().is_none()
+            }
+        };
+        declared && !self.graph.consumers[i].is_empty()
     }
 
     /// Whether node `i`'s output is kept beyond the body (for a compensation, or as a
     /// tolerated failure).
     fn kept(&self, i: usize) -> bool {
-        self.nodes[i].options.compensate.is_some() || self.tolerant(i)
+        self.nodes[i].options.compensate.is_some()
+            || (self.tolerant(i) && self.graph.collected[i].is_none())
     }
 
     /// Whether running node `i` can end the run with an error.
@@ -2070,17 +2076,8 @@ impl Body<'_> {
         call: &dyn Fn(&[TokenStream]) -> TokenStream,
     ) -> TokenStream {
         let path = self.nodes[i].path;
-        let span = self.nodes[i]
-            .sig
-            .output
-            .as_ref()
-            .map_or_else(|| self.nodes[i].sig.ident.span(), |t| t.span());
         let mode = format_ident!("{}", mode);
-        let codec = if self.nodes[i].sig.optional {
-            quote_spanned!(span=> ::flow_runtime::__private::codec_option())
-        } else {
-            quote_spanned!(span=> ::flow_runtime::__private::codec())
-        };
+        let codec = self.codec(i);
         let vars: Vec<TokenStream> = (0..args.len())
             .map(|k| format_ident!("__flow_y{}", k).into_token_stream())
             .collect();
@@ -2091,6 +2088,7 @@ impl Body<'_> {
                 Wire::Option => quote!(#private::EncOpt(#var)),
                 Wire::Result => quote!(#private::EncRes(#var)),
                 Wire::ResultSlice => quote!(#private::EncResSlice(#var)),
+                Wire::OptionResult => quote!(#private::EncOptRes(#var)),
             };
             quote!((&&#wrapped).flow_json())
         });
@@ -2109,6 +2107,47 @@ impl Body<'_> {
                 #future,
             )
         })
+    }
+
+    /// The codec that journals node `i`'s output (its value, without the `Result`), written
+    /// at the output type's token: a type that cannot be recorded is an error there.
+    fn codec(&self, i: usize) -> TokenStream {
+        let sig = self.nodes[i].sig;
+        let span = sig
+            .output
+            .as_ref()
+            .map_or_else(|| sig.ident.span(), |t| t.span());
+        let private = quote!(::flow_runtime::__private);
+        let n = sig.parts.len();
+        if sig.parts.iter().any(|p| p.optional) && n <= 12 {
+            // A tuple with `Option` elements: each written as a branch's `Option` is, so
+            // that `Some` of a value written as `null` reads back as `Some`.
+            let parts = sig.parts.iter().map(|p| {
+                if p.optional {
+                    quote!(#private::parts::Opt<_>)
+                } else {
+                    quote!(#private::parts::Plain<_>)
+                }
+            });
+            let f = if sig.optional {
+                format_ident!("codec_option_parts{}", n)
+            } else {
+                format_ident!("codec_parts{}", n)
+            };
+            return quote_spanned!(span=> ::flow_runtime::__private::parts::#f::<#(#parts),*>());
+        }
+        if sig.optional {
+            quote_spanned!(span=> ::flow_runtime::__private::codec_option())
+        } else {
+            quote_spanned!(span=> ::flow_runtime::__private::codec())
+        }
+    }
+
+    /// Whether node `i`'s output is journaled by a codec of its own (see [`Body::codec`]),
+    /// which a worker encodes with too.
+    fn own_codec(&self, i: usize) -> bool {
+        let sig = self.nodes[i].sig;
+        sig.parts.iter().any(|p| p.optional) && sig.parts.len() <= 12
     }
 
     /// `__flow_invoke(node, invocation)`: runs one node (by name) on a backend's worker as
@@ -2137,6 +2176,7 @@ impl Body<'_> {
                     Wire::Result => quote!(flow_decode_res),
                     Wire::Slice => quote!(flow_decode_slice),
                     Wire::ResultSlice => quote!(flow_decode_res_slice),
+                    Wire::OptionResult => quote!(flow_decode_opt_res),
                 };
                 quote! {
                     let #d = match ::flow_runtime::__private::arg(&__flow_args, #k, __FLOW_WORKFLOW, #path::INFO)
@@ -2155,9 +2195,16 @@ impl Body<'_> {
                 Wire::Slice | Wire::ResultSlice => quote!(::std::vec::Vec::as_slice(&#d)),
                 Wire::Option => quote!(::core::option::Option::as_ref(&#d)),
                 Wire::Result => quote!(::core::result::Result::as_ref(&#d)),
+                Wire::OptionResult => quote!(::core::option::Option::map(
+                    ::core::option::Option::as_ref(&#d),
+                    ::core::result::Result::as_ref,
+                )),
             });
             let tolerated = self.tolerant(i) || (n.map().is_some() && n.continues_on_error());
-            let encode_out = if n.sig.optional {
+            let encode_out = if self.own_codec(i) {
+                let codec = self.codec(i);
+                quote!(|__flow_v| (#codec).json(__flow_v))
+            } else if n.sig.optional {
                 quote!(|__flow_v| (&&::flow_runtime::__private::EncOpt(::core::option::Option::as_ref(__flow_v))).flow_json())
             } else {
                 quote!(|__flow_v| (&&::flow_runtime::__private::Enc(__flow_v)).flow_json())
@@ -2228,7 +2275,8 @@ impl Body<'_> {
                 #[allow(unused_imports)]
                 use ::flow_runtime::__private::{
                     DecodeOpt as _, DecodeOptNot as _, DecodeRef as _, DecodeRefNot as _,
-                    DecodeRes as _, DecodeResNot as _, DecodeResSlice as _,
+                    DecodeOptRes as _, DecodeOptResNot as _, DecodeRes as _, DecodeResNot as _,
+                    DecodeResSlice as _,
                     DecodeResSliceNot as _, DecodeSlice as _, DecodeSliceNot as _,
                     EncodeBySerde as _, EncodeNot as _,
                 };
@@ -2272,12 +2320,13 @@ impl Body<'_> {
                         self.nodes[p].map().is_some(),
                         self.nodes[p].map().is_some() && self.nodes[p].continues_on_error(),
                     ),
-                    Src::Collect(_) => (true, false),
+                    Src::Collect(c) => (true, self.graph.collects[c].tolerant),
                     _ => (false, false),
                 };
                 match param.kind {
                     ParamKind::Option => Wire::Option,
                     ParamKind::Result => Wire::Result,
+                    ParamKind::OptionResult => Wire::OptionResult,
                     _ if tolerant_map => Wire::ResultSlice,
                     _ if map || matches!(param.inner, syn::Type::Slice(_)) => Wire::Slice,
                     _ => Wire::Ref,
@@ -2347,6 +2396,34 @@ impl Body<'_> {
         let claim = self
             .durable
             .then(|| quote!(let __flow_claim = ::flow_runtime::__private::RaceClaim::new();));
+        let failed = quote! {
+            ::flow_runtime::__private::race_failed(
+                __FLOW_WORKFLOW,
+                #name,
+                ::std::vec![#(#errs),*],
+            )
+        };
+        // A tolerant race's failure is a value for its consumers.
+        let finish = if self.tolerant(race.members[0]) {
+            quote! {
+                match __flow_won {
+                    ::core::option::Option::Some(__flow_v) => ::core::result::Result::Ok(__flow_v),
+                    ::core::option::Option::None => ::core::result::Result::Err(#failed),
+                }
+            }
+        } else {
+            quote! {
+                match __flow_won {
+                    ::core::option::Option::Some(__flow_v) => __flow_v,
+                    ::core::option::Option::None => {
+                        return ::flow_runtime::__private::rank(
+                            ::core::result::Result::Err(#failed),
+                            #rank,
+                        );
+                    }
+                }
+            }
+        };
         let call = quote! {{
             #claim
             #(#pins)*
@@ -2360,19 +2437,7 @@ impl Body<'_> {
                 }
             })
             .await;
-            match __flow_won {
-                ::core::option::Option::Some(__flow_v) => __flow_v,
-                ::core::option::Option::None => {
-                    return ::flow_runtime::__private::rank(
-                        ::core::result::Result::Err(::flow_runtime::__private::race_failed(
-                            __FLOW_WORKFLOW,
-                            #name,
-                            ::std::vec![#(#errs),*],
-                        )),
-                        #rank,
-                    );
-                }
-            }
+            #finish
         }};
         (call, skips)
     }
@@ -2421,11 +2486,22 @@ impl Body<'_> {
     fn store(&self, i: usize, call: TokenStream) -> TokenStream {
         if let Some((c, k)) = self.graph.collected[i] {
             let var = collect_var(c);
-            if self.graph.maybe(i) {
-                quote!(#var.put(#k, #call);)
-            } else {
-                quote!(#var.put(#k, ::core::option::Option::Some(#call));)
-            }
+            let opt = quote!(::core::option::Option);
+            let res = quote!(::core::result::Result);
+            // A tolerant collect holds each producer's `Result`; a skipped producer is left
+            // out.
+            let value = match (
+                self.graph.collects[c].tolerant,
+                self.tolerant(i),
+                self.graph.maybe(i),
+            ) {
+                (false, _, false) | (true, true, false) => quote!(#opt::Some(#call)),
+                (false, _, true) => call,
+                (true, true, true) => quote!(#res::transpose(#call)),
+                (true, false, false) => quote!(#opt::Some(#res::Ok(#call))),
+                (true, false, true) => quote!(#opt::map(#call, #res::Ok)),
+            };
+            quote!(#var.put(#k, #value);)
         } else if self.kept(i) {
             // Stamped when it completes: compensations run in reverse completion order.
             let k = kept_var(i);
@@ -2512,6 +2588,18 @@ impl Body<'_> {
                         quote_spanned!(span=> ::core::option::Option::Some(#view))
                     }
                     (ParamKind::Option, false, true) => view,
+                    (ParamKind::OptionResult, false, false) => quote_spanned!(span=>
+                        ::core::option::Option::Some(::core::result::Result::Ok(#view))
+                    ),
+                    (ParamKind::OptionResult, false, true) => quote_spanned!(span=>
+                        ::core::option::Option::map(#view, ::core::result::Result::Ok)
+                    ),
+                    (ParamKind::OptionResult, true, false) => {
+                        quote_spanned!(span=> ::core::option::Option::Some(#view))
+                    }
+                    (ParamKind::OptionResult, true, true) => {
+                        quote_spanned!(span=> ::core::result::Result::transpose(#view))
+                    }
                     (ParamKind::Result, true, false) => view,
                     (ParamKind::Result, true, true) => {
                         let m = skip(quote!(::core::result::Result::transpose(#view)));

@@ -276,6 +276,9 @@ pub struct MapSpec {
 /// `race(a, b, ...)`.
 pub struct RaceGroup {
     pub members: Vec<usize>,
+    /// `race(a, b, continue_on_error)`: the failure of every member is handed to the
+    /// race's consumers instead of ending the run.
+    pub continue_on_error: bool,
 }
 
 pub const MAP_OPTIONS: &[OptionSpec] = &[
@@ -726,8 +729,12 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
             Meta::List(list) if list.path.is_ident("race") => {
                 let inner = parse_metas(list.tokens.clone(), "race", errors);
                 let mut members = Vec::new();
+                let mut tolerant = None;
                 for meta in &inner {
                     match meta {
+                        _ if meta.path().is_ident("continue_on_error") => {
+                            flag_option(meta, &mut tolerant, errors);
+                        }
                         Meta::Path(path) => {
                             if list_node(path, Shape::Race, &mut parsed, &mut seen, errors) {
                                 members.push(parsed.nodes.len() - 1);
@@ -735,17 +742,20 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
                         }
                         other => errors.spanned(
                             other,
-                            "`race(...)` lists the nodes that race to provide one value: `race(primary, mirror)`",
+                            "`race(...)` lists the nodes that race to provide one value, and may end with `continue_on_error`: `race(primary, mirror)`",
                         ),
                     }
                 }
-                if inner.len() < 2 {
+                if inner.len() - usize::from(tolerant.is_some()) < 2 {
                     errors.spanned(
                         list,
                         "a race needs at least two nodes providing the same type: `race(primary, mirror)`",
                     );
                 }
-                parsed.races.push(RaceGroup { members });
+                parsed.races.push(RaceGroup {
+                    members,
+                    continue_on_error: tolerant.is_some(),
+                });
             }
             _ if meta.path().is_ident("name") => {
                 string_option(&meta, &mut parsed.name, "workflow", errors);
@@ -802,6 +812,9 @@ pub enum ParamKind {
     Option,
     /// `Result<&T, &NodeError>`: the provider's failure (`continue_on_error`).
     Result,
+    /// `Option<Result<&T, &NodeError>>`: `None` when a conditional provider was skipped,
+    /// its failure when it failed (`continue_on_error`).
+    OptionResult,
     /// `&RunContext`: the run's context, not a graph dependency.
     Context,
 }
@@ -873,6 +886,12 @@ fn param_kind(ty: &Type) -> Option<(ParamKind, Type)> {
         && (last_ident_is(e, "NodeError") || last_ident_is(e, "Error"))
     {
         return Some((ParamKind::Result, inner.clone()));
+    }
+    if let Some(args) = generic_args(ty, "Option")
+        && let [arg] = args[..]
+        && let Some((ParamKind::Result, inner)) = param_kind(arg)
+    {
+        return Some((ParamKind::OptionResult, inner));
     }
     None
 }

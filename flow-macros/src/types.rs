@@ -201,6 +201,29 @@ pub fn element_type(ty: &Type) -> Option<&Type> {
     }
 }
 
+/// `Result<T, NodeError>` (or `Result<T, Error>`), a tolerated value: `(T, true)`; any
+/// other type: `(ty, false)`.
+pub fn tolerated(ty: &Type) -> (&Type, bool) {
+    if let Type::Path(p) = ty
+        && p.qself.is_none()
+        && let Some(last) = p.path.segments.last()
+        && last.ident == "Result"
+        && let PathArguments::AngleBracketed(a) = &last.arguments
+        && let [
+            GenericArgument::Type(ok),
+            GenericArgument::Type(Type::Path(err)),
+        ] = &a.args.iter().collect::<Vec<_>>()[..]
+        && err
+            .path
+            .segments
+            .last()
+            .is_some_and(|s| s.ident == "NodeError" || s.ident == "Error")
+    {
+        return (ok, true);
+    }
+    (ty, false)
+}
+
 pub fn is_unit(ty: &Type) -> bool {
     match ty {
         Type::Tuple(t) => t.elems.is_empty(),

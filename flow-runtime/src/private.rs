@@ -446,6 +446,17 @@ pub use crate::journal::{
     Begin, Codec, Element as RecordElement, Fallible as RecordResult, Journal, Journaled,
     RaceClaim, Tolerated as RecordTolerated, Value as RecordValue, codec, codec_option,
 };
+/// The codecs of tuple outputs with `Option` elements.
+pub mod parts {
+    pub use crate::journal::{
+        Opt, Plain, codec_option_parts1, codec_option_parts2, codec_option_parts3,
+        codec_option_parts4, codec_option_parts5, codec_option_parts6, codec_option_parts7,
+        codec_option_parts8, codec_option_parts9, codec_option_parts10, codec_option_parts11,
+        codec_option_parts12, codec_parts1, codec_parts2, codec_parts3, codec_parts4, codec_parts5,
+        codec_parts6, codec_parts7, codec_parts8, codec_parts9, codec_parts10, codec_parts11,
+        codec_parts12,
+    };
+}
 
 /// What a `durable` workflow records: its inputs and every node's output.
 #[diagnostic::on_unimplemented(
@@ -544,6 +555,9 @@ pub struct Enc<'a, T: ?Sized>(pub &'a T);
 pub struct EncOpt<'a, T>(pub Option<&'a T>);
 /// A `Result<&T, &NodeError>` input: `{"ok": value}` or `{"err": error}`.
 pub struct EncRes<'a, T>(pub Result<&'a T, &'a Error>);
+/// An `Option<Result<&T, &NodeError>>` input: `null` or `[result]`, the result as
+/// [`EncRes`] writes it.
+pub struct EncOptRes<'a, T>(pub Option<Result<&'a T, &'a Error>>);
 /// A `&[Result<T, NodeError>]` input (a tolerant map's output), each as [`EncRes`].
 pub struct EncResSlice<'a, T>(pub &'a [Result<T, Error>]);
 
@@ -607,6 +621,19 @@ impl<T: serde::Serialize> EncodeBySerde for &EncRes<'_, T> {
     }
 }
 impl<T> EncodeNot for EncRes<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        Err(not_serializable())
+    }
+}
+impl<T: serde::Serialize> EncodeBySerde for &EncOptRes<'_, T> {
+    fn flow_json(&self) -> Result<String, serde_json::Error> {
+        match self.0 {
+            None => Ok("null".to_owned()),
+            Some(r) => serde_json::to_string(&(wire_result(r),)),
+        }
+    }
+}
+impl<T> EncodeNot for EncOptRes<'_, T> {
     fn flow_json(&self) -> Result<String, serde_json::Error> {
         Err(not_serializable())
     }
@@ -782,6 +809,24 @@ decoder!(DecodeRes, DecodeResNot, flow_decode_res, Result<&'a T, &'a Error>, Res
         Err(e) => Ok(Err(e)),
     }
 });
+decoder!(
+    DecodeOptRes,
+    DecodeOptResNot,
+    flow_decode_opt_res,
+    Option<Result<&'a T, &'a Error>>,
+    Option<Result<T, Error>>,
+    |text, graph| {
+        if text.trim() == "null" {
+            return Ok(None);
+        }
+        match read_wire_result(&unwrap_one(text)?, graph)? {
+            Ok(json) => serde_json::from_str(&json)
+                .map(|v| Some(Ok(v)))
+                .map_err(|e| e.to_string()),
+            Err(e) => Ok(Some(Err(e))),
+        }
+    }
+);
 decoder!(
     DecodeSlice,
     DecodeSliceNot,

@@ -781,8 +781,9 @@ async fn retry_if_decides_on_the_worker() {
 // consumers with its failure.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct ToText(pub u32);
+/// A unit struct, which JSON writes as `null`: `Some(ToImage)` must still arrive as `Some`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
-pub struct ToImage(pub u32);
+pub struct ToImage;
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 pub struct TextDone(pub String);
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
@@ -799,7 +800,7 @@ static IMAGES: AtomicU32 = AtomicU32::new(0);
 async fn split(o: &Order) -> (Option<ToText>, Option<ToImage>) {
     (
         (o.0 % 2 == 1).then_some(ToText(o.0)),
-        (o.0 >= 10).then_some(ToImage(o.0)),
+        (o.0 >= 10).then_some(ToImage),
     )
 }
 #[node]
@@ -808,9 +809,9 @@ async fn do_text(t: &ToText) -> TextDone {
     TextDone(format!("text {}", t.0))
 }
 #[node]
-async fn do_image(i: &ToImage) -> ImageDone {
+async fn do_image(_i: &ToImage) -> ImageDone {
     IMAGES.fetch_add(1, Ordering::SeqCst);
-    ImageDone(format!("image {}", i.0))
+    ImageDone("image".into())
 }
 #[node(continue_on_error)]
 async fn measure(o: &Order) -> Result<(Sizes, Note), std::io::Error> {
@@ -866,7 +867,7 @@ async fn several_outputs_route_and_tolerate_on_temporal_as_in_process() {
         let receipt = fan_out(Order(13)).await.unwrap();
         assert_eq!(
             receipt,
-            Receipt("Some(\"text 13\") Some(\"image 13\") failed: NodeFailed None".into())
+            Receipt("Some(\"text 13\") Some(\"image\") failed: NodeFailed None".into())
         );
     })
     .await;
@@ -918,6 +919,147 @@ async fn ordering_edges_hold_on_temporal() {
         // `finish` started once both effects had ended.
         assert_eq!(SEEN.load(Ordering::SeqCst), before + 2);
         assert_eq!(EFFECTS.load(Ordering::SeqCst), before + 2);
+    })
+    .await;
+}
+
+// Tolerated failures as data: a tolerant collect, a tolerant race, a conditional tolerated
+// producer; each consumer runs on a worker and gets the failures as in process.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Hit(pub String);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Key(pub u32);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Row(pub u32);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Digest(pub String);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Fallback(pub String);
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Lookup(pub String);
+
+fn source(o: &Order, name: &str, fails_when: u32) -> Result<Hit, std::io::Error> {
+    if o.0.is_multiple_of(fails_when) {
+        Err(std::io::Error::other(format!("{name} is down")))
+    } else {
+        Ok(Hit(name.to_owned()))
+    }
+}
+#[node(continue_on_error)]
+async fn src_web(o: &Order) -> Result<Hit, std::io::Error> {
+    source(o, "web", 2)
+}
+#[node(continue_on_error)]
+async fn src_news(o: &Order) -> Result<Hit, std::io::Error> {
+    source(o, "news", 3)
+}
+#[node]
+async fn digest(hits: &[Result<Hit, flow_runtime::NodeError>]) -> Digest {
+    Digest(
+        hits.iter()
+            .map(|h| match h {
+                Ok(h) => h.0.clone(),
+                Err(e) => format!("{}!", e.node_name().unwrap_or("?")),
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+    )
+}
+#[node]
+async fn quote_a(o: &Order) -> Result<Price, std::io::Error> {
+    if o.0.is_multiple_of(5) {
+        Err(std::io::Error::other("a"))
+    } else {
+        Ok(Price(o.0))
+    }
+}
+#[node]
+async fn quote_b(o: &Order) -> Result<Price, std::io::Error> {
+    if o.0.is_multiple_of(5) {
+        Err(std::io::Error::other("b"))
+    } else {
+        Ok(Price(o.0))
+    }
+}
+#[node]
+async fn fallback(p: Result<&Price, &flow_runtime::NodeError>) -> Fallback {
+    Fallback(match p {
+        Ok(p) => p.0.to_string(),
+        Err(e) => format!("{:?}", e.kind()),
+    })
+}
+#[node]
+async fn pick_key(o: &Order) -> Option<Key> {
+    (!o.0.is_multiple_of(7)).then_some(Key(o.0))
+}
+#[node(continue_on_error)]
+async fn load_row(k: &Key) -> Result<Row, std::io::Error> {
+    if k.0.is_multiple_of(4) {
+        Err(std::io::Error::other("no row"))
+    } else {
+        Ok(Row(k.0))
+    }
+}
+#[node]
+async fn lookup(row: Option<Result<&Row, &flow_runtime::NodeError>>) -> Lookup {
+    Lookup(match row {
+        None => "skipped".into(),
+        Some(Err(e)) => format!("{:?}", e.kind()),
+        Some(Ok(r)) => r.0.to_string(),
+    })
+}
+#[node]
+async fn tolerated_report(d: &Digest, f: &Fallback, l: &Lookup) -> Receipt {
+    Receipt(format!("{} | {} | {}", d.0, f.0, l.0))
+}
+
+#[workflow(
+    src_web,
+    src_news,
+    digest,
+    race(quote_a, quote_b, continue_on_error),
+    fallback,
+    pick_key,
+    load_row,
+    lookup,
+    tolerated_report,
+    durable
+)]
+pub async fn tolerated(o: Order) -> Receipt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tolerated_failures_are_data_on_temporal_as_in_process() {
+    let client = server::client().await;
+    let queue = server::queue("tolerated");
+    let worker = Worker::new(&client, &queue).register::<tolerated>();
+    server::serve(worker, Duration::from_secs(60), async {
+        for n in [1, 6, 35, 28] {
+            let on_temporal = client
+                .execute::<tolerated>(
+                    &queue,
+                    RunOptions::new().run_id(format!("{queue}-{n}")),
+                    (Order(n),),
+                )
+                .await
+                .unwrap();
+            assert_eq!(on_temporal, tolerated(Order(n)).await.unwrap(), "order {n}");
+        }
+        assert_eq!(
+            tolerated(Order(6)).await.unwrap(),
+            Receipt("src_web! src_news! | 6 | 6".into())
+        );
+        assert_eq!(
+            tolerated(Order(35)).await.unwrap(),
+            Receipt("web news | RaceFailed | skipped".into())
+        );
+        assert_eq!(
+            tolerated(Order(28)).await.unwrap(),
+            Receipt("src_web! news | 28 | skipped".into())
+        );
+        assert_eq!(
+            tolerated(Order(4)).await.unwrap(),
+            Receipt("src_web! news | 4 | NodeFailed".into())
+        );
     })
     .await;
 }

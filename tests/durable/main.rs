@@ -870,11 +870,12 @@ mod several_outputs {
         pub fast: bool,
         pub slow: bool,
     }
-    // Not unit structs: JSON writes `Some(Unit)` as `null`, which reads back as `None`.
+    // Unit structs, which JSON writes as `null`: `Some` of one must still read back as
+    // `Some`.
     #[derive(Serialize, Deserialize)]
-    pub struct Fast(pub u8);
+    pub struct Fast;
     #[derive(Serialize, Deserialize)]
-    pub struct Slow(pub u8);
+    pub struct Slow;
     #[derive(Serialize, Deserialize)]
     pub struct Meta(pub String);
     #[derive(Serialize, Deserialize)]
@@ -888,8 +889,8 @@ mod several_outputs {
     async fn plan(ask: &Ask, ctx: &RunContext) -> (Option<Fast>, Option<Slow>, Meta) {
         note(&ctx.run_id().to_string(), "plan -");
         (
-            ask.fast.then_some(Fast(1)),
-            ask.slow.then_some(Slow(2)),
+            ask.fast.then_some(Fast),
+            ask.slow.then_some(Slow),
             Meta("m".into()),
         )
     }

@@ -15,3 +15,4 @@ mod ordering;
 mod outputs;
 mod policies;
 mod scheduling;
+mod tolerated;

@@ -878,6 +878,123 @@ pub fn codec_option<T: crate::__private::Durable>() -> Codec<Option<T>> {
     }
 }
 
+impl<T> Codec<T> {
+    /// The JSON of `value`, as the journal records it.
+    #[doc(hidden)]
+    pub fn json(&self, value: &T) -> Result<String, serde_json::Error> {
+        (self.encode)(value)
+    }
+}
+
+/// One element of a tuple output, for [`codec_parts`]-style codecs: [`Plain`] or [`Opt`].
+#[doc(hidden)]
+pub trait Part {
+    /// The element's type.
+    type T;
+    /// The element as JSON.
+    fn to_json(value: &Self::T) -> Result<serde_json::Value, serde_json::Error>;
+    /// The element from JSON.
+    fn from_json(value: serde_json::Value) -> Result<Self::T, serde_json::Error>;
+}
+
+/// An element of a tuple output that is not an `Option`.
+#[doc(hidden)]
+pub struct Plain<X>(core::marker::PhantomData<X>);
+
+/// An `Option` element of a tuple output: `None` is `null` and `Some(v)` is `[v]`, so that
+/// `Some` of a value written as `null` (a unit struct, `()`) reads back as `Some`.
+#[doc(hidden)]
+pub struct Opt<X>(core::marker::PhantomData<X>);
+
+impl<X: crate::__private::Durable> Part for Plain<X> {
+    type T = X;
+    fn to_json(value: &X) -> Result<serde_json::Value, serde_json::Error> {
+        serde_json::to_value(value)
+    }
+    fn from_json(value: serde_json::Value) -> Result<X, serde_json::Error> {
+        serde_json::from_value(value)
+    }
+}
+
+impl<X: crate::__private::Durable> Part for Opt<X> {
+    type T = Option<X>;
+    fn to_json(value: &Option<X>) -> Result<serde_json::Value, serde_json::Error> {
+        match value {
+            None => Ok(serde_json::Value::Null),
+            Some(v) => serde_json::to_value((v,)),
+        }
+    }
+    fn from_json(value: serde_json::Value) -> Result<Option<X>, serde_json::Error> {
+        match value {
+            serde_json::Value::Null => Ok(None),
+            v => serde_json::from_value::<(X,)>(v).map(|(v,)| Some(v)),
+        }
+    }
+}
+
+fn parts_array(text: &str, n: usize) -> Result<Vec<serde_json::Value>, serde_json::Error> {
+    let values: Vec<serde_json::Value> = serde_json::from_str(text)?;
+    if values.len() != n {
+        return Err(<serde_json::Error as serde::de::Error>::invalid_length(
+            values.len(),
+            &format!("a tuple of {n}").as_str(),
+        ));
+    }
+    Ok(values)
+}
+
+macro_rules! codec_tuples {
+    ($($name:ident $option:ident ($($p:ident $k:tt),+);)*) => {$(
+        /// The codec of a tuple output whose `Option` elements are written as
+        /// [`codec_option`] writes a branch's output.
+        #[doc(hidden)]
+        #[inline(always)]
+        pub fn $name<$($p: Part),+>() -> Codec<($($p::T,)+)> {
+            Codec {
+                encode: |v| serde_json::to_string(&[$($p::to_json(&v.$k)?),+]),
+                decode: |s| {
+                    let mut values = parts_array(s, [$($k),+].len())?.into_iter();
+                    Ok(($($p::from_json(values.next().unwrap_or_default())?,)+))
+                },
+            }
+        }
+
+        /// [`codec_option`] of a tuple output with `Option` elements.
+        #[doc(hidden)]
+        #[inline(always)]
+        pub fn $option<$($p: Part),+>() -> Codec<Option<($($p::T,)+)>> {
+            Codec {
+                encode: |v| match v {
+                    None => Ok("null".to_owned()),
+                    Some(v) => serde_json::to_string(&[$($p::to_json(&v.$k)?),+]),
+                },
+                decode: |s| match s.trim() {
+                    "null" => Ok(None),
+                    s => {
+                        let mut values = parts_array(s, [$($k),+].len())?.into_iter();
+                        Ok(Some(($($p::from_json(values.next().unwrap_or_default())?,)+)))
+                    }
+                },
+            }
+        }
+    )*};
+}
+
+codec_tuples! {
+    codec_parts1 codec_option_parts1 (A 0);
+    codec_parts2 codec_option_parts2 (A 0, B 1);
+    codec_parts3 codec_option_parts3 (A 0, B 1, C 2);
+    codec_parts4 codec_option_parts4 (A 0, B 1, C 2, D 3);
+    codec_parts5 codec_option_parts5 (A 0, B 1, C 2, D 3, E 4);
+    codec_parts6 codec_option_parts6 (A 0, B 1, C 2, D 3, E 4, F 5);
+    codec_parts7 codec_option_parts7 (A 0, B 1, C 2, D 3, E 4, F 5, G 6);
+    codec_parts8 codec_option_parts8 (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7);
+    codec_parts9 codec_option_parts9 (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8);
+    codec_parts10 codec_option_parts10 (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9);
+    codec_parts11 codec_option_parts11 (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10);
+    codec_parts12 codec_option_parts12 (A 0, B 1, C 2, D 3, E 4, F 5, G 6, H 7, I 8, J 9, K 10, L 11);
+}
+
 /// How a node's output is journaled: what to record, and how to read it back.
 pub trait Mode<O> {
     /// The type recorded (the node's value).
