@@ -302,6 +302,26 @@ fn check_node_options(options: &NodeOptions, sig: &NodeSig, errors: &mut Errors)
     }
 }
 
+/// A `retry(...)` as the runtime's `Retry`.
+fn retry_tokens(r: &parse::RetrySpec) -> TokenStream {
+    let (n, initial, factor, max, jitter) = (
+        r.max_attempts,
+        duration_tokens(r.initial),
+        r.factor,
+        duration_tokens(r.max_delay),
+        r.jitter,
+    );
+    quote! {
+        ::flow_runtime::__private::Retry {
+            max_attempts: #n,
+            initial: #initial,
+            factor: #factor,
+            max_delay: #max,
+            jitter: #jitter,
+        }
+    }
+}
+
 fn duration_tokens(d: std::time::Duration) -> TokenStream {
     let nanos = u64::try_from(d.as_nanos()).unwrap_or(u64::MAX);
     quote!(::core::time::Duration::from_nanos(#nanos))
@@ -332,24 +352,7 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
     let takes_context = sig.params.iter().any(|p| p.kind == ParamKind::Context);
     if options.runs_under_policy(sig) {
         let timeout = option_tokens(options.timeout.map(duration_tokens));
-        let retry = option_tokens(options.retry.as_ref().map(|r| {
-            let (n, initial, factor, max, jitter) = (
-                r.max_attempts,
-                duration_tokens(r.initial),
-                r.factor,
-                duration_tokens(r.max_delay),
-                r.jitter,
-            );
-            quote! {
-                ::flow_runtime::__private::Retry {
-                    max_attempts: #n,
-                    initial: #initial,
-                    factor: #factor,
-                    max_delay: #max,
-                    jitter: #jitter,
-                }
-            }
-        }));
+        let retry = option_tokens(options.retry.as_ref().map(retry_tokens));
         // Typed where they are written, so that a path of the wrong type is an error at the
         // path that quotes nothing outside the user's crate.
         let rate = option_tokens(options.rate_limit.as_ref().map(|p| {
@@ -438,13 +441,15 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
             quote!(async move { #body })
         };
         fns.extend(quote! {
-            /// Runs the node under its policy, for a workflow.
+            /// Runs the node under its policy for a workflow, with the workflow's
+            /// `defaults(...)` where the node sets nothing of its own.
             #[doc(hidden)]
             #[allow(clippy::too_many_arguments)]
             pub async fn __flow_call<__FlowGate: ::flow_runtime::__private::Gate>(
                 __flow_run: &::flow_runtime::__private::Run<'_, __FlowGate>,
                 __flow_workflow: &'static str,
                 __flow_element: ::core::option::Option<usize>,
+                __flow_defaults: ::core::option::Option<&'static ::flow_runtime::__private::Policy>,
                 #(#decls),*
             ) -> ::core::result::Result<#raw, ::flow_runtime::Error> {
                 static __FLOW_POLICY: ::flow_runtime::__private::Policy = ::flow_runtime::__private::Policy {
@@ -454,12 +459,20 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
                     limit: #limit,
                 };
                 #check
+                let __flow_merged;
+                let __flow_policy = match __flow_defaults {
+                    ::core::option::Option::None => &__FLOW_POLICY,
+                    ::core::option::Option::Some(__flow_d) => {
+                        __flow_merged = __FLOW_POLICY.with_defaults(__flow_d);
+                        &__flow_merged
+                    }
+                };
                 ::flow_runtime::__private::call(
                     __flow_run,
                     __flow_workflow,
                     Self::INFO,
                     __flow_element,
-                    &__FLOW_POLICY,
+                    __flow_policy,
                     |__flow_attempt: u32| {
                         #(#prep)*
                         #attempt
@@ -984,6 +997,8 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                 __flow_parent: &::flow_runtime::__private::Run<'_, __FlowGate>,
                 __flow_workflow: &'static str,
                 __flow_element: ::core::option::Option<usize>,
+                // A sub-workflow keeps its own options: the parent's defaults are not its.
+                _: ::core::option::Option<&'static ::flow_runtime::__private::Policy>,
                 #(#ref_inputs),*
             ) #output {
                 __flow_parent
@@ -1143,6 +1158,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
     if !reported.is_empty() || node_sigs.len() != wf_args.nodes.len() {
         return unreachable;
     }
+    apply_defaults(&wf_args, &wf_sig, &node_sigs, &mut node_options);
     let wf_name = parse::name_or(&wf_args.name, &wf_sig.ident);
     let entries: Vec<NodeEntry<'_>> = wf_args
         .nodes
@@ -1207,6 +1223,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
             graph: &graph,
             nested,
             durable: wf_args.durable.is_some(),
+            defaults: wf_args.defaults.as_ref(),
         }
         .generate(),
     );
@@ -1218,6 +1235,7 @@ pub fn expand(input: TokenStream) -> TokenStream {
             graph: &graph,
             nested,
             durable: true,
+            defaults: wf_args.defaults.as_ref(),
         };
         let max_concurrency = option_tokens(wf_args.max_concurrency.map(|n| quote!(#n)));
         let durable = durable_fn(&input.sig, &wf_sig, &entries, &graph);
@@ -1277,6 +1295,90 @@ pub fn expand(input: TokenStream) -> TokenStream {
 
         ::flow_runtime::__private::inventory::submit! {
             ::flow_runtime::__private::WorkflowRegistration(#ident::__flow_graph)
+        }
+    }
+}
+
+/// The workflow's `defaults(...)`, on every node that does not set its own: a timeout and a
+/// retry policy for each node (not a sub-workflow, which keeps its own options), and
+/// `continue_on_error` for each node that can hand its failure to its consumers (every
+/// consumer takes `Option<&T>`, `Result<&T, _>` or a `&[Result<T, _>]` list; it is not the
+/// workflow's output, a map or a race member). A node whose consumers take `&T` keeps
+/// failing the run: a default never swallows an error.
+fn apply_defaults(
+    wf_args: &parse::WorkflowArgs,
+    wf: &WorkflowSig,
+    sigs: &[NodeSig],
+    options: &mut [NodeOptions],
+) {
+    for (o, sig) in options.iter_mut().zip(sigs) {
+        o.own_call = o.runs_under_policy(sig);
+    }
+    let Some(d) = &wf_args.defaults else {
+        return;
+    };
+    let racing: Vec<usize> = wf_args
+        .races
+        .iter()
+        .flat_map(|r| r.members.clone())
+        .collect();
+    for (i, (o, sig)) in options.iter_mut().zip(sigs).enumerate() {
+        if o.workflow {
+            continue;
+        }
+        if o.timeout.is_none() && d.timeout.is_some() {
+            o.timeout = d.timeout;
+            o.defaulted = true;
+        }
+        if o.retry.is_none() && d.retry.is_some() {
+            o.retry = d.retry.clone();
+            o.defaulted = true;
+        }
+        let Some(span) = d.continue_on_error else {
+            continue;
+        };
+        let Some(out) = &sig.output else { continue };
+        if o.continue_on_error.is_some()
+            || o.compensate.is_some()
+            || racing.contains(&i)
+            || !matches!(wf_args.shapes[i], parse::Shape::Once)
+        {
+            continue;
+        }
+        let mut keys = vec![types::key(out)];
+        keys.extend(sig.parts.iter().map(|p| types::key(&p.inner)));
+        let output = wf
+            .output
+            .as_ref()
+            .is_some_and(|t| keys.contains(&types::key(t)));
+        let mut consumed = false;
+        let mut blocked = output;
+        for (c, other) in sigs.iter().enumerate() {
+            if c == i {
+                continue;
+            }
+            for p in &other.params {
+                let inner = &p.inner;
+                let over_key = types::key(&syn::parse_quote!(Vec<#inner>));
+                if keys.contains(&p.key) {
+                    consumed = true;
+                    blocked |= p.kind == ParamKind::Ref;
+                } else if let Some((elem, tolerant)) =
+                    types::element_type(&p.inner).map(types::tolerated)
+                    && keys.contains(&types::key(elem))
+                {
+                    consumed = true;
+                    blocked |= !tolerant;
+                } else if keys.contains(&over_key) {
+                    // A map over the node's `Vec`: it needs the whole value.
+                    consumed = true;
+                    blocked = true;
+                }
+            }
+        }
+        if consumed && !blocked {
+            o.continue_on_error = Some(span);
+            o.defaulted = true;
         }
     }
 }
@@ -1471,6 +1573,9 @@ fn borrowed_inputs(sig: &Signature) -> (Vec<TokenStream>, Vec<TokenStream>) {
 /// (the plain function, `run`, as a node of another workflow) runs it under its own gate.
 fn body_fn(sig: &Signature, block: TokenStream) -> TokenStream {
     let (pats, tys) = borrowed_inputs(sig);
+    // The inputs under names of the body's own: an input named like a node does not
+    // shadow the node's function.
+    let pats: Vec<Ident> = (0..pats.len()).map(body_input).collect();
     let out_ty = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
@@ -1594,6 +1699,8 @@ struct Body<'a> {
     nested: bool,
     /// `durable`: each node's output is journaled when the run has a store.
     durable: bool,
+    /// The workflow's `defaults(...)`.
+    defaults: Option<&'a parse::Defaults>,
 }
 
 /// Node `i`'s rank among failures at the same instant: its place in the list.
@@ -1625,6 +1732,11 @@ fn input_var(i: usize) -> Ident {
     format_ident!("__flow_i{}", i)
 }
 
+/// Input `i` of the workflow's body.
+fn body_input(i: usize) -> Ident {
+    format_ident!("__flow_x{}", i)
+}
+
 fn done_var(i: usize) -> Ident {
     format_ident!("__flow_n{}", i)
 }
@@ -1638,7 +1750,8 @@ impl Body<'_> {
         let wf_name = self.wf_name;
         let inputs = self.wf.inputs.iter().enumerate().map(|(i, input)| {
             let var = input_var(i);
-            let ident = &input.ident;
+            let _ = &input.ident;
+            let ident = body_input(i);
             let used = self.graph.deps.iter().any(|d| d.contains(&Src::Input(i)));
             match (used, input.by_ref || self.nested) {
                 (false, _) => quote!(let _ = &#ident;),
@@ -1679,12 +1792,14 @@ impl Body<'_> {
         });
         // The workflow's name, as a type (for its guard and its fallible nodes, which then
         // hold nothing to name it) and as a constant.
+        let defaults = self.defaults_static();
         let inputs = quote! {
             struct __FlowW;
             impl ::flow_runtime::__private::WorkflowName for __FlowW {
                 const NAME: &'static str = #wf_name;
             }
             const __FLOW_WORKFLOW: &str = <__FlowW as ::flow_runtime::__private::WorkflowName>::NAME;
+            #defaults
             #(#inputs)*
             #(#collectors)*
         };
@@ -1819,6 +1934,26 @@ impl Body<'_> {
                 }
             }
         }}
+    }
+
+    /// The policy of the workflow's `defaults(...)`, as a static, when some node takes it.
+    fn defaults_static(&self) -> TokenStream {
+        let Some(d) = self.defaults else {
+            return quote!();
+        };
+        if !self.nodes.iter().any(|n| n.options.defaulted) {
+            return quote!();
+        }
+        let timeout = option_tokens(d.timeout.map(duration_tokens));
+        let retry = option_tokens(d.retry.as_ref().map(retry_tokens));
+        quote! {
+            static __FLOW_DEFAULTS: ::flow_runtime::__private::Policy = ::flow_runtime::__private::Policy {
+                timeout: #timeout,
+                retry: #retry,
+                rate_limit: ::core::option::Option::None,
+                limit: ::core::option::Option::None,
+            };
+        }
     }
 
     /// Whether node `i` runs through its `__flow_call` (options or the run context).
@@ -2016,7 +2151,7 @@ impl Body<'_> {
             let fallible = node.sig.fallible;
             let journaled = self.journaled(i, mode, none.clone(), args, &|args| {
                 if policy {
-                    quote!(#path::__flow_call(__flow_run, __FLOW_WORKFLOW, #none, #(#args),*))
+                    self.policy_call(i, none.clone(), args)
                 } else if fallible {
                     quote!(__flow_run.gate::<#path, _, _>(#none, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*)))
                 } else {
@@ -2026,8 +2161,8 @@ impl Body<'_> {
             return quote!(::flow_runtime::__private::rank(#journaled.await, #rank)?);
         }
         if self.policy(i) {
-            let call =
-                quote!(#path::__flow_call(__flow_run, __FLOW_WORKFLOW, #none, #(#args),*).await);
+            let call = self.policy_call(i, none.clone(), args);
+            let call = quote!(#call.await);
             if self.tolerant(i) {
                 call
             } else {
@@ -2154,6 +2289,7 @@ impl Body<'_> {
     /// the body runs it, to the entry its journal would record.
     fn invoke_fn(&self) -> TokenStream {
         let wf_name = self.wf_name;
+        let defaults = self.defaults_static();
         let backend = quote!(::flow_runtime::__private::backend);
         let arms = self.nodes.iter().enumerate().filter(|(_, n)| !n.options.workflow).map(|(i, n)| {
             let path = n.path;
@@ -2285,6 +2421,7 @@ impl Body<'_> {
                     const NAME: &'static str = #wf_name;
                 }
                 const __FLOW_WORKFLOW: &str = #wf_name;
+                #defaults
                 let #backend::Invocation {
                     run_id: __flow_run_id,
                     element: __flow_element,
@@ -2335,6 +2472,42 @@ impl Body<'_> {
             .collect()
     }
 
+    /// The unawaited call of node `i` under its policy (with the workflow's `defaults(...)`
+    /// where it takes them): its own `__flow_call`, or, for a node whose only policy comes
+    /// from the defaults, the same call written here.
+    fn policy_call(&self, i: usize, element: TokenStream, args: &[TokenStream]) -> TokenStream {
+        let node = &self.nodes[i];
+        let path = node.path;
+        let defaults = if node.options.defaulted {
+            quote!(::core::option::Option::Some(&__FLOW_DEFAULTS))
+        } else {
+            quote!(::core::option::Option::None)
+        };
+        if node.options.own_call || !node.options.defaulted {
+            return quote!(#path::__flow_call(__flow_run, __FLOW_WORKFLOW, #element, #defaults, #(#args),*));
+        }
+        let vars: Vec<Ident> = (0..args.len())
+            .map(|k| format_ident!("__flow_a{}", k))
+            .collect();
+        let body = if node.sig.fallible {
+            quote!(#path(#(#vars),*).await)
+        } else {
+            quote!(::core::result::Result::Ok::<_, ::core::convert::Infallible>(#path(#(#vars),*).await))
+        };
+        quote! {{
+            #(let #vars = #args;)*
+            ::flow_runtime::__private::call(
+                __flow_run,
+                __FLOW_WORKFLOW,
+                #path::INFO,
+                #element,
+                &__FLOW_DEFAULTS,
+                move |_: u32| async move { #body },
+                |_: &_| true,
+            )
+        }}
+    }
+
     /// [`attempt_future`](Body::attempt_future) without the journal.
     fn attempt_future_plain(
         &self,
@@ -2345,7 +2518,7 @@ impl Body<'_> {
     ) -> TokenStream {
         let path = self.nodes[i].path;
         if self.policy(i) {
-            return quote!(#path::__flow_call(__flow_run, __FLOW_WORKFLOW, #element, #(#args),*));
+            return self.policy_call(i, element, args);
         }
         if self.nodes[i].sig.fallible {
             quote!(__flow_run.gate::<#path, _, _>(#element, ::flow_runtime::__private::Checked::<__FlowW>::NEW, #path(#(#args),*)))

@@ -140,6 +140,9 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
 /// - `name = "..."`: the workflow's name in errors, graphs and the registry (the function's
 ///   name by default).
 /// - `durable`: runs given a store are journaled.
+/// - `defaults(timeout = "5s", retry(max_attempts = 3), continue_on_error)`: the options of
+///   every node that does not set its own (`continue_on_error` only where every consumer can
+///   take the failure).
 /// - `after(finalize: send_email, audit)`: `finalize` starts only once `send_email` and
 ///   `audit` have ended, without taking their values.
 ///

@@ -65,6 +65,21 @@ pub const WORKFLOW_OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         form: "after(node: first, ...)",
     },
+    OptionSpec {
+        form: "defaults(timeout = \"5s\", retry(...), continue_on_error)",
+    },
+];
+
+const DEFAULT_OPTIONS: &[OptionSpec] = &[
+    OptionSpec {
+        form: "timeout = \"250ms\"",
+    },
+    OptionSpec {
+        form: "retry(max_attempts = N, ...)",
+    },
+    OptionSpec {
+        form: "continue_on_error",
+    },
 ];
 
 /// What an unset `retry(...)` setting is.
@@ -155,6 +170,11 @@ pub struct NodeOptions {
     pub spawn: Option<Span>,
     /// `after(a, b)`: the nodes this one runs after, without taking their values.
     pub after: Vec<Path>,
+    /// Set by a workflow's `defaults(...)`: the node runs under a policy it took from them
+    /// (its own `__flow_call`, when it has one, merges them in).
+    pub defaulted: bool,
+    /// The node has a `__flow_call` of its own (from its own options).
+    pub own_call: bool,
     /// Set in the packet of a workflow listed as a node of another workflow.
     pub workflow: bool,
     /// Set in the packet of a `durable` workflow.
@@ -183,6 +203,7 @@ impl NodeOptions {
 }
 
 /// `retry(...)`.
+#[derive(Clone)]
 pub struct RetrySpec {
     pub max_attempts: u32,
     pub initial: Duration,
@@ -208,6 +229,56 @@ pub struct WorkflowArgs {
     pub durable: Option<Span>,
     /// `after(node: first, second)`: ordering edges without data.
     pub after: Vec<AfterSpec>,
+    /// `defaults(...)`: options for every node that does not set its own.
+    pub defaults: Option<Defaults>,
+}
+
+/// `defaults(timeout = "5s", retry(...), continue_on_error)` in `#[workflow(...)]`.
+#[derive(Default)]
+pub struct Defaults {
+    pub timeout: Option<Duration>,
+    pub retry: Option<RetrySpec>,
+    pub continue_on_error: Option<Span>,
+}
+
+fn defaults_option(list: &syn::MetaList, errors: &mut Errors) -> Defaults {
+    let mut d = Defaults::default();
+    let before = errors.len();
+    for meta in parse_metas(list.tokens.clone(), "workflow(defaults(..))", errors) {
+        let key = option_name(&meta);
+        match key.as_str() {
+            "timeout" => {
+                if let Some(t) = duration_option(&meta, "workflow(defaults(..))", false, errors) {
+                    once(&mut d.timeout, t, &meta, errors);
+                }
+            }
+            "retry" => {
+                if let Some(r) = retry_option(&meta, errors) {
+                    if let Some(p) = &r.retry_if {
+                        errors.spanned(
+                            p,
+                            "`retry_if` cannot be a default: it takes one node's error type; give it in that node's own `retry(...)`",
+                        );
+                    } else {
+                        once(&mut d.retry, r, &meta, errors);
+                    }
+                }
+            }
+            "continue_on_error" => flag_option(&meta, &mut d.continue_on_error, errors),
+            _ => unknown_option(&meta, "workflow(defaults(..))", DEFAULT_OPTIONS, errors),
+        }
+    }
+    if d.timeout.is_none()
+        && d.retry.is_none()
+        && d.continue_on_error.is_none()
+        && errors.len() == before
+    {
+        errors.spanned(
+            list,
+            "`defaults(...)` gives options for every node that does not set its own: `defaults(timeout = \"5s\", retry(max_attempts = 3), continue_on_error)`",
+        );
+    }
+    d
 }
 
 /// `after(node: first, second)` in `#[workflow(...)]`: `node` runs after `first` and
@@ -713,6 +784,14 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
                     ),
                 }
             }
+            Meta::List(list) if list.path.is_ident("defaults") => {
+                let d = defaults_option(list, errors);
+                once(&mut parsed.defaults, d, &meta, errors);
+            }
+            _ if meta.path().is_ident("defaults") => errors.spanned(
+                &meta,
+                "`defaults` takes the options in parentheses: `defaults(timeout = \"5s\", retry(max_attempts = 3))`",
+            ),
             Meta::List(list) if list.path.is_ident("after") => {
                 match list.parse_args::<AfterSpec>() {
                     Ok(spec) => parsed.after.push(spec),

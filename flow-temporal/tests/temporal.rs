@@ -1063,3 +1063,65 @@ async fn tolerated_failures_are_data_on_temporal_as_in_process() {
     })
     .await;
 }
+
+// Workflow-wide defaults on a worker: a default retry policy and a default
+// `continue_on_error`.
+static SHAKY: AtomicU32 = AtomicU32::new(0);
+
+#[node]
+async fn shaky(o: &Order) -> Result<Price, std::io::Error> {
+    // Fails every other attempt: the default retry policy gets it through.
+    if SHAKY.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        return Err(std::io::Error::other("shaky"));
+    }
+    Ok(Price(o.0))
+}
+#[node]
+async fn optional_extra(o: &Order) -> Result<Stock, std::io::Error> {
+    if o.0 > 100 {
+        return Err(std::io::Error::other("too big"));
+    }
+    Ok(Stock(1))
+}
+#[node]
+async fn defaulted_receipt(p: &Price, s: Option<&Stock>) -> Receipt {
+    Receipt(format!("{} {:?}", p.0, s.map(|s| s.0)))
+}
+
+#[workflow(
+    shaky,
+    optional_extra,
+    defaulted_receipt,
+    durable,
+    defaults(retry(max_attempts = 2, initial = "10ms"), continue_on_error)
+)]
+pub async fn with_defaults(o: Order) -> Receipt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workflow_defaults_apply_on_temporal() {
+    let client = server::client().await;
+    let queue = server::queue("defaults");
+    let worker = Worker::new(&client, &queue).register::<with_defaults>();
+    server::serve(worker, Duration::from_secs(60), async {
+        for n in [5, 500] {
+            let before = SHAKY.load(Ordering::SeqCst);
+            let receipt = client
+                .execute::<with_defaults>(
+                    &queue,
+                    RunOptions::new().run_id(format!("{queue}-{n}")),
+                    (Order(n),),
+                )
+                .await
+                .unwrap();
+            let expected = if n > 100 {
+                "None".to_owned()
+            } else {
+                "Some(1)".to_owned()
+            };
+            assert_eq!(receipt, Receipt(format!("{n} {expected}")));
+            // `shaky` failed once and was retried by the default policy.
+            assert_eq!(SHAKY.load(Ordering::SeqCst) - before, 2);
+        }
+    })
+    .await;
+}

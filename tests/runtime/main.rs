@@ -4,6 +4,7 @@ mod branches;
 mod collect;
 mod common;
 mod contract;
+mod defaults;
 mod errors;
 mod failures;
 mod maps;

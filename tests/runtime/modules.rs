@@ -169,3 +169,26 @@ async fn nodes_and_workflows_in_a_function_body() {
     );
     assert_eq!(garden::graph().nodes()[0].name(), "grow");
 }
+
+/// A workflow input named like a node does not hide the node from the body.
+mod input_named_like_a_node {
+    use flow_runtime::{node, workflow};
+
+    #[node]
+    async fn item(n: &u32) -> String {
+        format!("item {n}")
+    }
+    #[workflow(item)]
+    pub async fn by_name(item: u32) -> String;
+
+    #[tokio::test]
+    async fn the_node_runs() {
+        assert_eq!(by_name(3).await.unwrap(), "item 3");
+        assert_eq!(
+            by_name::run(flow_runtime::RunOptions::new(), 4)
+                .await
+                .unwrap(),
+            "item 4"
+        );
+    }
+}

@@ -1325,6 +1325,18 @@ pub struct Policy {
     pub limit: Option<&'static ConcurrencyLimit>,
 }
 
+impl Policy {
+    /// This policy, with the workflow's `defaults(...)` where it sets nothing of its own.
+    pub fn with_defaults(&self, defaults: &Policy) -> Policy {
+        Policy {
+            timeout: self.timeout.or(defaults.timeout),
+            retry: self.retry.or(defaults.retry),
+            rate_limit: self.rate_limit.or(defaults.rate_limit),
+            limit: self.limit.or(defaults.limit),
+        }
+    }
+}
+
 enum Attempt<T, E> {
     Done(T),
     Failed(E),
