@@ -1071,7 +1071,7 @@ static SHAKY: AtomicU32 = AtomicU32::new(0);
 #[node]
 async fn shaky(o: &Order) -> Result<Price, std::io::Error> {
     // Fails every other attempt: the default retry policy gets it through.
-    if SHAKY.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+    if SHAKY.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
         return Err(std::io::Error::other("shaky"));
     }
     Ok(Price(o.0))
