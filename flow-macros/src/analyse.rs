@@ -137,6 +137,8 @@ pub struct Graph {
     pub skippable: Vec<bool>,
     /// The ordering edges without data, `(first, then)`, in the order they are declared.
     pub order: Vec<(usize, usize)>,
+    /// For each mapped node whose concurrency a workflow input gives, that input.
+    pub map_limit: Vec<Option<usize>>,
 }
 
 /// The nodes that run in node `i`'s step: itself; every member for a race's first member;
@@ -570,6 +572,31 @@ pub fn build(
     // Ordering edges without data.
     let order = ordering(wf_name, nodes, after, &race_of, errors);
 
+    // Map concurrencies given by inputs.
+    let map_limit: Vec<Option<usize>> = nodes
+        .iter()
+        .map(|node| {
+            let ident = node.map()?.concurrency_input.as_ref()?;
+            let found = wf.inputs.iter().position(|input| input.ident == *ident);
+            if found.is_none() {
+                let inputs = wf
+                    .inputs
+                    .iter()
+                    .map(|i| format!("`{}: {}`", i.ident, types::display(&i.inner)))
+                    .collect::<Vec<_>>();
+                errors.spanned(
+                    ident,
+                    format!(
+                        "`map({}, concurrency = {ident})`: workflow `{wf_name}` has no input `{ident}`; the concurrency is a number, or the name of an input of type `NonZeroUsize` or `Option<NonZeroUsize>` (its inputs: {})",
+                        node.name,
+                        if inputs.is_empty() { "none".to_owned() } else { inputs.join(", ") },
+                    ),
+                );
+            }
+            found
+        })
+        .collect();
+
     // Consumers and a topological order.
     let mut collected = vec![None; n];
     for (c, collect) in collects.iter().enumerate() {
@@ -677,6 +704,7 @@ pub fn build(
         preds,
         skippable,
         order,
+        map_limit,
     })
 }
 
@@ -1211,6 +1239,7 @@ mod tests {
             preds: deps.iter().map(|ds| ds.to_vec()).collect(),
             skippable: vec![false; n],
             order: Vec::new(),
+            map_limit: vec![None; n],
         }
     }
 

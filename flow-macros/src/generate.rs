@@ -206,8 +206,8 @@ fn traits_tokens(options: &NodeOptions, optional: bool) -> TokenStream {
         options.blocking.is_some(),
         options.continue_on_error.is_some(),
         options.compensate.is_some(),
-        options.rate_limit.is_some(),
-        options.limit.is_some(),
+        options.rate_limit.is_some() || options.rate_limit_name.is_some(),
+        options.limit.is_some() || options.limit_name.is_some(),
     ];
     quote!(::flow_runtime::NodeTraits::__new(#optional, false, #timeout, #attempts, #(#flags),*))
 }
@@ -367,6 +367,8 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
                 __flow_limit
             }}
         }));
+        let rate_name = option_tokens(options.rate_limit_name.as_ref().map(|s| quote!(#s)));
+        let limit_name = option_tokens(options.limit_name.as_ref().map(|s| quote!(#s)));
         let (check, retry_if) = match (
             options.retry.as_ref().and_then(|r| r.retry_if.as_ref()),
             &fn_sig.output,
@@ -457,6 +459,8 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
                     retry: #retry,
                     rate_limit: #rate,
                     limit: #limit,
+                    rate_limit_name: #rate_name,
+                    limit_name: #limit_name,
                 };
                 #check
                 let __flow_merged;
@@ -717,7 +721,9 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
                         #options,
                     );
                     // A store is never ignored: only a durable workflow journals its runs.
-                    let __flow_result = match ::flow_runtime::__private::not_durable(&__flow_run, #wf_name) {
+                    let __flow_result = match ::flow_runtime::__private::not_durable(&__flow_run, #wf_name)
+                        .or_else(|| __flow_run.check_options(Self::graph()))
+                    {
                         ::core::option::Option::Some(__flow_e) => ::core::result::Result::Err(__flow_e),
                         ::core::option::Option::None => {
                             Self::__flow_body(&__flow_run, (#(#borrowed_inputs,)*)).await
@@ -1427,6 +1433,11 @@ fn durable_fn(
             (#(#pats,)*): (#(#tys,)*),
         ) -> ::core::result::Result<#out_ty, ::flow_runtime::Error> {
             let __flow_codecs = Self::__flow_codecs();
+            if let ::core::option::Option::Some(__flow_e) = __flow_run.check_options(Self::graph()) {
+                let __flow_result = ::core::result::Result::Err(__flow_e);
+                __flow_run.finish(&__flow_result);
+                return __flow_result;
+            }
             let __flow_result = if __flow_run.journal().is_none() {
                 Self::__flow_body(__flow_run, (#(#pats,)*)).await
             } else {
@@ -1752,7 +1763,8 @@ impl Body<'_> {
             let var = input_var(i);
             let _ = &input.ident;
             let ident = body_input(i);
-            let used = self.graph.deps.iter().any(|d| d.contains(&Src::Input(i)));
+            let used = self.graph.deps.iter().any(|d| d.contains(&Src::Input(i)))
+                || self.graph.map_limit.contains(&Some(i));
             match (used, input.by_ref || self.nested) {
                 (false, _) => quote!(let _ = &#ident;),
                 (true, true) => quote!(let #var = #ident;),
@@ -1952,6 +1964,8 @@ impl Body<'_> {
                 retry: #retry,
                 rate_limit: ::core::option::Option::None,
                 limit: ::core::option::Option::None,
+                rate_limit_name: ::core::option::Option::None,
+                limit_name: ::core::option::Option::None,
             };
         }
     }
@@ -2374,15 +2388,20 @@ impl Body<'_> {
                             #compensate
                         }
                     };
+                    let __flow_options = ::flow_runtime::RunOptions::new()
+                        .run_id(__flow_run_id)
+                        .cancellation_token(__flow_token);
+                    let __flow_options = match &__flow_limiters {
+                        ::core::option::Option::Some(__flow_l) => __flow_options.limiters(__flow_l),
+                        ::core::option::Option::None => __flow_options,
+                    };
                     let __flow_owned = ::flow_runtime::__private::Run::<::flow_runtime::__private::Limits>::new(
                         __FLOW_WORKFLOW,
                         &::flow_runtime::__private::Settings {
                             max_concurrency: ::core::option::Option::None,
                             timeout: ::core::option::Option::None,
                         },
-                        ::flow_runtime::RunOptions::new()
-                            .run_id(__flow_run_id)
-                            .cancellation_token(__flow_token),
+                        __flow_options,
                     )
                     .with_attempts(__flow_attempts);
                     let __flow_run = &__flow_owned;
@@ -2428,6 +2447,7 @@ impl Body<'_> {
                     kind: __flow_kind,
                     token: __flow_token,
                     attempts: __flow_attempts,
+                    limiters: __flow_limiters,
                 } = __flow_invocation;
                 match __flow_node {
                     #(#arms)*
@@ -2642,7 +2662,23 @@ impl Body<'_> {
             quote!(::core::option::Option::Some(__flow_n)),
             quote!(move),
         );
-        let concurrency = option_tokens(spec.concurrency.map(|n| quote!(#n)));
+        // The run's `RunOptions::map_concurrency` for the node, else the workflow's: a
+        // number, or an input read at run time.
+        let default = match (
+            spec.concurrency,
+            self.graph.map_limit[i],
+            &spec.concurrency_input,
+        ) {
+            (Some(n), _, _) => quote!(::core::option::Option::Some(#n)),
+            (None, Some(k), Some(ident)) => {
+                // At the input's name, where a wrong type is reported.
+                let var = Ident::new(&input_var(k).to_string(), ident.span());
+                quote_spanned!(ident.span()=> ::flow_runtime::__private::map_limit(#var))
+            }
+            _ => quote!(::core::option::Option::None),
+        };
+        let path = node.path;
+        let concurrency = quote!(__flow_run.map_concurrency(#path::INFO, #default));
         let run = if node.continues_on_error() {
             quote!(::flow_runtime::__private::map_all(#collection, #concurrency, move |__flow_n, __flow_e| #element).await)
         } else {

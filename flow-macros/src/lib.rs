@@ -61,7 +61,8 @@ mod types;
 ///   fails after the node completed.
 /// - `rate_limit = PATH` (a `static` `RateLimiter`), `limit = PATH` (a `static`
 ///   `ConcurrencyLimit`): shared by every node, workflow and run that names them; held for
-///   one attempt.
+///   one attempt. `limit = "name"` and `rate_limit = "name"` name a limiter of the run's
+///   `Limiters` (built at run time, handed to the run with `RunOptions::limiters`).
 /// - `blocking` (runs on the blocking pool; may be a plain `fn`) or `spawn` (runs as its own
 ///   task): the node gets clones of its inputs.
 /// - `name = "..."`: the node's name in errors, graphs and the registry (the function's name

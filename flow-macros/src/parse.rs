@@ -166,6 +166,10 @@ pub struct NodeOptions {
     pub compensate: Option<Path>,
     pub rate_limit: Option<Path>,
     pub limit: Option<Path>,
+    /// `rate_limit = "name"`: a limiter of the run's `Limiters`.
+    pub rate_limit_name: Option<LitStr>,
+    /// `limit = "name"`: a limit of the run's `Limiters`.
+    pub limit_name: Option<LitStr>,
     pub blocking: Option<Span>,
     pub spawn: Option<Span>,
     /// `after(a, b)`: the nodes this one runs after, without taking their values.
@@ -197,6 +201,8 @@ impl NodeOptions {
             || self.continue_on_error.is_some()
             || self.rate_limit.is_some()
             || self.limit.is_some()
+            || self.rate_limit_name.is_some()
+            || self.limit_name.is_some()
             || self.blocking.is_some()
             || self.spawn.is_some()
     }
@@ -339,6 +345,8 @@ pub enum Shape {
 #[derive(Clone, Default)]
 pub struct MapSpec {
     pub concurrency: Option<usize>,
+    /// `concurrency = input`: the workflow input that gives it, at run time.
+    pub concurrency_input: Option<Ident>,
     pub continue_on_error: bool,
     /// The parameter that takes one element, when given as `over = name`.
     pub over: Option<Ident>,
@@ -525,6 +533,25 @@ fn path_option(meta: &Meta, attr: &str, what: &str, errors: &mut Errors) -> Opti
     }
 }
 
+/// `limit = "name"`: when the value is a string, the name of a limiter of the run's
+/// `Limiters` (`None` when it is empty, an error).
+fn limiter_name(meta: &Meta, errors: &mut Errors) -> Option<Option<LitStr>> {
+    let Meta::NameValue(nv) = meta else {
+        return None;
+    };
+    let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(s), ..
+    }) = &nv.value
+    else {
+        return None;
+    };
+    if s.value().trim().is_empty() {
+        errors.spanned(s, "a limiter's name cannot be empty");
+        return Some(None);
+    }
+    Some(Some(s.clone()))
+}
+
 /// A bare flag: `blocking`.
 fn flag_option(meta: &Meta, slot: &mut Option<Span>, errors: &mut Errors) {
     match meta {
@@ -695,14 +722,36 @@ pub fn node_options(args: TokenStream, errors: &mut Errors) -> NodeOptions {
                     once(&mut o.compensate, p, &meta, errors);
                 }
             }
-            "rate_limit" => {
-                if let Some(p) = path_option(&meta, "node", "path::to::RATE_LIMITER", errors) {
-                    once(&mut o.rate_limit, p, &meta, errors);
-                }
-            }
-            "limit" => {
-                if let Some(p) = path_option(&meta, "node", "path::to::LIMIT", errors) {
-                    once(&mut o.limit, p, &meta, errors);
+            "rate_limit" | "limit" => {
+                let rate = key == "rate_limit";
+                let taken = if rate {
+                    o.rate_limit.is_some() || o.rate_limit_name.is_some()
+                } else {
+                    o.limit.is_some() || o.limit_name.is_some()
+                };
+                if taken {
+                    errors.spanned(&meta, format!("option `{key}` is given twice"));
+                } else if let Some(name) = limiter_name(&meta, errors) {
+                    if rate {
+                        o.rate_limit_name = name;
+                    } else {
+                        o.limit_name = name;
+                    }
+                } else if let Some(p) = path_option(
+                    &meta,
+                    "node",
+                    if rate {
+                        "path::to::RATE_LIMITER` or `rate_limit = \"name\""
+                    } else {
+                        "path::to::LIMIT` or `limit = \"name\""
+                    },
+                    errors,
+                ) {
+                    if rate {
+                        o.rate_limit = Some(p);
+                    } else {
+                        o.limit = Some(p);
+                    }
                 }
             }
             _ => unknown_option(&meta, "node", NODE_OPTIONS, errors),
@@ -741,8 +790,24 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
                 for (k, meta) in inner.iter().enumerate() {
                     match meta {
                         Meta::Path(path) if k == 0 => node = Some(path.clone()),
+                        Meta::NameValue(nv)
+                            if nv.path.is_ident("concurrency")
+                                && matches!(&nv.value, Expr::Path(p) if p.path.get_ident().is_some()) =>
+                        {
+                            let Expr::Path(p) = &nv.value else {
+                                unreachable!("matched above")
+                            };
+                            let ident = p.path.get_ident().expect("matched above").clone();
+                            if spec.concurrency.is_some() || spec.concurrency_input.is_some() {
+                                errors.spanned(meta, "option `concurrency` is given twice");
+                            } else {
+                                spec.concurrency_input = Some(ident);
+                            }
+                        }
                         _ if meta.path().is_ident("concurrency") => {
-                            if let Some(n) = count_option(
+                            if spec.concurrency_input.is_some() {
+                                errors.spanned(meta, "option `concurrency` is given twice");
+                            } else if let Some(n) = count_option(
                                 meta,
                                 "workflow(map(..))",
                                 "no element could ever run; leave the option out to run every element at once",

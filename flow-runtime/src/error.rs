@@ -64,6 +64,13 @@ pub enum ErrorKind {
     /// A node's inputs, serialized, are larger than the backend that runs the node elsewhere
     /// can send it (Temporal's payload limit); the node does not run.
     InputTooLarge,
+    /// The run's options do not fit the workflow: a
+    /// [`RunOptions::map_concurrency`](crate::RunOptions::map_concurrency) for a node the
+    /// workflow does not map, or a node whose named limiter (`limit = "name"`,
+    /// `rate_limit = "name"`) the run's [`Limiters`](crate::Limiters) do not hold. The source
+    /// says which. A durable run that fails so is not recorded as failed: call it again with
+    /// the right options.
+    InvalidOptions,
 }
 
 /// The error of a workflow run: why it failed ([`kind`](Error::kind)), which workflow,
@@ -569,6 +576,16 @@ impl Error {
         )
     }
 
+    /// The run's options do not fit the workflow (or node `node`): `text` says how.
+    #[cold]
+    pub(crate) fn invalid_options(
+        workflow: &'static str,
+        node: Option<&'static NodeInfo>,
+        text: String,
+    ) -> Self {
+        Self::durable(ErrorKind::InvalidOptions, workflow, node, text)
+    }
+
     /// `resume` without a store.
     #[cold]
     pub(crate) fn no_store(workflow: &'static str) -> Self {
@@ -742,6 +759,7 @@ impl fmt::Display for Error {
             ErrorKind::NoStore => f.write_str(" was resumed without a store"),
             ErrorKind::Backend => f.write_str(" could not use its backend"),
             ErrorKind::InputTooLarge => f.write_str(" has inputs too large for its backend"),
+            ErrorKind::InvalidOptions => f.write_str(" was given options that do not fit it"),
         }
     }
 }

@@ -153,7 +153,7 @@ pub use flow_macros::{node, workflow};
 pub use info::{
     Edge, Location, NodeInfo, NodeTraits, OrderEdge, Param, Shape, Source, Step, WorkflowGraph,
 };
-pub use limit::{ConcurrencyLimit, RateLimiter};
+pub use limit::{ConcurrencyLimit, Limiters, RateLimiter};
 pub use report::{AttemptReport, NodeOutcome, NodeReport, RunReport};
 pub use run::{RunContext, RunId, RunOptions};
 pub use tokio_util::sync::CancellationToken;

@@ -408,6 +408,36 @@ pub fn require<V: Present>(
     Ok(value)
 }
 
+/// What a workflow input giving a map's concurrency (`map(node, concurrency = input)`) may
+/// be.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be a map's concurrency",
+    label = "a map's concurrency from an input is a `NonZeroUsize` (or an `Option<NonZeroUsize>`, `None` for no limit)",
+    note = "a concurrency of 0 would run no element: take the input as `std::num::NonZeroUsize`"
+)]
+pub trait MapLimit {
+    /// The concurrency, `None` for no limit.
+    fn limit(&self) -> Option<usize>;
+}
+
+impl MapLimit for std::num::NonZeroUsize {
+    fn limit(&self) -> Option<usize> {
+        Some(self.get())
+    }
+}
+
+impl MapLimit for Option<std::num::NonZeroUsize> {
+    fn limit(&self) -> Option<usize> {
+        self.map(std::num::NonZeroUsize::get)
+    }
+}
+
+/// The concurrency a map takes from a workflow input.
+#[inline(always)]
+pub fn map_limit<L: MapLimit>(input: &L) -> Option<usize> {
+    input.limit()
+}
+
 /// [`require`] for an output that is an element of its node's tuple: `missing` tells.
 pub fn require_by<V>(
     value: V,

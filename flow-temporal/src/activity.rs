@@ -30,6 +30,8 @@ pub(crate) struct Registry {
     pub heartbeat: Duration,
     /// The largest output a node may return, in bytes.
     pub max_output: usize,
+    /// The named limiters of the nodes it runs.
+    pub limiters: Option<Arc<flow_runtime::Limiters>>,
 }
 
 /// Node `N` as an activity type, named by the node's name.
@@ -159,6 +161,7 @@ async fn execute<N: Node>(
         kind,
         token: token.clone(),
         attempts: Some(attempts.clone()),
+        limiters: registry.limiters.clone(),
     };
     let Some(run) = invoke(node.name(), invocation) else {
         return Err(fatal(format!(

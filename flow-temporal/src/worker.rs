@@ -41,6 +41,7 @@ pub struct Worker {
     queue_rate: Option<f64>,
     graceful_shutdown: Duration,
     shutdown: ShutdownHandle,
+    limiters: Option<Arc<flow_runtime::Limiters>>,
 }
 
 impl fmt::Debug for Worker {
@@ -138,7 +139,17 @@ impl Worker {
             queue_rate: None,
             graceful_shutdown: Duration::from_secs(10),
             shutdown: ShutdownHandle::default(),
+            limiters: None,
         }
+    }
+
+    /// The named limiters (built at run time, from configuration say) of the nodes this
+    /// worker runs: `#[node(limit = "name")]` and `#[node(rate_limit = "name")]` take
+    /// theirs from here, and hold per worker process as `static` ones do.
+    #[must_use]
+    pub fn limiters(mut self, limiters: flow_runtime::Limiters) -> Self {
+        self.limiters = Some(Arc::new(limiters));
+        self
     }
 
     /// Registers durable workflow `W`: the workflow, its nodes (each an activity named by
@@ -241,6 +252,7 @@ impl Worker {
             invokers: self.invokers,
             heartbeat: self.scheduling.heartbeat_timeout / 3,
             max_output: self.max_output,
+            limiters: self.limiters.clone(),
         });
         let mut options = WorkerOptions::new(self.task_queue.clone())
             .sticky_queue_schedule_to_start_timeout(self.sticky_timeout)

@@ -1125,3 +1125,68 @@ async fn workflow_defaults_apply_on_temporal() {
     })
     .await;
 }
+
+// Limits chosen at run time on Temporal: a map's concurrency from an input (recorded with
+// the run, so replay agrees), and a worker's named limiters.
+static IN_FLIGHT: AtomicU32 = AtomicU32::new(0);
+static PEAK: AtomicU32 = AtomicU32::new(0);
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct Part(pub u32);
+
+#[node]
+async fn split_parts(o: &Order) -> Vec<Part> {
+    (0..o.0).map(Part).collect()
+}
+#[node(limit = "db")]
+async fn save_part(p: &Part) -> Price {
+    let now = IN_FLIGHT.fetch_add(1, Ordering::SeqCst) + 1;
+    PEAK.fetch_max(now, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    IN_FLIGHT.fetch_sub(1, Ordering::SeqCst);
+    Price(p.0)
+}
+#[node]
+async fn sum_parts(all: &[Price]) -> Receipt {
+    Receipt(all.iter().map(|p| p.0).sum::<u32>().to_string())
+}
+
+#[workflow(split_parts, map(save_part, concurrency = workers), sum_parts, durable)]
+pub async fn save_all(o: Order, workers: std::num::NonZeroUsize) -> Receipt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_chosen_at_run_time_hold_on_temporal() {
+    let client = server::client().await;
+    let queue = server::queue("limits");
+    let worker = Worker::new(&client, &queue)
+        .register::<save_all>()
+        .limiters(
+            flow_runtime::Limiters::new().limit("db", flow_runtime::ConcurrencyLimit::new(3)),
+        );
+    server::serve(worker, Duration::from_secs(60), async {
+        let four = std::num::NonZeroUsize::new(4).unwrap();
+        let receipt = client
+            .execute::<save_all>(
+                &queue,
+                RunOptions::new().run_id(format!("{queue}-1")),
+                (Order(8), four),
+            )
+            .await
+            .unwrap();
+        assert_eq!(receipt, Receipt("28".into()));
+        // The input allows 4 at once; the worker's limiter 3.
+        assert_eq!(PEAK.load(Ordering::SeqCst), 3);
+        PEAK.store(0, Ordering::SeqCst);
+        let two = std::num::NonZeroUsize::new(2).unwrap();
+        client
+            .execute::<save_all>(
+                &queue,
+                RunOptions::new().run_id(format!("{queue}-2")),
+                (Order(6), two),
+            )
+            .await
+            .unwrap();
+        assert_eq!(PEAK.load(Ordering::SeqCst), 2);
+    })
+    .await;
+}

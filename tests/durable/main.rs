@@ -1016,3 +1016,53 @@ async fn ordering_edges_hold_when_a_run_resumes() {
         ["quick -", "slow_effect -", "slow_effect -", "wrap_up -"]
     );
 }
+
+mod limited {
+    use flow_runtime::{RunContext, node, workflow};
+
+    use super::flows::note;
+
+    #[node]
+    async fn first_step(n: &u32, ctx: &RunContext) -> Vec<u32> {
+        note(&ctx.run_id().to_string(), "first_step -");
+        vec![*n; 4]
+    }
+    #[node(limit = "db")]
+    async fn limited_step(s: &[u32]) -> Result<usize, String> {
+        Ok(s.len())
+    }
+
+    #[workflow(first_step, limited_step, durable)]
+    pub async fn limited(n: u32) -> usize;
+}
+
+#[tokio::test]
+async fn a_run_missing_a_limiter_is_not_recorded_as_failed() {
+    use flow_runtime::{ConcurrencyLimit, Limiters};
+    let dir = scratch("limiters");
+    let store = SqliteStore::open(dir.join("runs.db")).unwrap();
+    let err = limited::limited::run(RunOptions::new().run_id("lim-1").store(&store), 1234)
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidOptions);
+    assert_eq!(
+        store.run("lim-1").unwrap().unwrap().status(),
+        RunStatus::Unfinished
+    );
+    let limiters = Limiters::new().limit("db", ConcurrencyLimit::new(1));
+    let out = limited::limited::run(
+        RunOptions::new()
+            .run_id("lim-1")
+            .store(&store)
+            .limiters(&limiters),
+        1234,
+    )
+    .await
+    .unwrap();
+    assert_eq!(out, 4);
+    assert_eq!(
+        notes("lim-1"),
+        ["first_step -"],
+        "what completed is read back"
+    );
+}

@@ -7,6 +7,7 @@ mod contract;
 mod defaults;
 mod errors;
 mod failures;
+mod limits;
 mod maps;
 mod metadata;
 mod modules;

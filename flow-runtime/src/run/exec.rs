@@ -633,6 +633,12 @@ impl Default for Stamps {
     }
 }
 
+/// What a run's options name: its limiters and its maps' concurrencies.
+pub struct Naming<'a> {
+    limiters: Option<&'a crate::Limiters>,
+    map_concurrency: Vec<(String, std::num::NonZeroUsize)>,
+}
+
 /// The state of a run that may report, or have limits, a deadline, a token or an id.
 pub struct Full<'a> {
     // Both emptied by `Drop` (most runs never set either, and a set-or-not check there is
@@ -649,6 +655,9 @@ pub struct Full<'a> {
     journal: Option<Box<Journal<'a>>>,
     /// A backend worker's run of one node: the attempt to start with, and the one running.
     attempts: Option<std::sync::Arc<crate::store::backend::Attempts>>,
+    /// The named limiters and map concurrencies of the run's options (boxed: most runs
+    /// have none).
+    named: Option<Box<Naming<'a>>>,
     /// Its name, span and observer; dropped last, after the nodes.
     track: Track,
 }
@@ -667,6 +676,7 @@ impl<'a> RunState<'a> for Full<'a> {
             shared: None,
             journal: None,
             attempts: None,
+            named: None,
             track,
         }
     }
@@ -770,6 +780,14 @@ impl<'a> Run<'a, Limits> {
                 shared: options.limit,
                 journal,
                 attempts: None,
+                named: (options.limiters.is_some() || !options.map_concurrency.is_empty()).then(
+                    || {
+                        Box::new(Naming {
+                            limiters: options.limiters,
+                            map_concurrency: options.map_concurrency,
+                        })
+                    },
+                ),
                 track,
             },
         }
@@ -925,7 +943,7 @@ impl<'a, G: Gate> Run<'a, G> {
     }
 
     /// The permits one attempt needs: the node's own limit, then the run's.
-    async fn permits(&self, node: Option<&'static ConcurrencyLimit>) -> Permits<'_> {
+    async fn permits<'l>(&'l self, node: Option<&'l ConcurrencyLimit>) -> Permits<'l> {
         let node = match node {
             Some(limit) => Some(Held::acquire(limit).await),
             None => None,
@@ -947,6 +965,59 @@ impl<'a, G: Gate> Run<'a, G> {
             shared,
             node,
         }
+    }
+
+    /// How many elements of mapped node `node` may be in flight: the run's
+    /// [`RunOptions::map_concurrency`](crate::RunOptions::map_concurrency) for it, else
+    /// `default` (the workflow's).
+    #[inline(always)]
+    pub fn map_concurrency(
+        &self,
+        node: &'static NodeInfo,
+        default: Option<usize>,
+    ) -> Option<usize> {
+        match self.state.full().and_then(|f| f.named.as_deref()) {
+            None => default,
+            Some(named) => named
+                .map_concurrency
+                .iter()
+                .find(|(n, _)| n == node.name())
+                .map_or(default, |(_, c)| Some(c.get())),
+        }
+    }
+
+    /// The error of a run whose [`RunOptions::map_concurrency`](crate::RunOptions::map_concurrency)
+    /// names a node that `graph` does not map.
+    pub fn check_options(&self, graph: &'static crate::WorkflowGraph) -> Option<Error> {
+        let named = self.state.full().and_then(|f| f.named.as_deref())?;
+        let mapped: Vec<&str> = (0..graph.nodes().len())
+            .filter(|&i| matches!(graph.step(i).shape(), crate::Shape::Map { .. }))
+            .map(|i| graph.nodes()[i].name())
+            .collect();
+        let (unknown, _) = named
+            .map_concurrency
+            .iter()
+            .find(|(n, _)| !mapped.contains(&n.as_str()))?;
+        let known = if mapped.is_empty() {
+            "it maps no node".to_owned()
+        } else {
+            format!(
+                "it maps {}",
+                mapped
+                    .iter()
+                    .map(|m| format!("`{m}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
+        Some(Error::invalid_options(
+            graph.name(),
+            None,
+            format!(
+                "`RunOptions::map_concurrency` names node `{unknown}`, which workflow `{}` does not map: {known}",
+                graph.name()
+            ),
+        ))
     }
 
     /// Runs the workflow's body: catches panics, and ends it at the deadline or when the
@@ -1323,6 +1394,10 @@ pub struct Policy {
     pub retry: Option<Retry>,
     pub rate_limit: Option<&'static RateLimiter>,
     pub limit: Option<&'static ConcurrencyLimit>,
+    /// `rate_limit = "name"`: a limiter of the run's `Limiters`.
+    pub rate_limit_name: Option<&'static str>,
+    /// `limit = "name"`: a limit of the run's `Limiters`.
+    pub limit_name: Option<&'static str>,
 }
 
 impl Policy {
@@ -1333,6 +1408,8 @@ impl Policy {
             retry: self.retry.or(defaults.retry),
             rate_limit: self.rate_limit.or(defaults.rate_limit),
             limit: self.limit.or(defaults.limit),
+            rate_limit_name: self.rate_limit_name.or(defaults.rate_limit_name),
+            limit_name: self.limit_name.or(defaults.limit_name),
         }
     }
 }
@@ -1373,12 +1450,48 @@ where
         None => None,
     };
     let first = attempts.map_or(1, |a| a.first().clamp(1, max));
+    // A limiter named by a node is looked up in the run's `Limiters`, once.
+    let (limit, rate_limit) = match (policy.limit_name, policy.rate_limit_name) {
+        (None, None) => (policy.limit, policy.rate_limit),
+        (limit_name, rate_name) => {
+            let limiters = run
+                .state
+                .full()
+                .and_then(|f| f.named.as_ref())
+                .and_then(|n| n.limiters);
+            let missing = |kind: &str, name: &str, method: &str| {
+                Error::invalid_options(
+                    workflow,
+                    Some(node),
+                    format!(
+                        "node `{}` takes the {kind} named `{name}` (`{kind} = \"{name}\"`), which the run was not given: hand the run its limiters with `RunOptions::new().limiters(&limiters)`, built with `Limiters::new().{method}(\"{name}\", ...)`",
+                        node.name()
+                    ),
+                )
+            };
+            let limit = match limit_name {
+                Some(name) => match limiters.and_then(|l| l.get_limit(name)) {
+                    Some(l) => Some(l),
+                    None => return Err(missing("limit", name, "limit")),
+                },
+                None => policy.limit,
+            };
+            let rate_limit = match rate_name {
+                Some(name) => match limiters.and_then(|l| l.get_rate_limit(name)) {
+                    Some(l) => Some(l),
+                    None => return Err(missing("rate_limit", name, "rate_limit")),
+                },
+                None => policy.rate_limit,
+            };
+            (limit, rate_limit)
+        }
+    };
     let mut watch = None;
     let mut attempt = first;
     loop {
         let (outcome, span) = {
-            let permits = run.permits(policy.limit).await;
-            if let Some(rate) = policy.rate_limit {
+            let permits = run.permits(limit).await;
+            if let Some(rate) = rate_limit {
                 rate.acquire().await;
             }
             if let Some(a) = attempts {

@@ -316,3 +316,84 @@ impl fmt::Debug for RateLimiter {
             .finish()
     }
 }
+
+/// Limiters built at run time (from configuration, say), by name: a node names one with
+/// `#[node(limit = "database")]` or `#[node(rate_limit = "jira")]`, and each run is handed
+/// the set with [`RunOptions::limiters`](crate::RunOptions::limiters). Runs given the same
+/// `Limiters` share its limits, as every user of a `static` limiter does.
+///
+/// A node whose run was given no limiter of its name fails at its first attempt with
+/// [`ErrorKind::InvalidOptions`](crate::ErrorKind::InvalidOptions), naming the limiter; a
+/// named limiter is never silently left out.
+///
+/// ```
+/// use flow_runtime::{ConcurrencyLimit, Limiters, RateLimiter};
+///
+/// let db = 4; // read from configuration
+/// let limiters = Limiters::new()
+///     .limit("database", ConcurrencyLimit::new(db))
+///     .rate_limit("jira", RateLimiter::per_second(5));
+/// assert_eq!(limiters.get_limit("database").map(|l| l.permits()), Some(4));
+/// assert!(limiters.get_rate_limit("slack").is_none());
+/// ```
+#[derive(Default)]
+pub struct Limiters {
+    limits: Vec<(String, ConcurrencyLimit)>,
+    rates: Vec<(String, RateLimiter)>,
+}
+
+impl Limiters {
+    /// No limiters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds `limit` under `name` (replacing one of that name).
+    pub fn limit(mut self, name: impl Into<String>, limit: ConcurrencyLimit) -> Self {
+        let name = name.into();
+        self.limits.retain(|(n, _)| *n != name);
+        self.limits.push((name, limit));
+        self
+    }
+
+    /// Adds `limiter` under `name` (replacing one of that name).
+    pub fn rate_limit(mut self, name: impl Into<String>, limiter: RateLimiter) -> Self {
+        let name = name.into();
+        self.rates.retain(|(n, _)| *n != name);
+        self.rates.push((name, limiter));
+        self
+    }
+
+    /// The concurrency limit named `name`.
+    pub fn get_limit(&self, name: &str) -> Option<&ConcurrencyLimit> {
+        self.limits.iter().find(|(n, _)| n == name).map(|(_, l)| l)
+    }
+
+    /// The rate limiter named `name`.
+    pub fn get_rate_limit(&self, name: &str) -> Option<&RateLimiter> {
+        self.rates.iter().find(|(n, _)| n == name).map(|(_, l)| l)
+    }
+}
+
+impl fmt::Debug for Limiters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Limiters")
+            .field(
+                "limits",
+                &self
+                    .limits
+                    .iter()
+                    .map(|(n, l)| (n.as_str(), l.permits()))
+                    .collect::<Vec<_>>(),
+            )
+            .field(
+                "rate_limits",
+                &self
+                    .rates
+                    .iter()
+                    .map(|(n, _)| n.as_str())
+                    .collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}

@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::events::Observer;
 use crate::store::Store;
-use crate::{ConcurrencyLimit, NodeInfo};
+use crate::{ConcurrencyLimit, Limiters, NodeInfo};
 
 /// Identifies one run of a workflow: given in [`RunOptions::run_id`], or numbered by the
 /// process (`run-1`, `run-2`, ...).
@@ -158,6 +158,8 @@ pub struct RunOptions<'a> {
     pub(crate) limit: Option<&'a ConcurrencyLimit>,
     pub(crate) observer: Option<Watcher>,
     pub(crate) store: Option<StoreRef<'a>>,
+    pub(crate) limiters: Option<&'a Limiters>,
+    pub(crate) map_concurrency: Vec<(String, NonZeroUsize)>,
 }
 
 /// A run's store, as its options hold it.
@@ -218,6 +220,26 @@ impl<'a> RunOptions<'a> {
     /// `max_concurrency`.
     pub fn max_concurrency(mut self, n: NonZeroUsize) -> Self {
         self.max_concurrency = Some(n);
+        self
+    }
+
+    /// The named limiters (built at run time) that the run's nodes name with
+    /// `#[node(limit = "name")]` and `#[node(rate_limit = "name")]`.
+    pub fn limiters(mut self, limiters: &'a Limiters) -> Self {
+        self.limiters = Some(limiters);
+        self
+    }
+
+    /// At most `n` elements of the workflow's `map(node, ...)` in flight at once (the node
+    /// by its name), instead of the `concurrency` the workflow gives it. A name the
+    /// workflow does not map fails the run at once with
+    /// [`ErrorKind::InvalidOptions`](crate::ErrorKind::InvalidOptions). A run that a
+    /// backend such as Temporal keeps does not carry it: give such a map its concurrency
+    /// from a workflow input, `map(node, concurrency = input)`.
+    pub fn map_concurrency(mut self, node: impl Into<String>, n: NonZeroUsize) -> Self {
+        let node = node.into();
+        self.map_concurrency.retain(|(m, _)| *m != node);
+        self.map_concurrency.push((node, n));
         self
     }
 

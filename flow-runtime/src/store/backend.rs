@@ -143,6 +143,8 @@ pub struct Invocation {
     pub token: crate::CancellationToken,
     /// The node's attempts: where its retries start, and which one runs (`None`: from 1).
     pub attempts: Option<std::sync::Arc<Attempts>>,
+    /// The worker's named limiters, for nodes that name one.
+    pub limiters: Option<std::sync::Arc<crate::Limiters>>,
 }
 
 /// The attempts of a node a worker runs: the attempt to start with (above 1 when the

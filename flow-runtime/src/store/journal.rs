@@ -723,6 +723,7 @@ fn ends_a_run(kind: ErrorKind) -> bool {
             | ErrorKind::GraphChanged
             | ErrorKind::Undecodable
             | ErrorKind::NotDurable
+            | ErrorKind::InvalidOptions
     )
 }
 
