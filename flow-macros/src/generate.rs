@@ -1636,6 +1636,11 @@ fn graph_static(
             _ => quote!(::flow_runtime::Shape::Once),
         };
         let may_skip = graph.skippable[i];
+        if n.options.defaulted {
+            // With what it takes from the workflow's `defaults(...)`.
+            let traits = traits_tokens(n.options, n.sig.optional);
+            return quote!(::flow_runtime::Step::__with_traits(#shape, #may_skip, #traits));
+        }
         quote!(::flow_runtime::Step::__new(#shape, #may_skip))
     });
     let mut edges = Vec::new();

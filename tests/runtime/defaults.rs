@@ -254,3 +254,26 @@ async fn a_default_continue_on_error_gives_partial_results_and_swallows_nothing(
         assert_eq!(err.node_name(), Some(failing[0]));
     }
 }
+
+#[test]
+fn pictures_show_what_a_node_takes_from_the_defaults() {
+    let g = retries::save::graph();
+    let fetch = g.node_index("fetch").unwrap();
+    assert_eq!(g.traits(fetch).max_attempts(), 3);
+    assert_eq!(
+        g.nodes()[fetch].traits().max_attempts(),
+        1,
+        "its own options"
+    );
+    assert!(g.to_mermaid().contains("3 attempts"), "{}", g.to_mermaid());
+    let store = g.node_index("store").unwrap();
+    assert_eq!(g.traits(store).summary(), "timeout 1s, 3 attempts");
+    let p = partial::run_batch::graph();
+    let a = p.node_index("a").unwrap();
+    assert!(p.traits(a).continues_on_error());
+    let c = p.node_index("c").unwrap();
+    assert!(
+        !p.traits(c).continues_on_error(),
+        "taken as `&C`: not tolerated"
+    );
+}

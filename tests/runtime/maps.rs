@@ -297,3 +297,72 @@ async fn a_map_runs_beside_other_nodes() {
     );
     assert_eq!(start.elapsed(), ms(5));
 }
+
+/// GraphFlow's node factory (`processor("A", 0.3)`): one node mapped over the settings of
+/// its instances.
+pub mod instances {
+    use super::*;
+
+    pub struct ProcessorSettings {
+        pub name: &'static str,
+        pub weight: f64,
+    }
+    pub struct Input(pub f64);
+    pub struct Processed {
+        pub name: &'static str,
+        pub value: f64,
+    }
+    #[derive(Debug, PartialEq)]
+    pub struct Combined(pub Vec<(&'static str, f64)>);
+
+    #[node]
+    async fn processor(settings: &ProcessorSettings, input: &Input) -> Result<Processed, String> {
+        if settings.weight < 0.0 {
+            return Err(format!("{} has a negative weight", settings.name));
+        }
+        sleep_ms((settings.weight * 100.0) as u64).await;
+        Ok(Processed {
+            name: settings.name,
+            value: input.0 * settings.weight,
+        })
+    }
+    #[node]
+    async fn combine(all: &[Processed]) -> Combined {
+        Combined(all.iter().map(|p| (p.name, p.value)).collect())
+    }
+
+    #[workflow(map(processor, over = settings), combine)]
+    pub async fn process_all(input: Input, settings: Vec<ProcessorSettings>) -> Combined;
+}
+
+#[tokio::test(start_paused = true)]
+async fn node_instances_with_parameters_are_a_map_over_their_settings() {
+    use instances::*;
+    let settings = || {
+        vec![
+            ProcessorSettings {
+                name: "A",
+                weight: 0.3,
+            },
+            ProcessorSettings {
+                name: "B",
+                weight: 0.5,
+            },
+            ProcessorSettings {
+                name: "C",
+                weight: 0.1,
+            },
+        ]
+    };
+    let start = tokio::time::Instant::now();
+    let out = process_all(Input(10.0), settings()).await.unwrap();
+    assert_eq!(out, Combined(vec![("A", 3.0), ("B", 5.0), ("C", 1.0)]));
+    // The instances ran side by side: the slowest (B, 50 ms) bounds the run.
+    assert_eq!(start.elapsed(), ms(50));
+
+    let mut bad = settings();
+    bad[1].weight = -1.0;
+    let err = process_all(Input(10.0), bad).await.unwrap_err();
+    assert_eq!(err.node_name(), Some("processor"));
+    assert_eq!(err.element(), Some(1));
+}

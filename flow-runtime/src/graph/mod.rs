@@ -317,12 +317,33 @@ pub enum Shape {
 pub struct Step {
     shape: Shape,
     may_skip: bool,
+    traits: Option<NodeTraits>,
 }
 
 impl Step {
     #[doc(hidden)]
     pub const fn __new(shape: Shape, may_skip: bool) -> Self {
-        Step { shape, may_skip }
+        Step {
+            shape,
+            may_skip,
+            traits: None,
+        }
+    }
+
+    #[doc(hidden)]
+    pub const fn __with_traits(shape: Shape, may_skip: bool, traits: NodeTraits) -> Self {
+        Step {
+            shape,
+            may_skip,
+            traits: Some(traits),
+        }
+    }
+
+    /// The node's options in this workflow when they are not its own: those it takes from
+    /// the workflow's `defaults(...)` (or a race's `continue_on_error`). `None`: the node's
+    /// own, [`NodeInfo::traits`].
+    pub const fn traits(&self) -> Option<&NodeTraits> {
+        self.traits.as_ref()
     }
 
     /// How the node runs.
@@ -499,6 +520,16 @@ impl WorkflowGraph {
             .get(node)
             .copied()
             .unwrap_or(Step::__new(Shape::Once, false))
+    }
+
+    /// The options node `node` runs with in this workflow: its own
+    /// ([`NodeInfo::traits`]) with what it takes from the workflow (see [`Step::traits`]).
+    pub fn traits(&self, node: usize) -> NodeTraits {
+        let step = self.step(node);
+        match step.traits() {
+            Some(t) => *t,
+            None => *self.nodes[node].traits(),
+        }
     }
 
     /// Every edge: one per node parameter.

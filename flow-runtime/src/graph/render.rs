@@ -172,10 +172,11 @@ impl WorkflowGraph {
                 None => "map".to_string(),
             });
         }
-        if node.traits().is_workflow() {
+        let traits = self.traits(i);
+        if traits.is_workflow() {
             detail.push("workflow".to_string());
         }
-        let summary = node.traits().summary();
+        let summary = traits.summary();
         if !summary.is_empty() {
             detail.push(summary);
         }
