@@ -337,6 +337,7 @@ impl fmt::Debug for RateLimiter {
 /// assert!(limiters.get_rate_limit("slack").is_none());
 /// ```
 #[derive(Default)]
+#[must_use = "limiters do nothing until they are given to runs: `RunOptions::new().limiters(&limiters)`"]
 pub struct Limiters {
     limits: Vec<(String, ConcurrencyLimit)>,
     rates: Vec<(String, RateLimiter)>,

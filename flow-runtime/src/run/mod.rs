@@ -149,6 +149,7 @@ impl From<String> for RunId {
 /// # }
 /// ```
 #[derive(Clone, Debug, Default)]
+#[must_use = "run options do nothing until they are given to a run: `workflow::run(options, ...)`"]
 pub struct RunOptions<'a> {
     pub(crate) run_id: Option<RunId>,
     pub(crate) token: Option<CancellationToken>,
