@@ -317,6 +317,7 @@ pub fn build(
                 continue;
             }
             if over[i] == Some(k) {
+                single.push(vec_key(&param.inner));
                 let found = providers.get(&vec_key(&param.inner)).copied();
                 node_deps.push(found.map(|(s, _)| s));
                 node_parts.push(found.and_then(|(_, part)| part));
@@ -530,6 +531,11 @@ pub fn build(
         if list.len() < 2 {
             continue;
         }
+        // An element of a tuple output that nothing takes does not compete with another
+        // provider of its type: only a type something takes needs exactly one provider.
+        if list.iter().any(|(_, part, _)| part.is_some()) && !single.contains(key) && !collected {
+            continue;
+        }
         let group = match list[0].0 {
             Src::Node(p) => race_of[p],
             _ => None,
@@ -542,7 +548,11 @@ pub fn build(
             continue;
         }
         let first = list[0].0;
-        for &(src, _, span) in &list[1..] {
+        let describe_part = |src: Src, part: Option<usize>| match part {
+            Some(_) => format!("{} (an element of its tuple output)", describe(src)),
+            None => describe(src),
+        };
+        for &(src, part, span) in &list[1..] {
             if src == first
                 && let Src::Node(p) = src
             {
@@ -562,8 +572,8 @@ pub fn build(
                      each type needs exactly one provider, so a consumer's `&{display}` has one meaning; \
                      wrap one of them in a newtype, list only one, take `&[{display}]` to receive every one in list order, \
                      or list them as `race(...)` to take the first that succeeds",
-                    describe(first),
-                    describe(src),
+                    describe_part(first, list[0].1),
+                    describe_part(src, part),
                 ),
             );
         }
@@ -732,12 +742,15 @@ fn ordering(
             .iter()
             .position(|n| text(n.path) == written)
             .or_else(|| {
+                // By name: ambiguous (not found) when several listed nodes answer to it.
                 let ident = p.get_ident()?.to_string();
-                nodes.iter().position(|n| {
+                let mut matching = nodes.iter().enumerate().filter(|(_, n)| {
                     n.path.segments.last().is_some_and(|s| s.ident == ident)
                         || n.sig.ident == ident
                         || n.name == ident
-                })
+                });
+                let (found, _) = matching.next()?;
+                matching.next().is_none().then_some(found)
             })
     };
     let mut order = Vec::new();

@@ -1400,6 +1400,25 @@ fn result_type(sig: &Signature) -> syn::ReturnType {
     }
 }
 
+/// The codec of a durable workflow's output, at `span`: a tuple with `Option` elements
+/// writes them as its node's codec does (see `Body::codec`), so that a parent listing the
+/// workflow as a node reads the output a backend's child run wrote.
+fn output_codec(output: Option<&syn::Type>, span: Span) -> TokenStream {
+    let parts = parse::tuple_parts(output);
+    if parts.iter().any(|p| p.optional) && parts.len() <= 12 {
+        let f = format_ident!("codec_parts{}", parts.len());
+        let parts = parts.iter().map(|p| {
+            if p.optional {
+                quote!(::flow_runtime::__private::parts::Opt<_>)
+            } else {
+                quote!(::flow_runtime::__private::parts::Plain<_>)
+            }
+        });
+        return quote_spanned!(span=> ::flow_runtime::__private::parts::#f::<#(#parts),*>());
+    }
+    quote_spanned!(span=> ::flow_runtime::__private::codec())
+}
+
 /// A durable workflow's journaled run (for `run` and `resume`): begins the run in its store
 /// (or returns what a finished run recorded), runs the body, and records the end. Each
 /// input is encoded at its type's token, and the output decoded and encoded at the token
@@ -1425,7 +1444,7 @@ fn durable_fn(
         .and_then(|i| nodes[i].sig.output.as_ref().map(|t| t.span()))
         .or_else(|| wf.output.as_ref().map(|t| t.span()))
         .unwrap_or_else(Span::call_site);
-    let codec = quote_spanned!(out_span=> ::flow_runtime::__private::codec());
+    let codec = output_codec(wf.output.as_ref(), out_span);
     quote! {
         #[allow(unused_variables, clippy::too_many_arguments)]
         async fn __flow_durable<'__flow_r>(
@@ -1468,6 +1487,45 @@ fn backend_impl(
     let ident = &wf.ident;
     let backend = quote!(::flow_runtime::__private::backend);
     let in_tys: Vec<&syn::Type> = wf.inputs.iter().map(|i| &i.inner).collect();
+    // A tuple output with `Option` elements travels as its codec writes it.
+    let own_codec = parse::tuple_parts(wf.output.as_ref())
+        .iter()
+        .any(|p| p.optional);
+    let out_span = wf
+        .output
+        .as_ref()
+        .map_or_else(Span::call_site, |t| t.span());
+    let (decode_output, encode_output) = if own_codec {
+        let codec = output_codec(wf.output.as_ref(), out_span);
+        (
+            quote! {
+                (#codec)
+                    .from_json(__flow_json)
+                    .map_err(|__flow_e| ::flow_runtime::__private::output_error(#wf_name, __flow_e.to_string()))
+            },
+            quote! {
+                (#codec)
+                    .json(&__flow_output)
+                    .map_err(|__flow_e| ::flow_runtime::__private::output_error(#wf_name, __flow_e.to_string()))
+            },
+        )
+    } else {
+        (
+            quote! {
+                #[allow(unused_imports)]
+                use ::flow_runtime::__private::{DecodeRef as _, DecodeRefNot as _};
+                let __flow_tag = ::flow_runtime::__private::Tag::<&Self::Output>::new();
+                (&&__flow_tag)
+                    .flow_decode_ref(__flow_json, <Self as #backend::DurableWorkflow>::graph())
+                    .map_err(|__flow_e| ::flow_runtime::__private::output_error(#wf_name, __flow_e))
+            },
+            quote! {
+                (&&::flow_runtime::__private::Enc(&__flow_output))
+                    .flow_json()
+                    .map_err(|__flow_e| ::flow_runtime::__private::output_error(#wf_name, __flow_e.to_string()))
+            },
+        )
+    };
     let out_ty = match &sig.output {
         ReturnType::Default => quote!(()),
         ReturnType::Type(_, ty) => ty.to_token_stream(),
@@ -1507,12 +1565,7 @@ fn backend_impl(
             fn decode_output(
                 __flow_json: &str,
             ) -> ::core::result::Result<Self::Output, ::flow_runtime::Error> {
-                #[allow(unused_imports)]
-                use ::flow_runtime::__private::{DecodeRef as _, DecodeRefNot as _};
-                let __flow_tag = ::flow_runtime::__private::Tag::<&Self::Output>::new();
-                (&&__flow_tag)
-                    .flow_decode_ref(__flow_json, <Self as #backend::DurableWorkflow>::graph())
-                    .map_err(|__flow_e| ::flow_runtime::__private::output_error(#wf_name, __flow_e))
+                #decode_output
             }
 
             #[allow(unused_variables)]
@@ -1538,9 +1591,7 @@ fn backend_impl(
                     #[allow(unused_imports)]
                     use ::flow_runtime::__private::{EncodeBySerde as _, EncodeNot as _};
                     let __flow_output: #out_ty = __flow_result?;
-                    (&&::flow_runtime::__private::Enc(&__flow_output))
-                        .flow_json()
-                        .map_err(|__flow_e| ::flow_runtime::__private::output_error(#wf_name, __flow_e.to_string()))
+                    #encode_output
                 })
             }
 
@@ -2355,7 +2406,9 @@ impl Body<'_> {
                     ::core::result::Result::as_ref,
                 )),
             });
-            let tolerated = self.tolerant(i) || (n.map().is_some() && n.continues_on_error());
+            // A race member's failure is the race's to tolerate, not the member's.
+            let tolerated = (self.tolerant(i) && self.graph.race_of[i].is_none())
+                || (n.map().is_some() && n.continues_on_error());
             let encode_out = if self.own_codec(i) {
                 let codec = self.codec(i);
                 quote!(|__flow_v| (#codec).json(__flow_v))

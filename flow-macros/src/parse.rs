@@ -1068,7 +1068,7 @@ pub struct Part {
 }
 
 /// The elements of a tuple output type, each as a [`Part`].
-fn tuple_parts(output: Option<&Type>) -> Vec<Part> {
+pub fn tuple_parts(output: Option<&Type>) -> Vec<Part> {
     let Some(Type::Tuple(tuple)) = output else {
         return Vec::new();
     };

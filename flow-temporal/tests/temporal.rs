@@ -967,7 +967,8 @@ async fn digest(hits: &[Result<Hit, flow_runtime::NodeError>]) -> Digest {
 }
 #[node]
 async fn quote_a(o: &Order) -> Result<Price, std::io::Error> {
-    if o.0.is_multiple_of(5) {
+    // Fails at once for 6, where `quote_b` wins later.
+    if o.0.is_multiple_of(5) || o.0 == 6 {
         Err(std::io::Error::other("a"))
     } else {
         Ok(Price(o.0))
@@ -975,6 +976,7 @@ async fn quote_a(o: &Order) -> Result<Price, std::io::Error> {
 }
 #[node]
 async fn quote_b(o: &Order) -> Result<Price, std::io::Error> {
+    tokio::time::sleep(Duration::from_millis(200)).await;
     if o.0.is_multiple_of(5) {
         Err(std::io::Error::other("b"))
     } else {
@@ -1187,6 +1189,43 @@ async fn limits_chosen_at_run_time_hold_on_temporal() {
             .await
             .unwrap();
         assert_eq!(PEAK.load(Ordering::SeqCst), 2);
+    })
+    .await;
+}
+
+// A sub-workflow returning a tuple with an `Option` element: its child run on Temporal
+// writes `Some` of a unit value so that the parent reads `Some`.
+#[node]
+async fn pair_of(o: &Order) -> (Price, Option<ToImage>) {
+    (Price(o.0), (o.0 > 1).then_some(ToImage))
+}
+#[workflow(pair_of, durable)]
+pub async fn pair_child(o: &Order) -> (Price, Option<ToImage>);
+
+#[node]
+async fn pair_receipt(p: &Price, image: Option<&ToImage>) -> Receipt {
+    Receipt(format!("{} {}", p.0, image.is_some()))
+}
+#[workflow(pair_child, pair_receipt, durable)]
+pub async fn pair_parent(o: Order) -> Receipt;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sub_workflows_tuple_output_reads_back_whole_on_temporal() {
+    let client = server::client().await;
+    let queue = server::queue("pairs");
+    let worker = Worker::new(&client, &queue).register::<pair_parent>();
+    server::serve(worker, Duration::from_secs(60), async {
+        for (n, expected) in [(5, "5 true"), (1, "1 false")] {
+            let receipt = client
+                .execute::<pair_parent>(
+                    &queue,
+                    RunOptions::new().run_id(format!("{queue}-{n}")),
+                    (Order(n),),
+                )
+                .await
+                .unwrap();
+            assert_eq!(receipt, Receipt(expected.into()));
+        }
     })
     .await;
 }

@@ -423,3 +423,36 @@ async fn several_outputs_in_every_shape() {
     // `x` needs only `a`'s first element: it starts when `a` ends, not when `b` does.
     assert_eq!(log.at("x", "start"), ms(10));
 }
+
+/// An element of a tuple that nothing takes does not compete with another provider of its
+/// type: whole tuples can be collected.
+pub mod unconsumed_elements {
+    use super::*;
+
+    pub struct Seed(pub usize);
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct User(pub &'static str);
+    #[derive(Debug, PartialEq)]
+    pub struct Stats(pub usize);
+
+    #[node]
+    async fn first(s: &Seed) -> (User, Stats) {
+        (User("a"), Stats(s.0 + 1))
+    }
+    #[node]
+    async fn second(s: &Seed) -> (User, Stats) {
+        (User("b"), Stats(s.0 + 2))
+    }
+    #[node]
+    async fn both(all: &[(User, Stats)]) -> Vec<usize> {
+        all.iter().map(|(_, s)| s.0).collect()
+    }
+    #[workflow(first, second, both)]
+    pub async fn collected(s: Seed) -> Vec<usize>;
+}
+
+#[tokio::test]
+async fn unconsumed_tuple_elements_do_not_compete() {
+    use unconsumed_elements::*;
+    assert_eq!(collected(Seed(0)).await.unwrap(), [1, 2]);
+}

@@ -55,4 +55,16 @@ pub async fn malformed(r: Request);
 #[node(after = send_email)]
 async fn bad_option(_r: &Request) {}
 
+#[node(after(send_email), after(finalize))]
+async fn after_twice(_r: &Request) {}
+
+#[node(after(send_email finalize))]
+async fn after_malformed(_r: &Request) {}
+
+#[workflow(send_email, after = send_email)]
+pub async fn after_value(r: Request);
+
+#[workflow(send_email, finalize, after(finalize:))]
+pub async fn after_nothing(r: Request) -> Done;
+
 fn main() {}

@@ -35,4 +35,7 @@ async fn unnamed(_i: &Item) {}
 #[node(limit = "db", limit = "other")]
 async fn two_limits(_i: &Item) {}
 
+#[node(limit = 5)]
+async fn numbered(_i: &Item) {}
+
 fn main() {}

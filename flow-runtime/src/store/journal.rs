@@ -885,6 +885,12 @@ impl<T> Codec<T> {
     pub fn json(&self, value: &T) -> Result<String, serde_json::Error> {
         (self.encode)(value)
     }
+
+    /// The value `json` records.
+    #[doc(hidden)]
+    pub fn from_json(&self, json: &str) -> Result<T, serde_json::Error> {
+        (self.decode)(json)
+    }
 }
 
 /// One element of a tuple output, for [`codec_parts`]-style codecs: [`Plain`] or [`Opt`].
