@@ -753,6 +753,32 @@ fn ordering(
                 matching.next().is_none().then_some(found)
             })
     };
+    // Why `find` found nothing: several listed nodes answer to the name, or none.
+    let why = |p: &Path| -> String {
+        let ident = p.get_ident().map(ToString::to_string);
+        let matching: Vec<String> = nodes
+            .iter()
+            .filter(|n| {
+                ident.as_ref().is_some_and(|ident| {
+                    n.path.segments.last().is_some_and(|s| s.ident == ident)
+                        || n.sig.ident == ident
+                        || n.name == *ident
+                })
+            })
+            .map(|n| format!("`{}`", text(n.path)))
+            .collect();
+        if matching.len() > 1 {
+            format!(
+                "a name several nodes of workflow `{wf_name}` answer to ({}): write the path as the workflow lists it",
+                matching.join(", ")
+            )
+        } else {
+            format!(
+                "which workflow `{wf_name}` does not list\nthe workflow lists: {}",
+                listed()
+            )
+        }
+    };
     let mut order = Vec::new();
     let mut add = |first: usize, then: usize, at: &Path, errors: &mut Errors| {
         if first == then {
@@ -779,10 +805,10 @@ fn ordering(
                 None => errors.spanned(
                     node.path,
                     format!(
-                        "node `{}` runs after `{}` (`#[node(after(...))]`), which workflow `{wf_name}` does not list\nthe workflow lists: {}",
+                        "node `{}` runs after `{}` (`#[node(after(...))]`), {}",
                         node.name,
                         text(p),
-                        listed(),
+                        why(p),
                     ),
                 ),
             }
@@ -793,9 +819,10 @@ fn ordering(
             errors.spanned(
                 &spec.node,
                 format!(
-                    "`after({}: ...)` names a node workflow `{wf_name}` does not list\nthe workflow lists: {}",
+                    "`after({}: ...)` names `{}`, {}",
                     text(&spec.node),
-                    listed(),
+                    text(&spec.node),
+                    why(&spec.node),
                 ),
             );
             continue;
@@ -806,10 +833,10 @@ fn ordering(
                 None => errors.spanned(
                     p,
                     format!(
-                        "node `{}` runs after `{}`, which workflow `{wf_name}` does not list\nthe workflow lists: {}",
+                        "node `{}` runs after `{}`, {}",
                         nodes[then].name,
                         text(p),
-                        listed(),
+                        why(p),
                     ),
                 ),
             }

@@ -67,4 +67,18 @@ pub async fn after_value(r: Request);
 #[workflow(send_email, finalize, after(finalize:))]
 pub async fn after_nothing(r: Request) -> Done;
 
+// Two listed nodes answer to `step`: the workflow must say which.
+mod left {
+    use super::*;
+    #[node]
+    pub async fn step(_r: &Request) {}
+}
+mod right {
+    use super::*;
+    #[node]
+    pub async fn step(_r: &Request) {}
+}
+#[workflow(left::step, right::step, send_email, after(send_email: step))]
+pub async fn ambiguous(r: Request);
+
 fn main() {}
