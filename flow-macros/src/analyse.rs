@@ -141,6 +141,11 @@ pub struct Graph {
     pub map_limit: Vec<Option<usize>>,
 }
 
+/// The node that stands for node `i` in the plan: the first member of its race, or itself.
+fn lead_of(races: &[Race], race_of: &[Option<usize>], i: usize) -> usize {
+    race_of[i].map_or(i, |r| races[r].members[0])
+}
+
 /// The nodes that run in node `i`'s step: itself; every member for a race's first member;
 /// none for the other members (they run in the first one's step).
 fn step_members<'g>(races: &'g [Race], race_of: &[Option<usize>], i: &'g usize) -> &'g [usize] {
@@ -152,6 +157,11 @@ fn step_members<'g>(races: &'g [Race], race_of: &[Option<usize>], i: &'g usize) 
 }
 
 impl Graph {
+    /// The node that stands for node `i` in the plan (see [`lead_of`]).
+    pub fn lead(&self, i: usize) -> usize {
+        lead_of(&self.races, &self.race_of, i)
+    }
+
     /// Whether node `i` is run by the plan: every node but the members of a race group
     /// after its first.
     pub fn scheduled(&self, i: usize) -> bool {
@@ -616,10 +626,7 @@ pub fn build(
     }
     let mut preds: Vec<Vec<usize>> = vec![Vec::new(); n];
     for (c, node_deps) in deps.iter().enumerate() {
-        let lead = match race_of[c] {
-            Some(r) => races[r].members[0],
-            None => c,
-        };
+        let lead = lead_of(&races, &race_of, c);
         for d in node_deps {
             match d {
                 Some(Src::Node(p)) => preds[lead].push(*p),
@@ -629,8 +636,7 @@ pub fn build(
         }
     }
     for &(first, then) in &order {
-        let lead = |i: usize| race_of[i].map_or(i, |r| races[r].members[0]);
-        preds[lead(then)].push(lead(first));
+        preds[lead_of(&races, &race_of, then)].push(lead_of(&races, &race_of, first));
     }
     let mut consumers: Vec<Vec<usize>> = vec![Vec::new(); n];
     let mut indegree = vec![0usize; n];

@@ -1400,13 +1400,24 @@ fn result_type(sig: &Signature) -> syn::ReturnType {
     }
 }
 
-/// The codec of a durable workflow's output, at `span`: a tuple with `Option` elements
-/// writes them as its node's codec does (see `Body::codec`), so that a parent listing the
-/// workflow as a node reads the output a backend's child run wrote.
-fn output_codec(output: Option<&syn::Type>, span: Span) -> TokenStream {
-    let parts = parse::tuple_parts(output);
-    if parts.iter().any(|p| p.optional) && parts.len() <= 12 {
-        let f = format_ident!("codec_parts{}", parts.len());
+/// Whether a value made of tuple elements `parts` is journaled by a codec of its own (see
+/// [`codec_tokens`]).
+fn own_codec(parts: &[parse::Part]) -> bool {
+    parts.iter().any(|p| p.optional) && parts.len() <= 12
+}
+
+/// The codec that journals a value, written at `span` (a type that cannot be recorded is
+/// an error there): an `Option` (`optional`) of it, or not; a tuple with `Option` elements
+/// (`parts`) writes each as a branch's `Option` is, so that `Some` of a value written as
+/// `null` reads back as `Some`. A node's output and a workflow's (which a parent listing
+/// the workflow as a node reads) are written alike.
+fn codec_tokens(parts: &[parse::Part], optional: bool, span: Span) -> TokenStream {
+    if own_codec(parts) {
+        let f = if optional {
+            format_ident!("codec_option_parts{}", parts.len())
+        } else {
+            format_ident!("codec_parts{}", parts.len())
+        };
         let parts = parts.iter().map(|p| {
             if p.optional {
                 quote!(::flow_runtime::__private::parts::Opt<_>)
@@ -1416,7 +1427,16 @@ fn output_codec(output: Option<&syn::Type>, span: Span) -> TokenStream {
         });
         return quote_spanned!(span=> ::flow_runtime::__private::parts::#f::<#(#parts),*>());
     }
-    quote_spanned!(span=> ::flow_runtime::__private::codec())
+    if optional {
+        quote_spanned!(span=> ::flow_runtime::__private::codec_option())
+    } else {
+        quote_spanned!(span=> ::flow_runtime::__private::codec())
+    }
+}
+
+/// The codec of a durable workflow's output, at `span` (see [`codec_tokens`]).
+fn output_codec(output: Option<&syn::Type>, span: Span) -> TokenStream {
+    codec_tokens(&parse::tuple_parts(output), false, span)
 }
 
 /// A durable workflow's journaled run (for `run` and `resume`): begins the run in its store
@@ -1488,9 +1508,7 @@ fn backend_impl(
     let backend = quote!(::flow_runtime::__private::backend);
     let in_tys: Vec<&syn::Type> = wf.inputs.iter().map(|i| &i.inner).collect();
     // A tuple output with `Option` elements travels as its codec writes it.
-    let own_codec = parse::tuple_parts(wf.output.as_ref())
-        .iter()
-        .any(|p| p.optional);
+    let own_codec = own_codec(&parse::tuple_parts(wf.output.as_ref()));
     let out_span = wf
         .output
         .as_ref()
@@ -1500,12 +1518,12 @@ fn backend_impl(
         (
             quote! {
                 (#codec)
-                    .from_json(__flow_json)
+                    .decode(__flow_json)
                     .map_err(|__flow_e| ::flow_runtime::__private::output_error(#wf_name, __flow_e.to_string()))
             },
             quote! {
                 (#codec)
-                    .json(&__flow_output)
+                    .encode(&__flow_output)
                     .map_err(|__flow_e| ::flow_runtime::__private::output_error(#wf_name, __flow_e.to_string()))
             },
         )
@@ -1817,7 +1835,6 @@ impl Body<'_> {
         let wf_name = self.wf_name;
         let inputs = self.wf.inputs.iter().enumerate().map(|(i, input)| {
             let var = input_var(i);
-            let _ = &input.ident;
             let ident = body_input(i);
             let used = self.graph.deps.iter().any(|d| d.contains(&Src::Input(i)))
                 || self.graph.map_limit.contains(&Some(i));
@@ -2322,37 +2339,7 @@ impl Body<'_> {
             .output
             .as_ref()
             .map_or_else(|| sig.ident.span(), |t| t.span());
-        let private = quote!(::flow_runtime::__private);
-        let n = sig.parts.len();
-        if sig.parts.iter().any(|p| p.optional) && n <= 12 {
-            // A tuple with `Option` elements: each written as a branch's `Option` is, so
-            // that `Some` of a value written as `null` reads back as `Some`.
-            let parts = sig.parts.iter().map(|p| {
-                if p.optional {
-                    quote!(#private::parts::Opt<_>)
-                } else {
-                    quote!(#private::parts::Plain<_>)
-                }
-            });
-            let f = if sig.optional {
-                format_ident!("codec_option_parts{}", n)
-            } else {
-                format_ident!("codec_parts{}", n)
-            };
-            return quote_spanned!(span=> ::flow_runtime::__private::parts::#f::<#(#parts),*>());
-        }
-        if sig.optional {
-            quote_spanned!(span=> ::flow_runtime::__private::codec_option())
-        } else {
-            quote_spanned!(span=> ::flow_runtime::__private::codec())
-        }
-    }
-
-    /// Whether node `i`'s output is journaled by a codec of its own (see [`Body::codec`]),
-    /// which a worker encodes with too.
-    fn own_codec(&self, i: usize) -> bool {
-        let sig = self.nodes[i].sig;
-        sig.parts.iter().any(|p| p.optional) && sig.parts.len() <= 12
+        codec_tokens(&sig.parts, sig.optional, span)
     }
 
     /// `__flow_invoke(node, invocation)`: runs one node (by name) on a backend's worker as
@@ -2409,9 +2396,9 @@ impl Body<'_> {
             // A race member's failure is the race's to tolerate, not the member's.
             let tolerated = (self.tolerant(i) && self.graph.race_of[i].is_none())
                 || (n.map().is_some() && n.continues_on_error());
-            let encode_out = if self.own_codec(i) {
+            let encode_out = if own_codec(&n.sig.parts) {
                 let codec = self.codec(i);
-                quote!(|__flow_v| (#codec).json(__flow_v))
+                quote!(|__flow_v| (#codec).encode(__flow_v))
             } else if n.sig.optional {
                 quote!(|__flow_v| (&&::flow_runtime::__private::EncOpt(::core::option::Option::as_ref(__flow_v))).flow_json())
             } else {
@@ -3040,14 +3027,12 @@ impl Body<'_> {
                                 || self.graph.consumers[i].iter().any(|c| set.contains(c)))
                     })
                     .collect();
-                let lead =
-                    |i: usize| self.graph.race_of[i].map_or(i, |r| self.graph.races[r].members[0]);
                 // Ordering edges inside the join: each first node signals when it has ended.
                 let ordered: Vec<(usize, usize)> = self
                     .graph
                     .order
                     .iter()
-                    .map(|&(first, then)| (lead(first), lead(then)))
+                    .map(|&(first, then)| (self.graph.lead(first), self.graph.lead(then)))
                     .filter(|(first, then)| set.contains(first) && set.contains(then))
                     .collect();
                 let signals: Vec<usize> = set

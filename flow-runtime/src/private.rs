@@ -350,27 +350,6 @@ impl<T> Default for Slot<T> {
     }
 }
 
-/// The value of a conditional provider that failed under `continue_on_error`, as a
-/// `Result<&T, &NodeError>` argument: `None` when it was skipped.
-#[inline(always)]
-pub fn present_result<T>(value: &Result<Option<T>, Error>) -> Option<Result<&T, &Error>> {
-    match value {
-        Ok(Some(v)) => Some(Ok(v)),
-        Ok(None) => None,
-        Err(e) => Some(Err(e)),
-    }
-}
-
-/// The value of a conditional provider under `continue_on_error`, as an `Option<&T>`
-/// argument: `None` when it failed or was skipped.
-#[inline(always)]
-pub fn present_ok<T>(value: &Result<Option<T>, Error>) -> Option<&T> {
-    match value {
-        Ok(Some(v)) => Some(v),
-        _ => None,
-    }
-}
-
 /// What a node providing the workflow's output may return when the output may be
 /// missing: `Option<T>`, or `Result<Option<T>, Error>` under `continue_on_error`.
 pub trait Present {

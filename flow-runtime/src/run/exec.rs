@@ -1459,12 +1459,12 @@ where
                 .full()
                 .and_then(|f| f.named.as_ref())
                 .and_then(|n| n.limiters);
-            let missing = |kind: &str, name: &str, method: &str| {
+            let missing = |kind: &str, name: &str| {
                 Error::invalid_options(
                     workflow,
                     Some(node),
                     format!(
-                        "node `{}` takes the {kind} named `{name}` (`{kind} = \"{name}\"`), which the run was not given: hand the run its limiters with `RunOptions::new().limiters(&limiters)`, built with `Limiters::new().{method}(\"{name}\", ...)`",
+                        "node `{}` takes the {kind} named `{name}` (`{kind} = \"{name}\"`), which the run was not given: hand the run its limiters with `RunOptions::new().limiters(&limiters)`, built with `Limiters::new().{kind}(\"{name}\", ...)`",
                         node.name()
                     ),
                 )
@@ -1472,14 +1472,14 @@ where
             let limit = match limit_name {
                 Some(name) => match limiters.and_then(|l| l.get_limit(name)) {
                     Some(l) => Some(l),
-                    None => return Err(missing("limit", name, "limit")),
+                    None => return Err(missing("limit", name)),
                 },
                 None => policy.limit,
             };
             let rate_limit = match rate_name {
                 Some(name) => match limiters.and_then(|l| l.get_rate_limit(name)) {
                     Some(l) => Some(l),
-                    None => return Err(missing("rate_limit", name, "rate_limit")),
+                    None => return Err(missing("rate_limit", name)),
                 },
                 None => policy.rate_limit,
             };

@@ -845,11 +845,16 @@ impl<T> Clone for Codec<T> {
 impl<T> Copy for Codec<T> {}
 
 impl<T> Codec<T> {
-    pub(crate) fn encode(&self, value: &T) -> Result<String, serde_json::Error> {
+    /// The JSON of `value`, as the journal records it (a worker encodes a node's output
+    /// with it too).
+    #[doc(hidden)]
+    pub fn encode(&self, value: &T) -> Result<String, serde_json::Error> {
         (self.encode)(value)
     }
 
-    pub(crate) fn decode(&self, text: &str) -> Result<T, serde_json::Error> {
+    /// The value `text` records.
+    #[doc(hidden)]
+    pub fn decode(&self, text: &str) -> Result<T, serde_json::Error> {
         (self.decode)(text)
     }
 }
@@ -876,20 +881,6 @@ pub fn codec_option<T: crate::__private::Durable>() -> Codec<Option<T>> {
             "null" => Ok(None),
             s => serde_json::from_str::<(T,)>(s).map(|(v,)| Some(v)),
         },
-    }
-}
-
-impl<T> Codec<T> {
-    /// The JSON of `value`, as the journal records it.
-    #[doc(hidden)]
-    pub fn json(&self, value: &T) -> Result<String, serde_json::Error> {
-        (self.encode)(value)
-    }
-
-    /// The value `json` records.
-    #[doc(hidden)]
-    pub fn from_json(&self, json: &str) -> Result<T, serde_json::Error> {
-        (self.decode)(json)
     }
 }
 
