@@ -214,8 +214,19 @@ fn traits_tokens(options: &NodeOptions, optional: bool) -> TokenStream {
 
 /// Where `ident` is written: its line and 1-based column.
 fn site(ident: &Ident) -> (u32, u32) {
-    let start = ident.span().start();
-    (start.line as u32, start.column as u32 + 1)
+    if !proc_macro::is_available() {
+        return (0, 0);
+    }
+    let span = ident.span().unwrap();
+    (span.line() as u32, span.column() as u32)
+}
+
+/// The name of the file `span` is in, as the compiler gives it.
+fn file_of(span: Span) -> String {
+    if !proc_macro::is_available() {
+        return String::new();
+    }
+    span.unwrap().file()
 }
 
 /// A workflow's inputs as `Param`s, comma-separated.
@@ -250,7 +261,7 @@ fn callback_macro(
     packet: &TokenStream,
     items: TokenStream,
 ) -> TokenStream {
-    let macro_name = callback_name(&ident.to_string(), ident.span().file(), site(ident).0);
+    let macro_name = callback_name(&ident.to_string(), file_of(ident.span()), site(ident).0);
     quote! {
         #[doc(hidden)]
         #[macro_export]
@@ -567,7 +578,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
         // macro's unique name: there it shadows a glob-imported node of the same name
         // (see `scope`).
         let own = crate::scope::own_nodes(Span::call_site());
-        let file = Span::call_site().file();
+        let file = file_of(Span::call_site());
         // `name`, or `self::name`.
         let single = |p: &syn::Path| match p.segments.len() {
             1 => p.get_ident().cloned(),

@@ -1130,7 +1130,7 @@ impl NodeSig {
         if let Some(c) = &sig.constness {
             errors.spanned(c, "a `#[node]` function cannot be `const`");
         }
-        if let Some(u) = &sig.unsafety {
+        if let syn::Safety::Unsafe(u) = &sig.safety {
             errors.spanned(u, "a `#[node]` function cannot be `unsafe`: the workflow calls it without an `unsafe` block");
         }
         if let Some(abi) = &sig.abi {
@@ -1268,38 +1268,41 @@ impl NodeSig {
     }
 }
 
+// The finders walk a copy of the type: one visitor kind (`VisitMut`) serves the crate.
 fn contains_impl_trait(ty: &Type) -> bool {
+    use syn::visit_mut::VisitMut;
     struct Finder(bool);
-    impl<'a> syn::visit::Visit<'a> for Finder {
-        fn visit_type_impl_trait(&mut self, _: &'a syn::TypeImplTrait) {
+    impl VisitMut for Finder {
+        fn visit_type_impl_trait_mut(&mut self, _: &mut syn::TypeImplTrait) {
             self.0 = true;
         }
     }
     let mut finder = Finder(false);
-    syn::visit::visit_type(&mut finder, ty);
+    finder.visit_type_mut(&mut ty.clone());
     finder.0
 }
 
 /// Why a node's output type is not an owned, nameable type, if it is not.
 fn unowned(ty: &Type) -> Option<&'static str> {
+    use syn::visit_mut::VisitMut;
     struct Finder(Option<&'static str>);
-    impl<'a> syn::visit::Visit<'a> for Finder {
-        fn visit_type_impl_trait(&mut self, _: &'a syn::TypeImplTrait) {
+    impl VisitMut for Finder {
+        fn visit_type_impl_trait_mut(&mut self, _: &mut syn::TypeImplTrait) {
             self.0
                 .get_or_insert("`impl Trait`: its type has no name the workflow can use");
         }
-        fn visit_type_reference(&mut self, r: &'a syn::TypeReference) {
+        fn visit_type_reference_mut(&mut self, r: &mut syn::TypeReference) {
             if r.lifetime.as_ref().is_none_or(|l| l.ident != "static") {
                 self.0.get_or_insert("a borrowed reference");
             }
-            syn::visit::visit_type_reference(self, r);
+            syn::visit_mut::visit_type_reference_mut(self, r);
         }
-        fn visit_type_infer(&mut self, _: &'a syn::TypeInfer) {
+        fn visit_type_infer_mut(&mut self, _: &mut syn::TypeInfer) {
             self.0.get_or_insert("`_`");
         }
     }
     let mut finder = Finder(None);
-    syn::visit::visit_type(&mut finder, ty);
+    finder.visit_type_mut(&mut ty.clone());
     finder.0
 }
 
@@ -1365,7 +1368,7 @@ impl WorkflowSig {
         if let Some(c) = &sig.constness {
             errors.spanned(c, "a workflow cannot be `const`");
         }
-        if let Some(u) = &sig.unsafety {
+        if let syn::Safety::Unsafe(u) = &sig.safety {
             errors.spanned(u, "a workflow cannot be `unsafe`");
         }
         if let Some(abi) = &sig.abi {

@@ -87,7 +87,7 @@ fn write_type(out: &mut String, ty: &Type, full: bool) {
             }
         }
         Type::Ptr(p) => {
-            out.push_str(if p.mutability.is_some() {
+            out.push_str(if matches!(p.mutability, syn::PointerMutability::Mut(_)) {
                 "*mut "
             } else {
                 "*const "
@@ -146,7 +146,7 @@ fn write_path(out: &mut String, path: &Path, full: bool) {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    write_type(out, input, full);
+                    write_type(out, &input.ty, full);
                 }
                 out.push(')');
                 if let ReturnType::Type(_, ty) = &args.output {

@@ -5,6 +5,7 @@
 pub mod events;
 pub(crate) mod report;
 
+use std::fmt::Display;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -88,6 +89,9 @@ impl Listen {
             workflow,
             run_id = Empty,
             outcome = Empty,
+            otel.status_code = Empty,
+            otel.status_description = Empty,
+            exception.message = Empty,
         );
         if !span.is_disabled() {
             span.record("run_id", display(id.get_or_init(RunId::next)));
@@ -112,8 +116,16 @@ impl Listen {
     #[inline(never)]
     fn finished(&self, error: Option<&Error>) {
         if !self.span.is_disabled() {
-            self.span
-                .record("outcome", if error.is_none() { "ok" } else { "failed" });
+            match error {
+                None => {
+                    self.span.record("outcome", "ok");
+                    self.span.record("otel.status_code", "ok");
+                }
+                Some(e) => {
+                    self.span.record("outcome", "failed");
+                    record_error(&self.span, e);
+                }
+            }
         }
         if let Some(observe) = &self.observe {
             let (outcome, error) = match error {
@@ -305,16 +317,20 @@ impl AttemptSpan {
             "node",
             otel.name = node.name(),
             node = node.name(),
-            attempt,
+            attempt = i64::from(attempt),
             element = Empty,
             outcome = Empty,
             duration_ms = Empty,
+            otel.status_code = Empty,
+            otel.status_description = Empty,
+            exception.message = Empty,
         );
         if span.is_disabled() {
             return None;
         }
         if let Some(element) = element {
-            span.record("element", element);
+            // Numbers as numbers: OpenTelemetry has no unsigned integers.
+            span.record("element", i64::try_from(element).unwrap_or(i64::MAX));
         }
         Some(AttemptSpan {
             span,
@@ -327,23 +343,45 @@ impl AttemptSpan {
         &self.span
     }
 
-    /// Records the attempt's outcome (`ok`, `failed`, `timed_out`, `panicked`) and duration.
-    pub(crate) fn close(mut self, outcome: &'static str) {
-        self.record(outcome);
+    /// Records the attempt's outcome (`ok`, `failed`, `timed_out`, `panicked`) and duration,
+    /// and, for an attempt that did not succeed, the span's error status and message.
+    pub(crate) fn close(mut self, outcome: &'static str, error: Option<&dyn Display>) {
+        self.record(outcome, error);
     }
 
-    fn record(&mut self, outcome: &'static str) {
+    fn record(&mut self, outcome: &'static str, error: Option<&dyn Display>) {
         self.open = false;
         self.span.record("outcome", outcome);
         self.span
             .record("duration_ms", self.start.elapsed().as_secs_f64() * 1e3);
+        match error {
+            None => {
+                self.span.record("otel.status_code", "ok");
+            }
+            Some(e) => record_error(&self.span, e),
+        }
     }
+}
+
+/// Marks `span` failed with `error`: the OpenTelemetry status `error` with the message as
+/// its description, and the message as `exception.message` (the fields
+/// `tracing-opentelemetry` maps to a span's status and the semantic conventions).
+fn record_error(span: &Span, error: &dyn Display) {
+    let message = error.to_string();
+    span.record("otel.status_code", "error");
+    span.record("otel.status_description", message.as_str());
+    span.record("exception.message", message.as_str());
 }
 
 impl Drop for AttemptSpan {
     fn drop(&mut self) {
         if self.open {
-            self.record("cancelled");
+            // Stopped from outside (a sibling failed, a race was lost, the run ended): not
+            // an error of this attempt, so the status stays unset.
+            self.open = false;
+            self.span.record("outcome", "cancelled");
+            self.span
+                .record("duration_ms", self.start.elapsed().as_secs_f64() * 1e3);
         }
     }
 }
@@ -381,7 +419,10 @@ impl<'r> Seen<'r> {
     #[allow(clippy::boxed_local)] // Taken as it is stored: the box ends here.
     pub(crate) fn end(mut self: Box<Self>, failure: Option<&Error>) {
         if let Some(span) = self.span.take() {
-            span.close(if failure.is_some() { "failed" } else { "ok" });
+            match failure {
+                Some(e) => span.close("failed", Some(&error_text(e))),
+                None => span.close("ok", None),
+            }
         }
         if let Some(watch) = self.watch.take() {
             match failure {
@@ -396,7 +437,7 @@ impl Drop for Seen<'_> {
     fn drop(&mut self) {
         if *self.panicked.get_mut() {
             if let Some(span) = self.span.take() {
-                span.close("panicked");
+                span.close("panicked", Some(&"panicked"));
             }
             if let Some(watch) = self.watch.take() {
                 watch.failed("panicked".to_string());

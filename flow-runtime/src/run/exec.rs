@@ -1532,35 +1532,36 @@ where
             };
             (outcome, span)
         };
-        let close = |span: Option<AttemptSpan>, outcome| {
+        let close = |span: Option<AttemptSpan>, outcome, error: Option<&dyn std::fmt::Display>| {
             if let Some(span) = span {
-                span.close(outcome);
+                span.close(outcome, error);
             }
         };
         // The error that ends the node, or why this attempt failed before a retry.
         let failure = match outcome {
             Attempt::Done(value) => {
-                close(span, "ok");
+                close(span, "ok", None);
                 if let Some(watch) = watch {
                     watch.finished();
                 }
                 return Ok(value);
             }
             Attempt::Failed(e) => {
-                close(span, "failed");
-                if attempt >= max || !retry_if(&e) {
-                    Err(Error::node_failed(
-                        workflow,
-                        node,
-                        e.into_node_error(),
-                        attempt,
-                    ))
+                let last = attempt >= max || !retry_if(&e);
+                let e = e.into_node_error();
+                close(span, "failed", Some(&e));
+                if last {
+                    Err(Error::node_failed(workflow, node, e, attempt))
                 } else {
-                    Ok(watch.as_ref().map(|_| e.into_node_error().to_string()))
+                    Ok(watch.as_ref().map(|_| e.to_string()))
                 }
             }
             Attempt::TimedOut(after) => {
-                close(span, "timed_out");
+                close(
+                    span,
+                    "timed_out",
+                    Some(&format_args!("timed out after {after:?}")),
+                );
                 if attempt >= max {
                     Err(Error::node_timed_out(workflow, node, after, attempt))
                 } else {
@@ -1568,7 +1569,7 @@ where
                 }
             }
             Attempt::Panicked(message) => {
-                close(span, "panicked");
+                close(span, "panicked", Some(&format_args!("panicked: {message}")));
                 Err(Error::panicked(workflow, Some(node), message, attempt))
             }
         };

@@ -3,7 +3,7 @@
 //! by the stdout exporter. Swap the exporter for your collector's (OTLP, Jaeger, ...).
 //!
 //! ```text
-//! cargo run --example otel
+//! cargo run -p flow-example-otel --example otel
 //! ```
 //!
 //! Each span is named after its workflow or node (the `otel.name` field) and carries
