@@ -464,6 +464,7 @@ fn show(event: &Event, in_flight: &mut Vec<String>, live: bool) {
             in_flight.retain(|n| *n != who);
             format!("■ {who} cancelled")
         }
+        other => format!("{} {who}", other.name()),
     };
     let mut err = std::io::stderr().lock();
     if live {

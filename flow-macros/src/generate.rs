@@ -61,7 +61,7 @@ pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
                 .filter(|p| p.kind != ParamKind::Context)
                 .map(|p| {
                     let (n, t) = (&p.name, types::display(&p.inner));
-                    quote!(::flow_runtime::Param::__new(#n, #t))
+                    quote!(::flow_runtime::graph::Param::__new(#n, #t))
                 });
             let output = option_tokens(sig.output.as_ref().map(|t| {
                 let t = types::display(t);
@@ -180,7 +180,7 @@ fn info_const(info: &NodeInfoTokens<'_>) -> TokenStream {
             static INFO: ::flow_runtime::NodeInfo = ::flow_runtime::NodeInfo::__new(
                 #name,
                 #fn_name,
-                ::flow_runtime::Location::__new(
+                ::flow_runtime::graph::Location::__new(
                     ::core::module_path!(),
                     ::core::file!(),
                     #line,
@@ -209,7 +209,7 @@ fn traits_tokens(options: &NodeOptions, optional: bool) -> TokenStream {
         options.rate_limit.is_some() || options.rate_limit_name.is_some(),
         options.limit.is_some() || options.limit_name.is_some(),
     ];
-    quote!(::flow_runtime::NodeTraits::__new(#optional, false, #timeout, #attempts, #(#flags),*))
+    quote!(::flow_runtime::graph::NodeTraits::__new(#optional, false, #timeout, #attempts, #(#flags),*))
 }
 
 /// Where `ident` is written: its line and 1-based column.
@@ -233,7 +233,7 @@ fn file_of(span: Span) -> String {
 fn input_params(wf: &WorkflowSig) -> TokenStream {
     let params = wf.inputs.iter().map(|i| {
         let (n, t) = (i.ident.to_string(), types::display(&i.inner));
-        quote!(::flow_runtime::Param::__new(#n, #t))
+        quote!(::flow_runtime::graph::Param::__new(#n, #t))
     });
     quote!(#(#params),*)
 }
@@ -991,7 +991,7 @@ pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
             output: provided,
             returns: &returns,
             fallible: true,
-            traits: quote!(::flow_runtime::NodeTraits::__new(
+            traits: quote!(::flow_runtime::graph::NodeTraits::__new(
                 false,
                 true,
                 ::core::option::Option::None,
@@ -1710,18 +1710,18 @@ fn graph_static(
             (parse::Shape::Map(spec), _) => {
                 let concurrency = option_tokens(spec.concurrency.map(|c| quote!(#c)));
                 let tolerant = n.continues_on_error();
-                quote!(::flow_runtime::Shape::Map { concurrency: #concurrency, continue_on_error: #tolerant })
+                quote!(::flow_runtime::graph::Shape::Map { concurrency: #concurrency, continue_on_error: #tolerant })
             }
-            (_, Some(group)) => quote!(::flow_runtime::Shape::Race { group: #group }),
-            _ => quote!(::flow_runtime::Shape::Once),
+            (_, Some(group)) => quote!(::flow_runtime::graph::Shape::Race { group: #group }),
+            _ => quote!(::flow_runtime::graph::Shape::Once),
         };
         let may_skip = graph.skippable[i];
         if n.options.defaulted {
             // With what it takes from the workflow's `defaults(...)`.
             let traits = traits_tokens(n.options, n.sig.optional);
-            return quote!(::flow_runtime::Step::__with_traits(#shape, #may_skip, #traits));
+            return quote!(::flow_runtime::graph::Step::__with_traits(#shape, #may_skip, #traits));
         }
-        quote!(::flow_runtime::Step::__new(#shape, #may_skip))
+        quote!(::flow_runtime::graph::Step::__new(#shape, #may_skip))
     });
     let mut edges = Vec::new();
     for (to, deps) in graph.deps.iter().enumerate() {
@@ -1729,36 +1729,36 @@ fn graph_static(
         for (param, src) in graph_deps.enumerate() {
             // A value from a race comes from any member; a collected one from every producer.
             let from: Vec<TokenStream> = match *src {
-                Src::Input(i) => vec![quote!(::flow_runtime::Source::Input(#i))],
+                Src::Input(i) => vec![quote!(::flow_runtime::graph::Source::Input(#i))],
                 Src::Node(i) => match graph.race_led_by(i) {
                     Some(race) => race
                         .members
                         .iter()
-                        .map(|m| quote!(::flow_runtime::Source::Node(#m)))
+                        .map(|m| quote!(::flow_runtime::graph::Source::Node(#m)))
                         .collect(),
-                    None => vec![quote!(::flow_runtime::Source::Node(#i))],
+                    None => vec![quote!(::flow_runtime::graph::Source::Node(#i))],
                 },
                 Src::Collect(c) => graph.collects[c]
                     .producers
                     .iter()
-                    .map(|p| quote!(::flow_runtime::Source::Node(#p)))
+                    .map(|p| quote!(::flow_runtime::graph::Source::Node(#p)))
                     .collect(),
                 Src::Context => continue,
             };
             for from in from {
-                edges.push(quote!(::flow_runtime::Edge::__new(#from, #to, #param)));
+                edges.push(quote!(::flow_runtime::graph::Edge::__new(#from, #to, #param)));
             }
         }
     }
     let order = graph
         .order
         .iter()
-        .map(|(first, then)| quote!(::flow_runtime::OrderEdge::__new(#first, #then)));
+        .map(|(first, then)| quote!(::flow_runtime::graph::OrderEdge::__new(#first, #then)));
     quote! {{
         static GRAPH: ::flow_runtime::WorkflowGraph = ::flow_runtime::WorkflowGraph::__new(
             #wf_name,
             #fn_name,
-            ::flow_runtime::Location::__new(::core::module_path!(), ::core::file!(), #line, #column),
+            ::flow_runtime::graph::Location::__new(::core::module_path!(), ::core::file!(), #line, #column),
             &[#inputs],
             #output,
             #output_node,

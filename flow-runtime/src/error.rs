@@ -655,14 +655,22 @@ impl Error {
         self.inner.workflow
     }
 
-    /// The node that failed, if the failure belongs to one node.
-    pub fn node(&self) -> Option<&'static NodeInfo> {
+    /// The name of the node that failed, if the failure belongs to one node (as
+    /// [`workflow`](Self::workflow) names the workflow).
+    pub fn node(&self) -> Option<&'static str> {
+        self.inner.node.map(NodeInfo::name)
+    }
+
+    /// The description of the node that failed (its function, module, source location),
+    /// if the failure belongs to one node.
+    pub fn node_info(&self) -> Option<&'static NodeInfo> {
         self.inner.node
     }
 
-    /// The name of the node that failed, if the failure belongs to one node.
+    /// The same as [`node`](Self::node).
+    #[doc(hidden)]
     pub fn node_name(&self) -> Option<&'static str> {
-        self.inner.node.map(NodeInfo::name)
+        self.node()
     }
 
     /// How many attempts the failing node made: 1 without retries, the attempt that failed

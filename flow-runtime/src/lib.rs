@@ -129,14 +129,13 @@
 
 // The parts: a workflow's graph and its pictures; a run and its policies; observing runs;
 // the stores of durable runs.
-mod error;
-mod graph;
+pub mod error;
+pub mod graph;
 mod observe;
 pub mod registry;
 mod run;
 pub mod store;
 
-use graph as info;
 pub use observe::events;
 use observe::report;
 use run::{exec, limit, map};
@@ -146,13 +145,10 @@ use store::journal;
 #[path = "private.rs"]
 pub mod __private;
 
-pub use error::{
-    BoxError, Cancelled, Elapsed, Error, ErrorKind, NodeError, Panicked, RaceErrors, Skipped,
-};
+pub use error::{BoxError, Error, ErrorKind, NodeError};
+pub use events::Recorder;
 pub use flow_macros::{node, workflow};
-pub use info::{
-    Edge, Location, NodeInfo, NodeTraits, OrderEdge, Param, Shape, Source, Step, WorkflowGraph,
-};
+pub use graph::{NodeInfo, WorkflowGraph};
 pub use limit::{ConcurrencyLimit, Limiters, RateLimiter};
 pub use report::{AttemptReport, NodeOutcome, NodeReport, RunReport};
 pub use run::{RunContext, RunId, RunOptions};

@@ -193,7 +193,7 @@ async fn a_skipped_output_is_a_clear_error() {
     );
     let skipped = std::error::Error::source(&err)
         .unwrap()
-        .downcast_ref::<flow_runtime::Skipped>()
+        .downcast_ref::<flow_runtime::error::Skipped>()
         .unwrap();
     assert_eq!(skipped.conditions(), ["lookup"]);
 

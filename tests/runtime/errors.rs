@@ -189,7 +189,7 @@ mod error_types {
 
         let err = error_types(In(3)).await.err().unwrap();
         assert_eq!(err.node_name(), Some("finish-line"));
-        assert_eq!(err.node().unwrap().fn_name(), "finish");
+        assert_eq!(err.node_info().unwrap().fn_name(), "finish");
         let io = err
             .into_source()
             .unwrap()

@@ -326,7 +326,7 @@ mod panics {
         );
         let panicked = std::error::Error::source(&err)
             .unwrap()
-            .downcast_ref::<flow_runtime::Panicked>()
+            .downcast_ref::<flow_runtime::error::Panicked>()
             .unwrap();
         assert_eq!(panicked.message(), "index out of range");
         assert_eq!(flags.sibling_dropped.get(), 1);

@@ -17,4 +17,5 @@ mod ordering;
 mod outputs;
 mod policies;
 mod scheduling;
+mod surface;
 mod tolerated;

@@ -1,6 +1,7 @@
 //! Static graph metadata, its renderings, and the registry.
 
-use flow_runtime::{Source, node, registry, workflow};
+use flow_runtime::graph::Source;
+use flow_runtime::{node, registry, workflow};
 
 pub struct Request(pub u32);
 pub struct Items(pub Vec<u32>);
@@ -78,7 +79,7 @@ fn graph_lists_nodes_edges_inputs_and_output() {
     let merge = g.nodes()[3];
     let params: Vec<_> = merge.inputs().iter().map(|p| (p.name(), p.ty())).collect();
     assert_eq!(params, [("items", "Items"), ("j", "Jira"), ("s", "Slack")]);
-    assert_eq!(merge.location().line(), 25);
+    assert_eq!(merge.location().line(), 26);
     assert_eq!(merge.location().column(), 10);
 }
 

@@ -68,7 +68,7 @@ mod timeouts {
         );
         let elapsed = std::error::Error::source(&err)
             .unwrap()
-            .downcast_ref::<flow_runtime::Elapsed>()
+            .downcast_ref::<flow_runtime::error::Elapsed>()
             .unwrap();
         assert_eq!(elapsed.limit(), ms(250));
     }

@@ -294,6 +294,7 @@ impl NodeTraits {
 
 /// How a node runs in one workflow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Shape {
     /// Once per run.
     Once,
@@ -360,6 +361,7 @@ impl Step {
 
 /// Where a node's input comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Source {
     /// The workflow input at this index of [`WorkflowGraph::inputs`].
     Input(usize),

@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::{Shape, Source, WorkflowGraph};
+use crate::WorkflowGraph;
+use crate::graph::{Shape, Source};
 
 impl WorkflowGraph {
     /// The graph as a Mermaid flowchart: workflow inputs as parallelograms, nodes as boxes,

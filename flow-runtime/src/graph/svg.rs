@@ -5,7 +5,8 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use crate::{NodeOutcome, RunReport, Shape, Source, WorkflowGraph};
+use crate::graph::{Shape, Source};
+use crate::{NodeOutcome, RunReport, WorkflowGraph};
 
 const FONT: &str = "font-family=\"Helvetica, Arial, sans-serif\"";
 /// Width of one character at 13 px, roughly, for sizing boxes.

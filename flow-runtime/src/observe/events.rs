@@ -55,6 +55,7 @@ use crate::{RunId, RunReport};
 
 /// One thing that happened in a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct Event {
     /// The run it happened in.
     pub run_id: RunId,
@@ -73,6 +74,7 @@ pub type Name = Cow<'static, str>;
 /// Serialized with a `type` tag in snake case: `{"type": "node_finished", "node": "fetch", ...}`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum EventKind {
     /// The run started.
     RunStarted {
@@ -214,6 +216,7 @@ impl EventKind {
 /// How a run ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum RunOutcome {
     /// The workflow returned its output.
     Succeeded,

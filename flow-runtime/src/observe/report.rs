@@ -6,7 +6,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::events::{Event, EventKind, RunOutcome};
-use crate::{RunId, Source, WorkflowGraph};
+use crate::graph::Source;
+use crate::{RunId, WorkflowGraph};
 
 /// What happened in one run, node by node, built from its [`Event`]s with
 /// [`RunReport::from_events`] (or [`Recorder::report`](crate::events::Recorder::report)).
@@ -44,6 +45,7 @@ use crate::{RunId, Source, WorkflowGraph};
 /// # }
 /// ```
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct RunReport {
     /// The workflow's name (empty if the events had no `RunStarted`).
     pub workflow: String,
@@ -62,6 +64,7 @@ pub struct RunReport {
 
 /// One node's (or one element's) part of a run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct NodeReport {
     /// The node's name.
     pub node: String,
@@ -81,6 +84,7 @@ pub struct NodeReport {
 
 /// One attempt of a node.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct AttemptReport {
     /// 1 for the first attempt.
     pub number: u32,
@@ -95,6 +99,7 @@ pub struct AttemptReport {
 /// How a node (or an attempt) ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum NodeOutcome {
     /// Still running when the report was made.
     Running,

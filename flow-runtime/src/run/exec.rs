@@ -991,7 +991,7 @@ impl<'a, G: Gate> Run<'a, G> {
     pub fn check_options(&self, graph: &'static crate::WorkflowGraph) -> Option<Error> {
         let named = self.state.full().and_then(|f| f.named.as_deref())?;
         let mapped: Vec<&str> = (0..graph.nodes().len())
-            .filter(|&i| matches!(graph.step(i).shape(), crate::Shape::Map { .. }))
+            .filter(|&i| matches!(graph.step(i).shape(), crate::graph::Shape::Map { .. }))
             .map(|i| graph.nodes()[i].name())
             .collect();
         let (unknown, _) = named

@@ -13,7 +13,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::Observer;
+use crate::events::{Event, Observer};
 use crate::store::Store;
 use crate::{ConcurrencyLimit, Limiters, NodeInfo};
 
@@ -259,6 +259,14 @@ impl<'a> RunOptions<'a> {
         self
     }
 
+    /// Calls `f` with each of the run's events as it happens: [`observe`](Self::observe)
+    /// for a closure, whose argument type Rust then infers
+    /// (`.on_event(|e| println!("{}", e.kind.name()))`). It replaces any observer given
+    /// before; to keep several, give one observer that calls each.
+    pub fn on_event(self, f: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.observe(f)
+    }
+
     /// Journals the run in `store` (a [`SqliteStore`](crate::store::SqliteStore), say):
     /// every node that completes is recorded before its consumers start, and calling the
     /// same [`run_id`](Self::run_id) again (after a crash, in another process) continues
@@ -306,12 +314,12 @@ pub struct RunContext {
 static DETACHED: NodeInfo = NodeInfo::__new(
     "detached",
     "detached",
-    crate::Location::__new(module_path!(), file!(), line!(), column!()),
+    crate::graph::Location::__new(module_path!(), file!(), line!(), column!()),
     &[],
     None,
     "()",
     false,
-    crate::NodeTraits::__new(
+    crate::graph::NodeTraits::__new(
         false, false, None, 1, false, false, false, false, false, false,
     ),
 );
@@ -340,12 +348,19 @@ impl RunContext {
         &self.run_id
     }
 
-    /// The node being run.
-    pub fn node(&self) -> &'static NodeInfo {
+    /// The name of the node being run (as [`workflow`](Self::workflow) names the workflow).
+    pub fn node(&self) -> &'static str {
+        self.node.name()
+    }
+
+    /// The description of the node being run: its function, module, source location and
+    /// options.
+    pub fn node_info(&self) -> &'static NodeInfo {
         self.node
     }
 
-    /// The name of the node being run.
+    /// The same as [`node`](Self::node).
+    #[doc(hidden)]
     pub fn node_name(&self) -> &'static str {
         self.node.name()
     }

@@ -12,8 +12,9 @@ use std::time::SystemTime;
 
 use serde::{Deserialize, Serialize};
 
+use crate::graph::Shape;
 use crate::store::{Claim, Entry, EntryKind, NewRun, RunEnd, RunRecord, RunStatus, Store};
-use crate::{Error, ErrorKind, NodeInfo, Shape, WorkflowGraph};
+use crate::{Error, ErrorKind, NodeInfo, WorkflowGraph};
 
 /// FNV-1a, 64 bits: a hash that is the same in every build (for lock files and graph
 /// fingerprints).

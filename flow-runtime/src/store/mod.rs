@@ -141,6 +141,7 @@ pub struct RunEnd {
 
 /// Where a run stands in its store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum RunStatus {
     /// Started and not finished: running now, or stopped by a crash (then the same call, or
     /// `resume`, continues it).
@@ -189,6 +190,7 @@ impl fmt::Display for RunStatus {
 
 /// What one journal entry records.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum EntryKind {
     /// The node (or map element, or the winning member of a race) completed; the payload
     /// is its output.

@@ -1,7 +1,8 @@
 //! Pictures: the graph as Mermaid, DOT and SVG with its shapes; the run's timeline as SVG.
 
 use flow_runtime::events::Recorder;
-use flow_runtime::{NodeOutcome, RunOptions, Shape, node, workflow};
+use flow_runtime::graph::Shape;
+use flow_runtime::{NodeOutcome, RunOptions, node, workflow};
 
 use super::events::{fastest, find, squares, with_failure_and_retry};
 
