@@ -430,7 +430,7 @@ fn show(event: &Event, in_flight: &mut Vec<String>, live: bool) {
     };
     let at = format!("{:>7.1?}", event.at);
     let line = match &event.kind {
-        EventKind::RunStarted { workflow } => format!("run {} started", workflow),
+        EventKind::RunStarted { workflow, .. } => format!("run {} started", workflow),
         EventKind::RunFinished {
             outcome, duration, ..
         } => format!("run finished: {outcome:?} in {duration:.1?}"),

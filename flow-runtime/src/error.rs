@@ -11,7 +11,10 @@ use crate::NodeInfo;
 pub type BoxError = Box<dyn StdError + Send + Sync + 'static>;
 
 /// Why a workflow run, or one node of it, failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+///
+/// Serialized in snake case (`"node_timed_out"`), as events carry it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ErrorKind {
     /// A node returned `Err` (on its last attempt, when it retries). The node's error is

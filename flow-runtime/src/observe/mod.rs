@@ -16,7 +16,7 @@ use tracing::field::{Empty, display};
 
 use crate::events::{Event, EventKind, RunOutcome};
 use crate::run::Watcher;
-use crate::{Error, NodeInfo, RunId};
+use crate::{Error, ErrorKind, NodeInfo, RunId};
 
 /// Where a run reports: its span and its observer, boxed, when a subscriber or an observer
 /// may listen (decided once, when the run starts).
@@ -106,6 +106,7 @@ impl Listen {
             };
             observe.emit(EventKind::RunStarted {
                 workflow: workflow.into(),
+                started_at: std::time::SystemTime::now(),
             });
             observe
         });
@@ -128,11 +129,10 @@ impl Listen {
             }
         }
         if let Some(observe) = &self.observe {
-            let (outcome, error) = match error {
-                None => (RunOutcome::Succeeded, None),
-                Some(e) => (RunOutcome::Failed, Some(e.to_string())),
-            };
-            observe.finish(outcome, error);
+            match error {
+                None => observe.finish(RunOutcome::Succeeded, None),
+                Some(e) => observe.finish(RunOutcome::Failed, Some(e)),
+            }
         }
     }
 }
@@ -215,14 +215,17 @@ impl Observe {
         });
     }
 
-    fn finish(&self, outcome: RunOutcome, error: Option<String>) {
+    fn finish(&self, outcome: RunOutcome, error: Option<&Error>) {
         if self.finished.swap(true, Ordering::Relaxed) {
             return;
         }
         self.emit(EventKind::RunFinished {
             workflow: self.workflow.into(),
             outcome,
-            error,
+            error: error.map(|e| e.to_string()),
+            error_kind: error.map(Error::kind),
+            node: error.and_then(Error::node).map(Into::into),
+            element: error.and_then(Error::element),
             duration: self.start.elapsed(),
         });
     }
@@ -241,13 +244,20 @@ pub(crate) struct Watch<'r> {
 
 impl Watch<'_> {
     /// Attempt `attempt` failed with `error`; the next starts after `delay`.
-    pub(crate) fn retrying(&mut self, attempt: u32, delay: Duration, error: String) {
+    pub(crate) fn retrying(
+        &mut self,
+        attempt: u32,
+        delay: Duration,
+        error: String,
+        error_kind: ErrorKind,
+    ) {
         self.observe.emit(EventKind::NodeRetrying {
             node: self.node.name().into(),
             element: self.element,
             attempt,
             delay,
             error,
+            error_kind,
         });
     }
 
@@ -268,7 +278,11 @@ impl Watch<'_> {
     }
 
     /// The node failed for good.
-    pub(crate) fn failed(mut self, error: String) {
+    pub(crate) fn failed(self, error: &Error) {
+        self.failed_with(error_text(error), error.kind());
+    }
+
+    fn failed_with(mut self, error: String, error_kind: ErrorKind) {
         self.done = true;
         self.observe.emit(EventKind::NodeFailed {
             node: self.node.name().into(),
@@ -276,6 +290,7 @@ impl Watch<'_> {
             attempts: self.attempts,
             duration: self.start.elapsed(),
             error,
+            error_kind,
         });
     }
 }
@@ -426,7 +441,7 @@ impl<'r> Seen<'r> {
         }
         if let Some(watch) = self.watch.take() {
             match failure {
-                Some(e) => watch.failed(error_text(e)),
+                Some(e) => watch.failed(e),
                 None => watch.finished(),
             }
         }
@@ -440,7 +455,7 @@ impl Drop for Seen<'_> {
                 span.close("panicked", Some(&"panicked"));
             }
             if let Some(watch) = self.watch.take() {
-                watch.failed("panicked".to_string());
+                watch.failed_with("panicked".to_string(), ErrorKind::NodePanicked);
             }
         }
     }

@@ -1,13 +1,15 @@
 //! A run's report, built from its events: per node its start, end, attempts and outcome.
 
 use std::collections::HashMap;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use serde::{Deserialize, Serialize};
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::events::{Event, EventKind, RunOutcome};
 use crate::graph::Source;
-use crate::{RunId, WorkflowGraph};
+use crate::observe::events::{millis, wall};
+use crate::{ErrorKind, RunId, WorkflowGraph};
 
 /// What happened in one run, node by node, built from its [`Event`]s with
 /// [`RunReport::from_events`] (or [`Recorder::report`](crate::events::Recorder::report)).
@@ -44,18 +46,36 @@ use crate::{RunId, WorkflowGraph};
 /// # Ok(())
 /// # }
 /// ```
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+///
+/// Serialized (`serde_json::to_string(&report)`) with its times in milliseconds
+/// (`duration_ms`, `start_ms`, `end_ms`), the run's wall-clock `started_at` (RFC 3339), and
+/// what its methods compute: `critical_path` (the labels of
+/// [`critical_path`](Self::critical_path) without a graph, `"summarize[2]"` for an element)
+/// and `peak_in_flight` ([`max_parallelism`](Self::max_parallelism)). Those two are left out
+/// when a report is read back, and computed again.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 #[non_exhaustive]
 pub struct RunReport {
     /// The workflow's name (empty if the events had no `RunStarted`).
     pub workflow: String,
     /// The run's id, if there were events.
     pub run_id: Option<RunId>,
+    /// When the run started, on the system's clock, if its `RunStarted` was seen.
+    #[serde(default, with = "wall_option")]
+    pub started_at: Option<SystemTime>,
     /// How the run ended; `None` while it runs.
     pub outcome: Option<RunOutcome>,
     /// The error the run returned, if it failed.
     pub error: Option<String>,
+    /// The kind of that error.
+    #[serde(default)]
+    pub error_kind: Option<ErrorKind>,
+    /// The node (and element) whose failure ended the run, when one did. Any other node
+    /// that failed was tolerated ([`NodeReport::tolerated`]).
+    #[serde(default)]
+    pub failed_node: Option<(String, Option<usize>)>,
     /// How long the run took; `None` while it runs.
+    #[serde(rename = "duration_ms", with = "millis::option")]
     pub duration: Option<Duration>,
     /// The nodes (and elements of mapped nodes) that started or were skipped, in the order
     /// of their first event.
@@ -71,8 +91,10 @@ pub struct NodeReport {
     /// The element's index, for a mapped node.
     pub element: Option<usize>,
     /// When its first attempt started; `None` if it was skipped.
+    #[serde(rename = "start_ms", with = "millis::option")]
     pub start: Option<Duration>,
     /// When it ended (or was skipped); `None` while it runs.
+    #[serde(rename = "end_ms", with = "millis::option")]
     pub end: Option<Duration>,
     /// Its attempts, in order.
     pub attempts: Vec<AttemptReport>,
@@ -80,6 +102,13 @@ pub struct NodeReport {
     pub outcome: NodeOutcome,
     /// Why it failed, when it did.
     pub error: Option<String>,
+    /// How it failed, when it did: a node's error, a timeout, a panic, ...
+    #[serde(default)]
+    pub error_kind: Option<ErrorKind>,
+    /// It failed and the run went on without it (`continue_on_error`): its failure is not
+    /// the one that ended the run. Known once the run has ended.
+    #[serde(default)]
+    pub tolerated: bool,
 }
 
 /// One attempt of a node.
@@ -89,11 +118,66 @@ pub struct AttemptReport {
     /// 1 for the first attempt.
     pub number: u32,
     /// When it started (a retry starts after its backoff).
+    #[serde(rename = "start_ms", with = "millis")]
     pub start: Duration,
     /// When it ended; `None` while it runs.
+    #[serde(rename = "end_ms", with = "millis::option")]
     pub end: Option<Duration>,
     /// How it ended.
     pub outcome: NodeOutcome,
+    /// Why it failed, when it did.
+    #[serde(default)]
+    pub error: Option<String>,
+    /// How it failed, when it did.
+    #[serde(default)]
+    pub error_kind: Option<ErrorKind>,
+}
+
+impl Serialize for RunReport {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        struct Ms(Option<Duration>);
+        impl Serialize for Ms {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                millis::option::serialize(&self.0, s)
+            }
+        }
+        let critical: Vec<String> = self
+            .critical_path(None)
+            .into_iter()
+            .map(|k| self.nodes[k].label())
+            .collect();
+        let mut r = s.serialize_struct("RunReport", 11)?;
+        r.serialize_field("workflow", &self.workflow)?;
+        r.serialize_field("run_id", &self.run_id)?;
+        r.serialize_field("started_at", &self.started_at.map(wall::format))?;
+        r.serialize_field("outcome", &self.outcome)?;
+        r.serialize_field("error", &self.error)?;
+        r.serialize_field("error_kind", &self.error_kind)?;
+        r.serialize_field("failed_node", &self.failed_node)?;
+        r.serialize_field("duration_ms", &Ms(self.duration))?;
+        r.serialize_field("nodes", &self.nodes)?;
+        r.serialize_field("critical_path", &critical)?;
+        r.serialize_field("peak_in_flight", &self.max_parallelism())?;
+        r.end()
+    }
+}
+
+/// An optional wall-clock time as RFC 3339 text.
+mod wall_option {
+    use std::time::SystemTime;
+
+    use serde::{Deserialize, Deserializer};
+
+    use crate::observe::events::wall;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<SystemTime>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(text) => wall::parse(&text).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!("`{text}` is not an RFC 3339 time in UTC"))
+            }),
+            None => Ok(None),
+        }
+    }
 }
 
 /// How a node (or an attempt) ended.
@@ -133,8 +217,11 @@ impl RunReport {
         let mut report = RunReport {
             workflow: String::new(),
             run_id: None,
+            started_at: None,
             outcome: None,
             error: None,
+            error_kind: None,
+            failed_node: None,
             duration: None,
             nodes: Vec::new(),
         };
@@ -147,16 +234,27 @@ impl RunReport {
             }
             let at = event.at;
             match &event.kind {
-                EventKind::RunStarted { workflow } => report.workflow = workflow.to_string(),
+                EventKind::RunStarted {
+                    workflow,
+                    started_at,
+                } => {
+                    report.workflow = workflow.to_string();
+                    report.started_at = Some(*started_at);
+                }
                 EventKind::RunFinished {
                     workflow,
                     outcome,
                     error,
+                    error_kind,
+                    node,
+                    element,
                     duration,
                 } => {
                     report.workflow = workflow.to_string();
                     report.outcome = Some(*outcome);
                     report.error = error.clone();
+                    report.error_kind = *error_kind;
+                    report.failed_node = node.as_ref().map(|n| (n.to_string(), *element));
                     report.duration = Some(*duration);
                 }
                 EventKind::NodeStarted { node, element } => {
@@ -167,6 +265,8 @@ impl RunReport {
                         start: at,
                         end: None,
                         outcome: NodeOutcome::Running,
+                        error: None,
+                        error_kind: None,
                     });
                 }
                 EventKind::NodeRetrying {
@@ -174,18 +274,23 @@ impl RunReport {
                     element,
                     attempt,
                     delay,
-                    ..
+                    error,
+                    error_kind,
                 } => {
                     let n = entry(&mut report.nodes, &mut index, node, *element);
                     if let Some(last) = n.attempts.last_mut() {
                         last.end = Some(at);
                         last.outcome = NodeOutcome::Failed;
+                        last.error = Some(error.clone());
+                        last.error_kind = Some(*error_kind);
                     }
                     n.attempts.push(AttemptReport {
                         number: attempt + 1,
                         start: at + *delay,
                         end: None,
                         outcome: NodeOutcome::Running,
+                        error: None,
+                        error_kind: None,
                     });
                 }
                 EventKind::NodeFinished { node, element, .. } => {
@@ -199,12 +304,13 @@ impl RunReport {
                     node,
                     element,
                     error,
+                    error_kind,
                     ..
                 } => {
                     entry(&mut report.nodes, &mut index, node, *element).end_at(
                         at,
                         NodeOutcome::Failed,
-                        Some(error.clone()),
+                        Some((error.clone(), *error_kind)),
                     );
                 }
                 EventKind::NodeCancelled { node, element, .. } => {
@@ -219,6 +325,16 @@ impl RunReport {
                     n.end = Some(at);
                     n.outcome = NodeOutcome::Skipped;
                 }
+            }
+        }
+        // Once the run has ended, a failure other than the one that ended it was tolerated.
+        if report.outcome.is_some() {
+            let ended_by = report.failed_node.clone();
+            for n in &mut report.nodes {
+                n.tolerated = n.outcome == NodeOutcome::Failed
+                    && ended_by
+                        .as_ref()
+                        .is_none_or(|(node, element)| *node != n.node || *element != n.element);
             }
         }
         report
@@ -286,11 +402,21 @@ impl RunReport {
     /// time the next one started. An element of a mapped node may also have waited for an
     /// earlier element of the same node (for a free slot under its concurrency bound).
     pub fn critical_path(&self, graph: Option<&WorkflowGraph>) -> Vec<usize> {
-        let ran = |n: &NodeReport| n.start.is_some() && n.end.is_some();
-        let Some(mut current) = (0..self.nodes.len())
-            .filter(|&k| ran(&self.nodes[k]))
-            .max_by_key(|&k| (self.nodes[k].end, std::cmp::Reverse(k)))
-        else {
+        // A node stopped from outside did not decide the run's length: its failure did.
+        let ran = |n: &NodeReport| {
+            n.start.is_some() && n.end.is_some() && n.outcome != NodeOutcome::Cancelled
+        };
+        let ended_by = self.failed_node.as_ref().and_then(|(node, element)| {
+            (0..self.nodes.len()).find(|&k| {
+                let n = &self.nodes[k];
+                n.node == *node && n.element == *element && ran(n)
+            })
+        });
+        let Some(mut current) = ended_by.or_else(|| {
+            (0..self.nodes.len())
+                .filter(|&k| ran(&self.nodes[k]))
+                .max_by_key(|&k| (self.nodes[k].end, std::cmp::Reverse(k)))
+        }) else {
             return Vec::new();
         };
         // An element of a mapped node may also have waited for an earlier element's slot.
@@ -357,16 +483,19 @@ fn entry<'n>(
             attempts: Vec::new(),
             outcome: NodeOutcome::Running,
             error: None,
+            error_kind: None,
+            tolerated: false,
         });
     }
     &mut nodes[k]
 }
 
 impl NodeReport {
-    fn end_at(&mut self, at: Duration, outcome: NodeOutcome, error: Option<String>) {
+    fn end_at(&mut self, at: Duration, outcome: NodeOutcome, error: Option<(String, ErrorKind)>) {
         self.end = Some(at);
         self.outcome = outcome;
-        self.error = error;
+        self.error = error.as_ref().map(|e| e.0.clone());
+        self.error_kind = error.as_ref().map(|e| e.1);
         // Cancelled during a backoff: the next attempt never started.
         if self.attempts.last().is_some_and(|a| a.start > at) {
             self.attempts.pop();
@@ -374,6 +503,10 @@ impl NodeReport {
         if let Some(last) = self.attempts.last_mut() {
             last.end = Some(at);
             last.outcome = outcome;
+            if let Some((text, kind)) = error {
+                last.error = Some(text);
+                last.error_kind = Some(kind);
+            }
         }
     }
 

@@ -23,8 +23,10 @@ use crate::__private::{IntoNodeError, Slot};
 use crate::RunOptions;
 use crate::journal::Journal;
 use crate::limit::{Held, Lending, lending};
-use crate::observe::{AttemptSpan, Quiet, Reporting, Seen, Track, error_text};
-use crate::{BoxError, ConcurrencyLimit, Error, NodeInfo, RateLimiter, RunContext, RunId};
+use crate::observe::{AttemptSpan, Quiet, Reporting, Seen, Track};
+use crate::{
+    BoxError, ConcurrencyLimit, Error, ErrorKind, NodeInfo, RateLimiter, RunContext, RunId,
+};
 
 /// A workflow's own settings, from `#[workflow(...)]`.
 pub struct Settings {
@@ -1553,7 +1555,9 @@ where
                 if last {
                     Err(Error::node_failed(workflow, node, e, attempt))
                 } else {
-                    Ok(watch.as_ref().map(|_| e.to_string()))
+                    Ok(watch
+                        .as_ref()
+                        .map(|_| (e.to_string(), ErrorKind::NodeFailed)))
                 }
             }
             Attempt::TimedOut(after) => {
@@ -1565,7 +1569,12 @@ where
                 if attempt >= max {
                     Err(Error::node_timed_out(workflow, node, after, attempt))
                 } else {
-                    Ok(watch.as_ref().map(|_| format!("timed out after {after:?}")))
+                    Ok(watch.as_ref().map(|_| {
+                        (
+                            format!("timed out after {after:?}"),
+                            ErrorKind::NodeTimedOut,
+                        )
+                    }))
                 }
             }
             Attempt::Panicked(message) => {
@@ -1576,7 +1585,7 @@ where
         let reason = match failure {
             Err(error) => {
                 if let Some(watch) = watch {
-                    watch.failed(error_text(&error));
+                    watch.failed(&error);
                 }
                 return Err(error);
             }
@@ -1584,7 +1593,7 @@ where
         };
         let delay = policy.retry.map(|r| r.delay(attempt));
         if let (Some(watch), Some(reason)) = (watch.as_mut(), reason) {
-            watch.retrying(attempt, delay.unwrap_or_default(), reason);
+            watch.retrying(attempt, delay.unwrap_or_default(), reason.0, reason.1);
         }
         if let Some(a) = attempts {
             // Lost during the backoff: the next attempt is the one to run.

@@ -115,6 +115,16 @@ impl RecordedError {
         }
     }
 
+    /// Its kind, if this program knows it.
+    pub(crate) fn kind(&self) -> Option<ErrorKind> {
+        kind_named(&self.kind)
+    }
+
+    /// The node it names, and the element.
+    pub(crate) fn node(&self) -> (Option<&str>, Option<usize>) {
+        (self.node.as_deref(), self.element)
+    }
+
     /// The error as it read: its text and its causes.
     pub(crate) fn text(&self) -> String {
         let mut text = self.text.clone();

@@ -447,18 +447,19 @@ impl RunRecord {
                             duration,
                         }
                     } else {
+                        let recorded = e.payload.as_deref().and_then(|p| {
+                            serde_json::from_str::<crate::journal::RecordedError>(p).ok()
+                        });
                         EventKind::NodeFailed {
                             node,
                             element: e.element,
                             attempts: 1,
                             duration,
-                            error: e
-                                .payload
-                                .as_deref()
-                                .and_then(|p| {
-                                    serde_json::from_str::<crate::journal::RecordedError>(p).ok()
-                                })
-                                .map_or_else(String::new, |r| r.text()),
+                            error: recorded.as_ref().map_or_else(String::new, |r| r.text()),
+                            error_kind: recorded
+                                .as_ref()
+                                .and_then(|r| r.kind())
+                                .unwrap_or(crate::ErrorKind::NodeFailed),
                         }
                     };
                     timed.push((end, 1, kind));
@@ -473,6 +474,7 @@ impl RunRecord {
             at: Duration::ZERO,
             kind: EventKind::RunStarted {
                 workflow: workflow.clone(),
+                started_at: self.started,
             },
         }];
         events.extend(timed.into_iter().map(|(at, _, kind)| Event {
@@ -482,6 +484,14 @@ impl RunRecord {
         }));
         if let Some(finished) = self.finished {
             let at = since(finished);
+            let recorded = match self.status {
+                RunStatus::Failed => self
+                    .value
+                    .as_deref()
+                    .and_then(|v| serde_json::from_str::<crate::journal::RecordedError>(v).ok()),
+                _ => None,
+            };
+            let (node, element) = recorded.as_ref().map_or((None, None), |r| r.node());
             events.push(Event {
                 run_id: id,
                 at,
@@ -492,6 +502,9 @@ impl RunRecord {
                         _ => RunOutcome::Failed,
                     },
                     error: self.error(),
+                    error_kind: recorded.as_ref().and_then(|r| r.kind()),
+                    node: node.map(|n| Cow::Owned(n.to_owned())),
+                    element,
                     duration: at,
                 },
             });

@@ -73,6 +73,9 @@ async fn parallel_nodes_report_in_order_with_their_times() {
             workflow: "diamond".into(),
             outcome: RunOutcome::Succeeded,
             error: None,
+            error_kind: None,
+            node: None,
+            element: None,
             duration: Duration::from_millis(25),
         }
     );
@@ -91,12 +94,12 @@ async fn events_serialize_and_come_back_equal() {
         serde_json::to_value(&events[3]).unwrap(),
         serde_json::json!({
             "run_id": "r-2",
-            "at": {"secs": 0, "nanos": 10_000_000},
+            "at_ms": 10.0,
             "kind": {
                 "type": "node_finished",
                 "node": "left",
                 "attempts": 1,
-                "duration": {"secs": 0, "nanos": 10_000_000},
+                "duration_ms": 10.0,
             },
         })
     );
@@ -174,6 +177,7 @@ async fn retries_report_each_failed_attempt_with_its_delay() {
             attempt: 1,
             delay: Duration::from_millis(100),
             error: "try again".into(),
+            error_kind: ErrorKind::NodeFailed,
         }
     );
     assert!(matches!(
