@@ -427,10 +427,12 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
                         });
                         quote!(::core::option::Option::as_ref(&#var))
                     }
+                    // Its own copy: a clone, or for `&[T]` (`&str`) the owned form (a
+                    // `Vec<T>`, a `String`), lent back to the function as the slice.
                     (_, true) => {
                         let inner = &p.inner;
                         prep.push(quote_spanned! {span=>
-                            let #var = <#inner as ::core::clone::Clone>::clone(#var);
+                            let #var = <#inner as ::std::borrow::ToOwned>::to_owned(#var);
                         });
                         quote!(&#var)
                     }

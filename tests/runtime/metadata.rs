@@ -152,3 +152,26 @@ fn registry_lists_linked_nodes_and_workflows() {
     assert_eq!(split.module_path(), "flow_test_external_nodes::nodes");
     assert!(registry::workflow("no-such-workflow").is_none());
 }
+
+pub struct Page(pub u32);
+pub struct Pages(pub usize);
+
+#[flow_runtime::node]
+async fn pages(n: &u32) -> Vec<Page> {
+    (0..*n).map(Page).collect()
+}
+
+#[flow_runtime::node]
+async fn count_pages(pages: &Vec<Page>) -> Pages {
+    Pages(pages.len())
+}
+
+#[flow_runtime::workflow(pages, count_pages)]
+pub async fn paging(n: u32) -> Pages;
+
+#[test]
+fn mermaid_labels_generic_types_readably() {
+    let mermaid = paging::graph().to_mermaid();
+    assert!(mermaid.contains("n0 -- \"Vec‹Page›\" --> n1"), "{mermaid}");
+    assert!(!mermaid.contains("#lt;") && !mermaid.contains('<'), "{mermaid}");
+}

@@ -663,3 +663,47 @@ mod threads {
         );
     }
 }
+
+// A blocking or spawned node takes a slice as any node does: it gets its own `Vec`.
+mod slices {
+    use flow_runtime::{node, workflow};
+
+    #[derive(Clone, Debug, PartialEq)]
+    pub struct Page(pub u32);
+    pub struct Total(pub u32);
+    pub struct Title(pub String);
+    pub struct Book(pub String);
+
+    #[node]
+    async fn first(n: &u32) -> Page {
+        Page(*n)
+    }
+
+    #[node]
+    async fn second(n: &u32) -> Page {
+        Page(n * 10)
+    }
+
+    #[node(blocking)]
+    fn total(pages: &[Page]) -> Total {
+        Total(pages.iter().map(|p| p.0).sum())
+    }
+
+    #[node(spawn)]
+    async fn title(pages: &[Page], name: &str) -> Title {
+        Title(format!("{name}: {} pages", pages.len()))
+    }
+
+    #[node]
+    async fn book(t: &Total, title: &Title) -> Book {
+        Book(format!("{} ({})", title.0, t.0))
+    }
+
+    #[workflow(first, second, total, title, book)]
+    pub async fn bind(n: u32, name: &str) -> Book;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn blocking_and_spawned_nodes_take_slices_and_strs() {
+        assert_eq!(bind(2, "notes").await.unwrap().0, "notes: 2 pages (22)");
+    }
+}

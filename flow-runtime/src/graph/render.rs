@@ -211,13 +211,17 @@ fn endpoint(source: Source) -> String {
     }
 }
 
+/// A label's text for Mermaid. Angle brackets become `‹` and `›`: Mermaid drops `<Page>`
+/// as an unknown HTML tag, and its entity codes (`#60;`) are drawn literally by renderers
+/// without HTML labels, so `&Vec<Page>` reads `&Vec‹Page›` wherever it is drawn. A quote
+/// and `#` (which starts an entity code) are entity codes, the only way Mermaid has.
 fn mermaid_escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
             '"' => out.push_str("#quot;"),
-            '<' => out.push_str("#lt;"),
-            '>' => out.push_str("#gt;"),
+            '<' => out.push('‹'),
+            '>' => out.push('›'),
             '#' => out.push_str("#35;"),
             _ => out.push(c),
         }
@@ -246,8 +250,9 @@ mod tests {
     fn escapes() {
         assert_eq!(
             mermaid_escape("Vec<\"a\">#"),
-            "Vec#lt;#quot;a#quot;#gt;#35;"
+            "Vec‹#quot;a#quot;›#35;"
         );
+        assert_eq!(mermaid_escape("&Vec<Page>"), "&Vec‹Page›");
         assert_eq!(dot_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
 }
