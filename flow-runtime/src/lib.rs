@@ -145,6 +145,11 @@ use store::journal;
 #[path = "private.rs"]
 pub mod __private;
 
+/// The README's code, compiled and run as doctests: what it shows is what works.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
+
 pub use error::{BoxError, Error, ErrorKind, NodeError};
 pub use events::Recorder;
 pub use flow_macros::{node, workflow};

@@ -173,5 +173,8 @@ pub async fn paging(n: u32) -> Pages;
 fn mermaid_labels_generic_types_readably() {
     let mermaid = paging::graph().to_mermaid();
     assert!(mermaid.contains("n0 -- \"Vec‹Page›\" --> n1"), "{mermaid}");
-    assert!(!mermaid.contains("#lt;") && !mermaid.contains('<'), "{mermaid}");
+    assert!(
+        !mermaid.contains("#lt;") && !mermaid.contains('<'),
+        "{mermaid}"
+    );
 }

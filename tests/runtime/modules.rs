@@ -192,3 +192,31 @@ mod input_named_like_a_node {
         );
     }
 }
+
+// Nodes named like the standard library's macros (`write!`, `format!`) are listed as any
+// other node.
+mod like_std_macros {
+    use flow_runtime::{node, workflow};
+
+    pub struct Row(pub u32);
+    pub struct Written(pub u32);
+    pub struct Formatted(pub String);
+
+    #[node]
+    async fn write(row: &Row) -> Written {
+        Written(row.0 + 1)
+    }
+
+    #[node]
+    async fn format(w: &Written) -> Formatted {
+        Formatted(std::format!("{}", w.0))
+    }
+
+    #[workflow(write, format)]
+    pub async fn store(row: Row) -> Formatted;
+
+    #[tokio::test]
+    async fn they_run() {
+        assert_eq!(store(Row(1)).await.unwrap().0, "2");
+    }
+}

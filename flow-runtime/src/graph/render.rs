@@ -248,10 +248,7 @@ mod tests {
 
     #[test]
     fn escapes() {
-        assert_eq!(
-            mermaid_escape("Vec<\"a\">#"),
-            "Vec‹#quot;a#quot;›#35;"
-        );
+        assert_eq!(mermaid_escape("Vec<\"a\">#"), "Vec‹#quot;a#quot;›#35;");
         assert_eq!(mermaid_escape("&Vec<Page>"), "&Vec‹Page›");
         assert_eq!(dot_escape("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
     }
