@@ -162,8 +162,9 @@ async fn pages(n: &u32) -> Vec<Page> {
 }
 
 #[flow_runtime::node]
+#[allow(clippy::ptr_arg)] // `&Vec<Page>` on purpose: the label under test
 async fn count_pages(pages: &Vec<Page>) -> Pages {
-    Pages(pages.len())
+    Pages(pages.iter().map(|p| p.0 as usize).sum())
 }
 
 #[flow_runtime::workflow(pages, count_pages)]
