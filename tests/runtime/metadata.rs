@@ -179,3 +179,8 @@ fn mermaid_labels_generic_types_readably() {
         "{mermaid}"
     );
 }
+
+#[tokio::test]
+async fn the_paging_workflow_runs() {
+    assert_eq!(paging(3).await.unwrap().0, 3);
+}
