@@ -1,15 +1,18 @@
-//! `flow`: a command-line front end for the workflows a program links.
+//! `flow`: the demo, and the command line over the workflows this program links
+//! (`flow_runtime::cli`, which any program's `main` can call).
 //!
 //! ```text
-//! cargo run --example flow                       # the demo: `run`, then `durable`
+//! cargo run --example flow                       # the demo: `demo`, then `durable`
+//! cargo run --example flow -- demo --out timeline.svg --events events.jsonl --report report.json
+//! cargo run --example flow -- durable            # a durable run killed mid-flight, then resumed
 //! cargo run --example flow -- list               # the workflows this program links
 //! cargo run --example flow -- graph research     # a graph as Mermaid (default), dot or svg
 //! cargo run --example flow -- graph research --format svg --out research.svg
-//! cargo run --example flow -- run --out timeline.svg --events events.jsonl --report report.json
-//! cargo run --example flow -- durable            # a durable run killed mid-flight, then resumed
+//! cargo run --example flow -- run checkout '{"items": ["tea"]}'   # a durable run from JSON
 //! cargo run --example flow -- runs               # the runs of the store (runs.db)
 //! cargo run --example flow -- show ID --out run.svg
 //! cargo run --example flow -- resume ID
+//! cargo run --example flow -- help               # every command, and `help COMMAND`
 //! ```
 //!
 //! The demo, `research`, has every shape: a map over a runtime list with a concurrency bound,
@@ -22,8 +25,8 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use flow_runtime::events::{self, Event, EventKind};
-use flow_runtime::store::{RunStatus, SqliteStore};
-use flow_runtime::{RunContext, RunOptions, RunReport, node, registry, workflow};
+use flow_runtime::store::SqliteStore;
+use flow_runtime::{RunContext, RunOptions, RunReport, node, workflow};
 use serde::{Deserialize, Serialize};
 use tokio::time::sleep;
 
@@ -227,54 +230,39 @@ pub async fn checkout(basket: Basket) -> Receipt;
 
 // ---- The front end -----------------------------------------------------------------------
 
-const USAGE: &str = "\
-usage: flow [command]
-
-commands:
-  run [--out FILE] [--events FILE] [--report FILE]
+const DEMO_USAGE: &str = "\
+demo commands (every other command is `flow_runtime::cli`'s: list, graph, run, runs, show, resume):
+  demo [--out FILE] [--events FILE] [--report FILE]
         run the demo workflow `research` with live progress, then write its timeline
         (default: timeline.svg); optionally the events (JSON lines) and the report (JSON)
   durable [--db FILE]
         run the durable workflow `checkout` in a child process, kill it mid-run, and
         resume it here: what completed before the kill is read back, not run again
-  runs [--db FILE]
-        the runs of a store (default: runs.db): id, workflow, status, started, took
-  show ID [--db FILE] [--out FILE]
-        a run's journal: its nodes, and its timeline drawn from it (default: run.svg)
-  resume ID [--db FILE]
-        continue a run of `checkout` from its store
-  list  list the workflows this program links
-  graph WORKFLOW [--format mermaid|dot|svg] [--out FILE]
-        print (or write) a workflow's graph
-  help  show this
 
-With no command: `run`, then `durable`.";
+With no command: `demo`, then `durable`.";
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
         // The demo: `research`, then a durable run killed and resumed.
-        None => match run(&[]).await {
+        None => match demo(&[]).await {
             Ok(()) => {
                 eprintln!();
                 durable(&[]).await
             }
             Err(e) => Err(e),
         },
-        Some("run") => run(&args[1..]).await,
-        Some("list") => list(),
+        Some("demo") => demo(&args[1..]).await,
         Some("durable") => durable(&args[1..]).await,
         Some("durable-child") => durable_child(&args[1..]).await,
-        Some("runs") => runs(&args[1..]),
-        Some("show") => show_run(&args[1..]),
-        Some("resume") => resume(&args[1..]).await,
-        Some("graph") => graph(&args[1..]),
-        Some("help" | "--help" | "-h") => {
-            println!("{USAGE}");
+        Some("help" | "--help" | "-h") if args.len() == 1 => {
+            println!("{DEMO_USAGE}\n");
+            let _ = flow_runtime::cli::command().print_help();
             Ok(())
         }
-        Some(other) => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+        // Everything else: the library's command line, over this program's workflows.
+        Some(_) => return flow_runtime::cli::main().await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -291,7 +279,7 @@ fn flags<'a>(args: &'a [String], known: &[&str]) -> Result<Vec<(&'a str, &'a str
     let mut it = args.iter();
     while let Some(flag) = it.next() {
         if !known.contains(&flag.as_str()) {
-            return Err(format!("unknown argument `{flag}`\n\n{USAGE}"));
+            return Err(format!("unknown argument `{flag}`\n\n{DEMO_USAGE}"));
         }
         let value = it.next().ok_or_else(|| format!("`{flag}` needs a value"))?;
         out.push((flag.as_str(), value.as_str()));
@@ -311,58 +299,7 @@ fn write_file(path: &str, contents: &str) -> Result<(), String> {
     std::fs::write(path, contents).map_err(|e| format!("cannot write `{path}`: {e}"))
 }
 
-fn list() -> Result<(), String> {
-    let mut workflows: Vec<_> = registry::workflows().collect();
-    workflows.sort_by_key(|w| w.name());
-    println!("{} workflows:", workflows.len());
-    for w in workflows {
-        let inputs: Vec<String> = w
-            .inputs()
-            .iter()
-            .map(|p| format!("{}: {}", p.name(), p.ty()))
-            .collect();
-        println!(
-            "  {:<12} ({}) -> {}  [{} node{}]  {}",
-            w.name(),
-            inputs.join(", "),
-            w.output().unwrap_or("()"),
-            w.nodes().len(),
-            if w.nodes().len() == 1 { "" } else { "s" },
-            w.location()
-        );
-    }
-    Ok(())
-}
-
-fn graph(args: &[String]) -> Result<(), String> {
-    let Some(name) = args.first() else {
-        return Err(format!("`graph` needs a workflow's name\n\n{USAGE}"));
-    };
-    let graph = registry::workflow(name).ok_or_else(|| {
-        let known: Vec<&str> = registry::workflows().map(|w| w.name()).collect();
-        format!(
-            "no workflow `{name}`; this program links: {}",
-            known.join(", ")
-        )
-    })?;
-    let flags = flags(&args[1..], &["--format", "--out"])?;
-    let text = match flag(&flags, "--format").unwrap_or("mermaid") {
-        "mermaid" => graph.to_mermaid(),
-        "dot" => graph.to_dot(),
-        "svg" => graph.to_svg(),
-        other => return Err(format!("unknown format `{other}`: mermaid, dot or svg")),
-    };
-    match flag(&flags, "--out") {
-        Some(path) => {
-            write_file(path, &text)?;
-            eprintln!("wrote {path}");
-        }
-        None => print!("{text}"),
-    }
-    Ok(())
-}
-
-async fn run(args: &[String]) -> Result<(), String> {
+async fn demo(args: &[String]) -> Result<(), String> {
     let flags = flags(args, &["--out", "--events", "--report"])?;
     let out = flag(&flags, "--out").unwrap_or("timeline.svg");
     let (sender, mut stream) = events::channel();
@@ -570,7 +507,7 @@ async fn durable(args: &[String]) -> Result<(), String> {
         .filter(|n| !before.contains(n))
         .collect();
     eprintln!("read back: {}; ran now: {}", names(&before), names(&after));
-    eprintln!("see it with `flow runs`, `flow show {id}`");
+    eprintln!("see it with `flow runs`, `flow show {id}`, `flow resume {id}`");
     Ok(())
 }
 
@@ -586,125 +523,4 @@ fn names(nodes: &[(String, Option<usize>)]) -> String {
         })
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-fn runs(args: &[String]) -> Result<(), String> {
-    let flags = flags(args, &["--db"])?;
-    let store = open_store(flag(&flags, "--db").unwrap_or(DB))?;
-    let runs = store.runs().map_err(|e| e.to_string())?;
-    println!(
-        "{:<28} {:<12} {:<11} {:<21} took",
-        "id", "workflow", "status", "started (UTC)"
-    );
-    for r in &runs {
-        let took = match r.took() {
-            Some(t) => format!("{t:.1?}"),
-            None => "-".into(),
-        };
-        println!(
-            "{:<28} {:<12} {:<11} {:<21} {took}",
-            r.id(),
-            r.workflow(),
-            r.status().as_str(),
-            utc(r.started())
-        );
-    }
-    if runs.is_empty() {
-        eprintln!("no runs yet: `flow durable` makes one");
-    }
-    Ok(())
-}
-
-/// `YYYY-MM-DD hh:mm:ss` in UTC.
-fn utc(t: std::time::SystemTime) -> String {
-    let secs = t
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
-}
-
-fn show_run(args: &[String]) -> Result<(), String> {
-    let Some(id) = args.first() else {
-        return Err(format!("`show` needs a run id\n\n{USAGE}"));
-    };
-    let flags = flags(&args[1..], &["--db", "--out"])?;
-    let store = open_store(flag(&flags, "--db").unwrap_or(DB))?;
-    let rec = store
-        .run(id)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no run `{id}` in the store"))?;
-    println!(
-        "run `{}` of `{}`: {}, started {}{}",
-        rec.id(),
-        rec.workflow(),
-        rec.status(),
-        utc(rec.started()),
-        rec.took()
-            .map_or(String::new(), |t| format!(", took {t:.1?}"))
-    );
-    for e in rec.entries() {
-        let who = match e.element {
-            Some(i) => format!("{}[{i}]", e.node),
-            None => e.node.clone(),
-        };
-        let at = e.ended.duration_since(rec.started()).unwrap_or_default();
-        println!(
-            "  {:>8.1?}  {:<12} {:<12} {}",
-            at,
-            e.kind,
-            who,
-            e.payload.as_deref().unwrap_or("")
-        );
-    }
-    if let Some(error) = rec.error() {
-        println!("error: {error}");
-    }
-    let out = flag(&flags, "--out").unwrap_or("run.svg");
-    let report = RunReport::from_events(&rec.events());
-    write_file(out, &report.to_svg(registry::workflow(rec.workflow())))?;
-    eprintln!("wrote {out}: the timeline of the recorded journal");
-    Ok(())
-}
-
-async fn resume(args: &[String]) -> Result<(), String> {
-    let Some(id) = args.first() else {
-        return Err(format!("`resume` needs a run id\n\n{USAGE}"));
-    };
-    let flags = flags(&args[1..], &["--db"])?;
-    let store = open_store(flag(&flags, "--db").unwrap_or(DB))?;
-    if let Some(rec) = store.run(id).map_err(|e| e.to_string())?
-        && rec.workflow() != "checkout"
-    {
-        return Err(format!(
-            "run `{id}` is a run of `{}`; this program resumes runs of `checkout`",
-            rec.workflow()
-        ));
-    }
-    let receipt = checkout::resume(RunOptions::new().run_id(id.as_str()).store(&store))
-        .await
-        .map_err(|e| chain(&e))?;
-    println!("receipt: {}", receipt.0);
-    let rec = store.run(id).map_err(|e| e.to_string())?;
-    if let Some(rec) = rec
-        && rec.status() == RunStatus::Succeeded
-    {
-        eprintln!("run `{id}` succeeded");
-    }
-    Ok(())
 }

@@ -1568,12 +1568,32 @@ fn backend_impl(
     let decoded: Vec<Ident> = (0..wf.inputs.len())
         .map(|k| format_ident!("__flow_in{}", k))
         .collect();
-    let decode = decoded.iter().enumerate().map(|(k, var)| {
+    let decode: Vec<TokenStream> = decoded.iter().enumerate().map(|(k, var)| {
         let field = syn::Index::from(k);
         quote!(let #var = ::flow_runtime::__private::driven_input(__flow_codecs.#field, &__flow_inputs, #k, #wf_name)?;)
-    });
+    }).collect();
+    // `run`'s arguments: an input declared `&T` lent, any other moved.
+    let passed: Vec<TokenStream> = sig
+        .inputs
+        .iter()
+        .filter_map(|arg| match arg {
+            syn::FnArg::Typed(t) => Some(matches!(*t.ty, syn::Type::Reference(_))),
+            syn::FnArg::Receiver(_) => None,
+        })
+        .zip(&decoded)
+        .map(|(by_ref, var)| if by_ref { quote!(&#var) } else { quote!(#var) })
+        .collect();
     let _ = nodes;
     quote! {
+        ::flow_runtime::__private::inventory::submit! {
+            ::flow_runtime::__private::DurableRegistration {
+                name: #wf_name,
+                graph: <#ident as #backend::DurableWorkflow>::graph,
+                run: <#ident as #backend::DurableWorkflow>::run_json,
+                resume: <#ident as #backend::DurableWorkflow>::resume_json,
+            }
+        }
+
         impl #backend::DurableWorkflow for #ident {
             type Inputs = (#(#in_tys,)*);
             type Output = #out_ty;
@@ -1622,6 +1642,34 @@ fn backend_impl(
                     #[allow(unused_imports)]
                     use ::flow_runtime::__private::{EncodeBySerde as _, EncodeNot as _};
                     let __flow_output: #out_ty = __flow_result?;
+                    #encode_output
+                })
+            }
+
+            #[allow(unused_variables)]
+            fn run_json<'__flow_o>(
+                __flow_inputs: ::std::vec::Vec<::std::string::String>,
+                __flow_options: ::flow_runtime::RunOptions<'__flow_o>,
+            ) -> #backend::Stored<'__flow_o> {
+                ::std::boxed::Box::pin(async move {
+                    use ::flow_runtime::__private::Unexpanded as _;
+                    let __flow_codecs = <#ident>::__flow_codecs();
+                    #(#decode)*
+                    #[allow(unused_imports)]
+                    use ::flow_runtime::__private::{EncodeBySerde as _, EncodeNot as _};
+                    let __flow_output: #out_ty = <#ident>::run(__flow_options, #(#passed),*).await?;
+                    #encode_output
+                })
+            }
+
+            fn resume_json<'__flow_o>(
+                __flow_options: ::flow_runtime::RunOptions<'__flow_o>,
+            ) -> #backend::Stored<'__flow_o> {
+                ::std::boxed::Box::pin(async move {
+                    use ::flow_runtime::__private::Unexpanded as _;
+                    #[allow(unused_imports)]
+                    use ::flow_runtime::__private::{EncodeBySerde as _, EncodeNot as _};
+                    let __flow_output: #out_ty = <#ident>::resume(__flow_options).await?;
                     #encode_output
                 })
             }

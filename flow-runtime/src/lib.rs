@@ -128,7 +128,9 @@
 #![warn(missing_docs)]
 
 // The parts: a workflow's graph and its pictures; a run and its policies; observing runs;
-// the stores of durable runs.
+// the stores of durable runs; the command line.
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod error;
 pub mod graph;
 mod observe;

@@ -6,7 +6,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::sync::OnceLock;
 
-pub use crate::registry::{NodeRegistration, WorkflowRegistration};
+pub use crate::registry::{DurableRegistration, NodeRegistration, WorkflowRegistration};
 pub use core;
 pub use inventory;
 

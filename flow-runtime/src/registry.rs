@@ -25,8 +25,26 @@ pub struct NodeRegistration(pub &'static NodeInfo);
 #[doc(hidden)]
 pub struct WorkflowRegistration(pub fn() -> &'static WorkflowGraph);
 
+/// A durable workflow, runnable by name on JSON inputs (what [`cli`](crate::cli) runs).
+#[doc(hidden)]
+pub struct DurableRegistration {
+    pub name: &'static str,
+    pub graph: fn() -> &'static WorkflowGraph,
+    pub run: for<'o> fn(Vec<String>, crate::RunOptions<'o>) -> crate::store::backend::Stored<'o>,
+    pub resume: for<'o> fn(crate::RunOptions<'o>) -> crate::store::backend::Stored<'o>,
+}
+
 inventory::collect!(NodeRegistration);
 inventory::collect!(WorkflowRegistration);
+inventory::collect!(DurableRegistration);
+
+/// The durable workflow called `name`, as a runnable entry.
+#[allow(dead_code)]
+pub(crate) fn durable(name: &str) -> Option<&'static DurableRegistration> {
+    inventory::iter::<DurableRegistration>
+        .into_iter()
+        .find(|r| r.name == name)
+}
 
 /// Every `#[node]` function linked into the program, in no particular order.
 pub fn nodes() -> impl Iterator<Item = &'static NodeInfo> {

@@ -208,6 +208,9 @@ pub type Invoked = Pin<Box<dyn Future<Output = Outcome> + Send + 'static>>;
 /// A future that runs a driven body.
 pub type Driven = Pin<Box<dyn Future<Output = Result<String, Error>> + 'static>>;
 
+/// A future that runs a workflow in process on JSON inputs: its output as JSON.
+pub type Stored<'o> = Pin<Box<dyn Future<Output = Result<String, Error>> + 'o>>;
+
 /// A `durable` workflow as a backend sees it: written by `#[workflow(..., durable)]` for the
 /// workflow's type (`register::<order>()`).
 pub trait DurableWorkflow: 'static {
@@ -235,6 +238,14 @@ pub trait DurableWorkflow: 'static {
     /// token): polled inside [`drive`], each node call is a [`Call`] to the driver. The
     /// output comes back as JSON.
     fn run_driven(inputs: Vec<String>, options: RunOptions<'static>) -> Driven;
+
+    /// Runs the workflow in this process on `inputs` (JSON, in declaration order) with
+    /// `options` (a store, a run id, ...), as `run` would: its output as JSON.
+    fn run_json<'o>(inputs: Vec<String>, options: RunOptions<'o>) -> Stored<'o>;
+
+    /// Continues a run of the workflow from the store `options` name, as `resume` would:
+    /// its output as JSON.
+    fn resume_json<'o>(options: RunOptions<'o>) -> Stored<'o>;
 
     /// Runs node `node` (its name in this workflow's list) for `invocation`, as the body
     /// would have run it: `None` when the workflow has no such node.
