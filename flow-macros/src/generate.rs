@@ -15,6 +15,11 @@ use crate::types;
 /// `#[node]`: the function unchanged, plus the signature callback macro, the type-namespace
 /// twin that carries `INFO`, and the registry entry.
 pub fn node(args: TokenStream, item: TokenStream) -> TokenStream {
+    let krate = parse::crate_path(&args);
+    crate::paths::reach(node_items(args, item), krate.as_ref())
+}
+
+fn node_items(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let options = parse::node_options(args.clone(), &mut errors);
     // The function is emitted as written; only its signature is parsed (its body is kept
@@ -526,6 +531,11 @@ fn policy_fns(fn_sig: &Signature, sig: &NodeSig, options: &NodeOptions) -> Token
 /// `Result<Output, flow_runtime::Error>`, whose body is the chain of node callbacks that
 /// ends in [`expand`]; the type-namespace twin with `graph()`; the registry entry.
 pub fn workflow(args: TokenStream, item: TokenStream) -> TokenStream {
+    let krate = parse::crate_path(&args);
+    crate::paths::reach(workflow_items(args, item), krate.as_ref())
+}
+
+fn workflow_items(args: TokenStream, item: TokenStream) -> TokenStream {
     let mut errors = Errors::default();
     let wf_args = parse::workflow_args(args.clone(), &mut errors);
     let mut decl: WorkflowDecl = match syn::parse2(item.clone()) {
@@ -1149,6 +1159,11 @@ pub fn expand(input: TokenStream) -> TokenStream {
         Ok(i) => i,
         Err(e) => return e.to_compile_error(),
     };
+    let krate = parse::crate_path(&input.args);
+    crate::paths::reach(expand_items(input), krate.as_ref())
+}
+
+fn expand_items(input: ExpandInput) -> TokenStream {
     // Nothing to write when a node already reported its errors: `Unexpanded` stands in.
     let unreachable = quote!();
     // The body takes the inputs by reference.

@@ -12,6 +12,7 @@ mod analyse;
 mod errors;
 mod generate;
 mod parse;
+mod paths;
 mod scope;
 mod types;
 

@@ -49,6 +49,9 @@ pub const NODE_OPTIONS: &[OptionSpec] = &[
     OptionSpec {
         form: "after(node, ...)",
     },
+    OptionSpec {
+        form: "crate = \"path::to::flow_runtime\"",
+    },
 ];
 
 pub const WORKFLOW_OPTIONS: &[OptionSpec] = &[
@@ -67,6 +70,9 @@ pub const WORKFLOW_OPTIONS: &[OptionSpec] = &[
     },
     OptionSpec {
         form: "defaults(timeout = \"5s\", retry(...), continue_on_error)",
+    },
+    OptionSpec {
+        form: "crate = \"path::to::flow_runtime\"",
     },
 ];
 
@@ -159,6 +165,8 @@ pub fn name_or(option: &Option<LitStr>, ident: &Ident) -> String {
 /// The options of `#[node(...)]`.
 #[derive(Default)]
 pub struct NodeOptions {
+    /// `crate = "path"`: where the runtime is reached from this crate.
+    pub krate: Option<Path>,
     pub name: Option<LitStr>,
     pub timeout: Option<Duration>,
     pub retry: Option<RetrySpec>,
@@ -222,6 +230,8 @@ pub struct RetrySpec {
 /// The arguments of `#[workflow(...)]`: the listed nodes and the options.
 #[derive(Default)]
 pub struct WorkflowArgs {
+    /// `crate = "path"`: where the runtime is reached from this crate.
+    pub krate: Option<Path>,
     /// Every listed node, in list order (members of `map(...)` and `race(...)` included).
     pub nodes: Vec<Path>,
     /// Per listed node, how it is applied.
@@ -413,6 +423,44 @@ fn string_option(meta: &Meta, slot: &mut Option<LitStr>, attr: &str, errors: &mu
         return;
     }
     once(slot, value, meta, errors);
+}
+
+/// The `crate = "path"` among an attribute's arguments, if it is given and a path (its
+/// errors are reported where the arguments are parsed).
+pub fn crate_path(args: &TokenStream) -> Option<Path> {
+    let metas = Punctuated::<Meta, Token![,]>::parse_terminated
+        .parse2(args.clone())
+        .ok()?;
+    metas.iter().find_map(|meta| match meta {
+        Meta::NameValue(nv) if nv.path.is_ident("crate") => match &nv.value {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Str(s), ..
+            }) => s.parse::<Path>().ok(),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// `crate = "path"`: the path the runtime is reached by, as serde's and tokio's macros take
+/// it (for a renamed dependency, `flow = { package = "flow-runtime" }`, or a facade crate
+/// that re-exports it).
+fn crate_option(meta: &Meta, slot: &mut Option<Path>, attr: &str, errors: &mut Errors) {
+    let mut text = None;
+    string_option(meta, &mut text, attr, errors);
+    let Some(text) = text else {
+        return;
+    };
+    match text.parse::<Path>() {
+        Ok(path) => once(slot, path, meta, errors),
+        Err(_) => errors.spanned(
+            &text,
+            format!(
+                "`crate` takes the path this crate reaches the runtime by, as in `crate = \"flow\"` or `crate = \"my_facade::flow_runtime\"`; `{}` is not a path",
+                text.value()
+            ),
+        ),
+    }
 }
 
 fn unknown_option(meta: &Meta, attr: &str, valid: &[OptionSpec], errors: &mut Errors) {
@@ -692,6 +740,7 @@ pub fn node_options(args: TokenStream, errors: &mut Errors) -> NodeOptions {
         let key = option_name(&meta);
         match key.as_str() {
             "name" => string_option(&meta, &mut o.name, "node", errors),
+            "crate" => crate_option(&meta, &mut o.krate, "node", errors),
             "timeout" => {
                 if let Some(d) = duration_option(&meta, "node", false, errors) {
                     once(&mut o.timeout, d, &meta, errors);
@@ -903,6 +952,9 @@ pub fn workflow_args(args: TokenStream, errors: &mut Errors) -> WorkflowArgs {
             }
             _ if meta.path().is_ident("name") => {
                 string_option(&meta, &mut parsed.name, "workflow", errors);
+            }
+            _ if meta.path().is_ident("crate") => {
+                crate_option(&meta, &mut parsed.krate, "workflow", errors);
             }
             _ if meta.path().is_ident("max_concurrency") => {
                 if let Some(n) = count_option(
