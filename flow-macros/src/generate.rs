@@ -98,6 +98,7 @@ fn node_items(args: TokenStream, item: TokenStream) -> TokenStream {
                     #policy
                 }
 
+                #[doc(hidden)]
                 impl ::flow_runtime::__private::Listed for #ident {
                     const INFO: &'static ::flow_runtime::NodeInfo = #ident::INFO;
                     const CONTEXT: bool = #takes_context;
@@ -804,8 +805,12 @@ fn workflow_items(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let graph_doc =
         format!(" The static graph of workflow `{ident}`: its inputs, nodes, edges and output.");
+    let out_text = match &decl.sig.output {
+        ReturnType::Default => "()".to_string(),
+        ReturnType::Type(_, ty) => types::display(ty),
+    };
     let run_doc = format!(
-        " Runs workflow `{ident}` with per-call `flow_runtime::RunOptions` (a run id, a cancellation token, a timeout or deadline, concurrency limits, an observer) on its inputs, in the order `{ident}` takes them."
+        " Runs workflow `{ident}` with per-call `flow_runtime::RunOptions` (a run id, a cancellation token, a timeout or deadline, concurrency limits, an observer, a store) on its inputs, in the order `{ident}` takes them. Resolves to `Result<{out_text}, flow_runtime::Error>`."
     );
     let module_items = if ok {
         quote! {
@@ -848,12 +853,23 @@ fn workflow_items(args: TokenStream, item: TokenStream) -> TokenStream {
     let twin_doc = format!(
         " Workflow `{ident}`: [`run`]({ident}::run) runs it with per-call options, [`graph`]({ident}::graph) describes it. (`{ident}(...)` itself runs it on its inputs.)"
     );
+    // The workflow's own docs on the twin too, where `run` and `graph` are listed.
+    let user_docs: Vec<&syn::Attribute> = decl
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .collect();
+    let twin_docs = if user_docs.is_empty() {
+        quote!(#[doc = #twin_doc])
+    } else {
+        quote!(#(#user_docs)* #[doc = ""] #[doc = #twin_doc])
+    };
     let callback = callback_macro(
         ident,
         vis,
         &packet,
         quote! {
-            #[doc = #twin_doc]
+            #twin_docs
             #[allow(non_camel_case_types)]
             #vis enum #ident {}
 
@@ -881,6 +897,7 @@ fn workflow_items(args: TokenStream, item: TokenStream) -> TokenStream {
         let named = tys.iter().any(|t| t.to_string().contains("'__flow_x"));
         let x = named.then(|| quote!('__flow_x,));
         quote! {
+            #[doc(hidden)]
             impl<'o, #x> ::flow_runtime::__private::RunWith<'o, (#(#tys,)*)> for #ident {
                 type Output = ::core::result::Result<#out_ty, ::flow_runtime::Error>;
 
@@ -936,6 +953,7 @@ fn workflow_items(args: TokenStream, item: TokenStream) -> TokenStream {
             quote!(&#var)
         });
         quote! {
+            #[doc(hidden)]
             impl<'o> ::flow_runtime::__private::ResumeWith<'o> for #ident {
                 type Output = ::core::result::Result<#out_ty, ::flow_runtime::Error>;
 
@@ -1045,6 +1063,7 @@ fn workflow_items(args: TokenStream, item: TokenStream) -> TokenStream {
     };
     let listed = if ok {
         quote! {
+            #[doc(hidden)]
             impl ::flow_runtime::__private::Listed for #ident {
                 const INFO: &'static ::flow_runtime::NodeInfo = #ident::INFO;
                 const CONTEXT: bool = false;
@@ -1053,10 +1072,15 @@ fn workflow_items(args: TokenStream, item: TokenStream) -> TokenStream {
     } else {
         quote!()
     };
+    let fn_more = format!(
+        " The workflow's per-call form is [`{ident}::run`](enum@{ident}) (a run id, a cancellation token, a deadline, an observer, a store); [`{ident}::graph`](enum@{ident}) describes its graph."
+    );
     quote! {
         #errors
 
         #(#attrs)*
+        #[doc = ""]
+        #[doc = #fn_more]
         #allow
         #[allow(unreachable_code)]
         #vis #fn_sig {
@@ -1088,6 +1112,7 @@ fn workflow_items(args: TokenStream, item: TokenStream) -> TokenStream {
 
         #backend
 
+        #[doc(hidden)]
         impl ::flow_runtime::__private::Unexpanded for #ident {}
 
         #listed
@@ -1609,6 +1634,7 @@ fn backend_impl(
             }
         }
 
+        #[doc(hidden)]
         impl #backend::DurableWorkflow for #ident {
             type Inputs = (#(#in_tys,)*);
             type Output = #out_ty;
