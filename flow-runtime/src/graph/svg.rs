@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::time::Duration;
 
 use crate::graph::{Shape, Source};
-use crate::{NodeOutcome, RunReport, WorkflowGraph};
+use crate::{AttemptReport, ErrorKind, NodeOutcome, NodeReport, RunReport, WorkflowGraph};
 
 const FONT: &str = "font-family=\"Helvetica, Arial, sans-serif\"";
 /// Width of one character at 13 px, roughly, for sizing boxes.
@@ -455,6 +455,42 @@ fn colour(outcome: NodeOutcome) -> &'static str {
     }
 }
 
+/// How a bar is drawn: the colours of the legend, one per kind of end.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Paint {
+    Outcome(NodeOutcome),
+    /// An attempt that ran out of its time.
+    TimedOut,
+    /// A failure the run went on without (`continue_on_error`).
+    Tolerated,
+}
+
+impl Paint {
+    fn fill(self) -> &'static str {
+        match self {
+            Paint::Outcome(o) => colour(o),
+            Paint::TimedOut => "#e08a1e",
+            Paint::Tolerated => "#f0b4b4",
+        }
+    }
+
+    /// Extra attributes: a tolerated failure is outlined in the failure's colour.
+    fn outline(self) -> &'static str {
+        match self {
+            Paint::Tolerated => " stroke=\"#d64545\" stroke-dasharray=\"3 2\"",
+            _ => "",
+        }
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            Paint::Outcome(o) => o.name(),
+            Paint::TimedOut => "timed out",
+            Paint::Tolerated => "tolerated failure",
+        }
+    }
+}
+
 /// One lane: a node's name and its reports (one, or one per element), packed into rows.
 struct Lane {
     name: String,
@@ -487,9 +523,7 @@ impl<'r> Timeline<'r> {
             let mut reports: Vec<usize> = (0..report.nodes.len())
                 .filter(|&k| report.nodes[k].node == name)
                 .collect();
-            if reports.is_empty() {
-                continue;
-            }
+            // A node of the graph that never started (the run ended first) keeps its lane.
             reports.sort_by_key(|&k| (report.nodes[k].start, report.nodes[k].element));
             // Greedy interval packing: each report takes the first row free at its start.
             let mut row_end: Vec<Duration> = Vec::new();
@@ -613,6 +647,14 @@ impl<'r> Timeline<'r> {
                 y + LANE_PAD + ROW_H / 2.0 + 4.0,
                 xml(&truncate(&label, 24))
             );
+            if lane.reports.is_empty() {
+                let _ = writeln!(
+                    s,
+                    "<text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"10\" fill=\"#999\" font-style=\"italic\">never started: the run ended first</text>",
+                    self.x(Duration::ZERO) + 4.0,
+                    y + LANE_PAD + ROW_H / 2.0 + 3.0
+                );
+            }
             let row_h = (h - 2.0 * LANE_PAD) / lane.rows.max(1) as f64;
             for (j, &k) in lane.reports.iter().enumerate() {
                 let ry = y + LANE_PAD + lane.row_of[j] as f64 * row_h;
@@ -624,25 +666,21 @@ impl<'r> Timeline<'r> {
         // In flight.
         let fy = bottom + 30.0;
         self.render_in_flight(&mut s, fy, flight_h);
-        // Legend.
+        // Legend: what the picture shows (no "running" for a finished run).
         let ly = fy + flight_h + 30.0;
         let mut lx = MARGIN + LABEL_W;
-        for (name, outcome) in [
-            ("finished", NodeOutcome::Finished),
-            ("failed", NodeOutcome::Failed),
-            ("cancelled", NodeOutcome::Cancelled),
-            ("running", NodeOutcome::Running),
-            ("skipped", NodeOutcome::Skipped),
-        ] {
+        for paint in self.paints_shown() {
             let _ = writeln!(
                 s,
-                "<rect x=\"{lx:.1}\" y=\"{:.1}\" width=\"14\" height=\"10\" fill=\"{}\"/>\
-                 <text x=\"{:.1}\" y=\"{ly:.1}\" {FONT} font-size=\"11\" fill=\"#444\">{name}</text>",
+                "<rect x=\"{lx:.1}\" y=\"{:.1}\" width=\"14\" height=\"10\" fill=\"{}\"{}/>\
+                 <text x=\"{:.1}\" y=\"{ly:.1}\" {FONT} font-size=\"11\" fill=\"#444\">{}</text>",
                 ly - 9.0,
-                colour(outcome),
-                lx + 18.0
+                paint.fill(),
+                paint.outline(),
+                lx + 18.0,
+                paint.name()
             );
-            lx += 90.0;
+            lx += 18.0 + 7.0 * paint.name().len() as f64 + 16.0;
         }
         let _ = writeln!(
             s,
@@ -688,25 +726,89 @@ impl<'r> Timeline<'r> {
             }
             let end = a.end.unwrap_or(self.end);
             let x0 = self.x(a.start);
-            let w = (self.x(end) - x0).max(1.5);
+            // Bars of consecutive elements that touch keep a gap between them.
+            let w = (self.x(end) - x0 - 1.0).max(1.5);
+            let last = a.number == n.attempts.last().map_or(0, |l| l.number);
+            let paint = self.paint(n, a, last);
             let stroke = if critical {
                 " stroke=\"#111\" stroke-width=\"2\""
             } else {
-                ""
+                paint.outline()
+            };
+            let why = match &a.error {
+                Some(e) => format!(": {}", e),
+                None => String::new(),
             };
             let _ = writeln!(
                 s,
                 "<rect x=\"{x0:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{bar_h:.1}\" rx=\"2\" fill=\"{}\"{stroke}>\
-                 <title>{} attempt {}: {} to {}, {}</title></rect>",
-                colour(a.outcome),
+                 <title>{} attempt {}: {} to {}, {}{}</title></rect>",
+                paint.fill(),
                 xml(&n.label()),
                 a.number,
                 fmt_duration(a.start),
                 fmt_duration(end),
-                a.outcome.name()
+                paint.name(),
+                xml(&why)
             );
             previous_end = Some(end);
         }
+        // A mapped element is named on its bar, so one named elsewhere (on the critical
+        // path, say) can be found.
+        if let (Some(i), Some(start)) = (n.element, n.start) {
+            let end = n.end.unwrap_or(self.end);
+            let width = self.x(end) - self.x(start);
+            let text = format!("[{i}]");
+            if width >= 6.0 * text.len() as f64 + 4.0 && bar_h >= 9.0 {
+                let _ = writeln!(
+                    s,
+                    "<text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"9\" fill=\"#fff\" pointer-events=\"none\">{text}</text>",
+                    self.x(start) + 2.0,
+                    y + bar_h / 2.0 + 3.0
+                );
+            }
+        }
+    }
+
+    /// How attempt `a` of `n` is drawn: a timeout, a tolerated failure (the last attempt
+    /// of a node whose failure did not end the run) or its outcome.
+    fn paint(&self, n: &NodeReport, a: &AttemptReport, last: bool) -> Paint {
+        if a.outcome != NodeOutcome::Failed {
+            return Paint::Outcome(a.outcome);
+        }
+        if last && n.tolerated {
+            Paint::Tolerated
+        } else if a.error_kind == Some(ErrorKind::NodeTimedOut) {
+            Paint::TimedOut
+        } else {
+            Paint::Outcome(NodeOutcome::Failed)
+        }
+    }
+
+    /// The kinds of bar the picture has, in the legend's order.
+    fn paints_shown(&self) -> Vec<Paint> {
+        let mut shown = Vec::new();
+        for n in &self.report.nodes {
+            if n.outcome == NodeOutcome::Skipped {
+                shown.push(Paint::Outcome(NodeOutcome::Skipped));
+            }
+            let last = n.attempts.last().map_or(0, |l| l.number);
+            for a in &n.attempts {
+                shown.push(self.paint(n, a, a.number == last));
+            }
+        }
+        [
+            Paint::Outcome(NodeOutcome::Finished),
+            Paint::Outcome(NodeOutcome::Failed),
+            Paint::TimedOut,
+            Paint::Tolerated,
+            Paint::Outcome(NodeOutcome::Cancelled),
+            Paint::Outcome(NodeOutcome::Running),
+            Paint::Outcome(NodeOutcome::Skipped),
+        ]
+        .into_iter()
+        .filter(|p| shown.contains(p))
+        .collect()
     }
 
     /// Lines from each critical node's end to the next one's start.
@@ -753,6 +855,24 @@ impl<'r> Timeline<'r> {
             before = now;
         }
         let _ = write!(d, " L {:.1} {base:.1} Z", self.x(self.end));
+        // Its scale: a line and a count at every level, up to the most in flight (at most
+        // five lines).
+        let levels = self.report.max_parallelism().max(1);
+        let every = levels.div_ceil(5);
+        let mut level = 0;
+        while level <= levels {
+            let ly = base - level as f64 / max * h;
+            let _ = writeln!(
+                s,
+                "<line x1=\"{:.1}\" y1=\"{ly:.1}\" x2=\"{:.1}\" y2=\"{ly:.1}\" stroke=\"#eee\"/>\
+                 <text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"9\" fill=\"#777\" text-anchor=\"end\">{level}</text>",
+                self.x(Duration::ZERO),
+                self.x(self.end),
+                self.x(Duration::ZERO) - 4.0,
+                ly + 3.0
+            );
+            level += every;
+        }
         let _ = writeln!(
             s,
             "<text x=\"{:.1}\" y=\"{:.1}\" {FONT} font-size=\"12\" fill=\"#222\">in flight (max {})</text>\

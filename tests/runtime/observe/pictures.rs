@@ -158,3 +158,125 @@ async fn the_timeline_has_a_lane_per_node_a_bar_per_attempt_and_the_critical_pat
         .unwrap();
     assert_balanced(&recorder.report().to_svg(None));
 }
+
+// ---- A timeline that tells the truth -----------------------------------------------------
+
+mod truthful {
+    use std::time::Duration;
+
+    use flow_runtime::events::Recorder;
+    use flow_runtime::{RunOptions, node, workflow};
+    use tokio::time::sleep;
+
+    pub struct Order(pub u32);
+    pub struct Quote;
+    pub struct Stock;
+    pub struct Label;
+    pub struct Sent;
+    pub struct Summary;
+    pub struct Shipped;
+
+    #[node]
+    async fn items(o: &Order) -> Vec<u32> {
+        (0..o.0).collect()
+    }
+    #[node]
+    async fn summarize(i: &u32) -> Summary {
+        sleep(Duration::from_millis(10 + 7 * u64::from(*i))).await;
+        Summary
+    }
+    #[node(timeout = "120ms", retry(max_attempts = 2, initial = "10ms"))]
+    async fn quote(_o: &Order) -> Quote {
+        sleep(Duration::from_millis(400)).await;
+        Quote
+    }
+    #[node(continue_on_error)]
+    async fn stock(_o: &Order) -> Result<Stock, String> {
+        sleep(Duration::from_millis(30)).await;
+        Err("warehouse offline".into())
+    }
+    #[node]
+    async fn label(_o: &Order, _stock: Option<&Stock>) -> Label {
+        sleep(Duration::from_millis(20)).await;
+        Label
+    }
+    #[node]
+    async fn send(_l: &Label, _s: &[Summary]) -> Sent {
+        sleep(Duration::from_millis(1000)).await;
+        Sent
+    }
+    #[node]
+    async fn shipped(_q: &Quote, _s: &Sent) -> Shipped {
+        Shipped
+    }
+
+    #[workflow(
+        items,
+        map(summarize, concurrency = 3),
+        quote,
+        stock,
+        label,
+        send,
+        shipped
+    )]
+    pub async fn ship(o: Order) -> Shipped;
+
+    #[tokio::test(start_paused = true)]
+    async fn elements_errors_timeouts_tolerated_failures_and_unstarted_nodes_are_told_apart() {
+        let recorder = Recorder::new();
+        let _ = ship::run(RunOptions::new().observe(recorder.clone()), Order(8)).await;
+        let report = recorder.report();
+        let svg = report.to_svg(Some(ship::graph()));
+        super::assert_balanced(&svg);
+        // Every element is named on its bar.
+        for i in 0..8 {
+            assert!(svg.contains(&format!(">[{i}]</text>")), "[{i}]: {svg}");
+        }
+        // A failed attempt's tooltip has its error; a timeout is drawn as a timeout, the
+        // tolerated failure as tolerated, and neither as a plain failure.
+        assert!(
+            svg.contains("quote attempt 1: 0 to 120ms, timed out: timed out after 120ms</title>"),
+            "{svg}"
+        );
+        assert!(
+            svg.contains(
+                "stock attempt 1: 0 to 30ms, tolerated failure: warehouse offline</title>"
+            ),
+            "{svg}"
+        );
+        assert_eq!(
+            svg.matches("fill=\"#e08a1e\"").count(),
+            2 + 1,
+            "two timed-out bars and the legend"
+        );
+        assert!(
+            !svg.contains("fill=\"#d64545\""),
+            "no fatal-failure bar: {svg}"
+        );
+        // The critical path ends at the failure, not at `send`, which it cancelled.
+        assert!(svg.contains("critical path: quote ·"), "{svg}");
+        // A node that never started has its lane.
+        assert!(
+            svg.contains(">shipped</text>") && svg.contains("never started"),
+            "{svg}"
+        );
+        // The legend names what the picture shows: a finished run has nothing running.
+        for shown in [
+            "finished",
+            "timed out",
+            "tolerated failure",
+            "cancelled",
+            "critical path",
+        ] {
+            assert!(svg.contains(&format!(">{shown}</text>")), "{shown}");
+        }
+        assert!(!svg.contains(">running</text>"));
+        // The in-flight chart has a scale, up to the most in flight.
+        let peak = report.max_parallelism();
+        assert!(
+            svg.contains(&format!("text-anchor=\"end\">{peak}</text>")),
+            "{svg}"
+        );
+        assert!(svg.contains("text-anchor=\"end\">0</text>"));
+    }
+}
