@@ -61,7 +61,23 @@ struct GraphPicture<'g> {
     items: Vec<Item>,
     /// (from item, to item, label, dashed: an ordering edge without data)
     links: Vec<(usize, usize, String, bool)>,
+    /// Per link, the points it runs through: out of its source's column, across each gap
+    /// between columns, through a free slot of every column it passes, into its target.
+    routes: Vec<Vec<(f64, f64)>>,
+    /// Per column, its left and right edge.
+    columns: Vec<(f64, f64)>,
 }
+
+/// What holds a place in a column: a box, or a link passing through the column.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+enum Slot {
+    Item(usize),
+    /// Link `link` passing through this column.
+    Pass(usize),
+}
+
+/// The height a passing link takes in its column.
+const PASS_H: f64 = 12.0;
 
 const BOX_H: f64 = 46.0;
 const ROW_GAP: f64 = 34.0;
@@ -172,13 +188,18 @@ impl<'g> GraphPicture<'g> {
             graph,
             items,
             links,
+            routes: Vec::new(),
+            columns: Vec::new(),
         };
         picture.place();
         picture
     }
 
-    /// Sizes the boxes and places them: columns by layer, rows ordered by the mean row of
-    /// their sources (one pass), each column centred.
+    /// Sizes the boxes and places them in layered columns (Sugiyama's method): a link
+    /// that spans several columns takes a slot in each column it passes, so that it never
+    /// runs behind a box; the slots of each column are ordered by the mean place of their
+    /// neighbours, sweeping right and left, to keep crossings few; each gap between columns
+    /// is as wide as the labels that start in it.
     fn place(&mut self) {
         for item in &mut self.items {
             let chars = item
@@ -189,53 +210,174 @@ impl<'g> GraphPicture<'g> {
             item.w = (chars as f64 * CHAR + 28.0).max(90.0);
         }
         let layers = self.items.iter().map(|i| i.layer).max().unwrap_or(0) + 1;
-        let mut columns: Vec<Vec<usize>> = vec![Vec::new(); layers];
+        // The slots of each column, and each link's chain of slots.
+        let mut columns: Vec<Vec<Slot>> = vec![Vec::new(); layers];
         for (k, item) in self.items.iter().enumerate() {
-            columns[item.layer].push(k);
+            columns[item.layer].push(Slot::Item(k));
         }
-        let mut row: Vec<f64> = vec![0.0; self.items.len()];
-        for column in &mut columns {
-            for (r, &k) in column.iter().enumerate() {
-                row[k] = r as f64;
+        for (l, (from, to, _, _)) in self.links.iter().enumerate() {
+            let (a, b) = (self.items[*from].layer, self.items[*to].layer);
+            for column in columns.iter_mut().take(b).skip(a + 1) {
+                column.push(Slot::Pass(l));
             }
         }
-        for column in columns.iter_mut().skip(1) {
-            let mut keyed: Vec<(f64, usize)> = column
-                .iter()
-                .map(|&k| {
-                    let sources: Vec<f64> = self
-                        .links
-                        .iter()
-                        .filter(|(_, to, _, _)| *to == k)
-                        .map(|(from, _, _, _)| row[*from])
-                        .collect();
-                    let key = if sources.is_empty() {
-                        row[k]
-                    } else {
-                        sources.iter().sum::<f64>() / sources.len() as f64
-                    };
-                    (key, k)
-                })
-                .collect();
-            keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-            *column = keyed.into_iter().map(|(_, k)| k).collect();
-            for (r, &k) in column.iter().enumerate() {
-                row[k] = r as f64;
+        // A slot's neighbours in the column before and after.
+        let neighbours = |slot: Slot, column: usize, before: bool| -> Vec<Slot> {
+            let mut out = Vec::new();
+            for (l, (from, to, _, _)) in self.links.iter().enumerate() {
+                let (a, b) = (self.items[*from].layer, self.items[*to].layer);
+                let here = match slot {
+                    Slot::Item(k) => *from == k || *to == k,
+                    Slot::Pass(p) => p == l,
+                };
+                if !here || column < a || column > b {
+                    continue;
+                }
+                // The link's slot in the neighbouring column.
+                let other = if before {
+                    column.checked_sub(1)
+                } else {
+                    Some(column + 1)
+                };
+                let Some(other) = other else { continue };
+                if other < a || other > b {
+                    continue;
+                }
+                let is_self = match slot {
+                    Slot::Item(k) => (before && *to == k) || (!before && *from == k),
+                    Slot::Pass(_) => true,
+                };
+                if !is_self {
+                    continue;
+                }
+                out.push(if other == a {
+                    Slot::Item(*from)
+                } else if other == b {
+                    Slot::Item(*to)
+                } else {
+                    Slot::Pass(l)
+                });
+            }
+            out
+        };
+        for sweep in 0..8 {
+            let down = sweep % 2 == 0;
+            let order: Vec<usize> = if down {
+                (1..layers).collect()
+            } else {
+                (0..layers.saturating_sub(1)).rev().collect()
+            };
+            for c in order {
+                let side = if down { c - 1 } else { c + 1 };
+                let place: HashMap<Slot, usize> = columns[side]
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &slot)| (slot, r))
+                    .collect();
+                let mut keyed: Vec<(f64, usize, Slot)> = columns[c]
+                    .iter()
+                    .enumerate()
+                    .map(|(r, &slot)| {
+                        let near: Vec<f64> = neighbours(slot, c, down)
+                            .into_iter()
+                            .filter_map(|n| place.get(&n).map(|&p| p as f64))
+                            .collect();
+                        let key = if near.is_empty() {
+                            r as f64
+                        } else {
+                            near.iter().sum::<f64>() / near.len() as f64
+                        };
+                        (key, r, slot)
+                    })
+                    .collect();
+                keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+                columns[c] = keyed.into_iter().map(|(_, _, slot)| slot).collect();
             }
         }
-        let tallest = columns.iter().map(Vec::len).max().unwrap_or(1) as f64;
-        let height = tallest * (BOX_H + ROW_GAP);
+        // Heights: a column's slots stacked, every column centred on the tallest.
+        let slot_h = |slot: Slot| match slot {
+            Slot::Item(_) => BOX_H,
+            Slot::Pass(_) => PASS_H,
+        };
+        let column_h =
+            |column: &Vec<Slot>| column.iter().map(|&s| slot_h(s) + ROW_GAP).sum::<f64>();
+        let tallest = columns.iter().map(column_h).fold(0.0, f64::max);
+        let mut centre: HashMap<(Slot, usize), f64> = HashMap::new();
+        let mut bounds = Vec::new();
         let mut x = MARGIN;
-        for column in &columns {
-            let w = column.iter().map(|&k| self.items[k].w).fold(0.0, f64::max);
-            let top = MARGIN + 30.0 + (height - column.len() as f64 * (BOX_H + ROW_GAP)) / 2.0;
-            for (r, &k) in column.iter().enumerate() {
-                let item = &mut self.items[k];
-                item.x = x + (w - item.w) / 2.0;
-                item.y = top + r as f64 * (BOX_H + ROW_GAP);
+        for (c, column) in columns.iter().enumerate() {
+            let w = column
+                .iter()
+                .filter_map(|s| match s {
+                    Slot::Item(k) => Some(self.items[*k].w + self.shadow(*k)),
+                    Slot::Pass(_) => None,
+                })
+                .fold(0.0, f64::max);
+            let mut y = MARGIN + 40.0 + (tallest - column_h(column)) / 2.0;
+            for &slot in column {
+                let h = slot_h(slot);
+                if let Slot::Item(k) = slot {
+                    let shadow = self.shadow(k);
+                    let item = &mut self.items[k];
+                    item.x = x + (w - item.w - shadow) / 2.0;
+                    item.y = y;
+                }
+                centre.insert((slot, c), y + h / 2.0);
+                y += h + ROW_GAP;
             }
-            x += w + COL_GAP;
+            bounds.push((x, x + w));
+            // The gap after this column: room for the labels that start in it.
+            let widest = self
+                .labels()
+                .iter()
+                .filter(|l| self.items[l.0].layer == c)
+                .map(|l| label_w(&l.1))
+                .fold(0.0, f64::max);
+            x += w + COL_GAP.max(widest + 36.0);
         }
+        // Routes: out of the source's column at its height, through each passed column at
+        // its slot's height, into the target.
+        let mut routes = Vec::new();
+        for (l, (from, to, _, _)) in self.links.iter().enumerate() {
+            let (a, b) = (self.items[*from].layer, self.items[*to].layer);
+            let src = &self.items[*from];
+            let sy = centre[&(Slot::Item(*from), a)];
+            let mut points = vec![(src.x + src.w + self.shadow(*from), sy), (bounds[a].1, sy)];
+            for (c, bound) in bounds.iter().enumerate().take(b).skip(a + 1) {
+                let py = centre[&(Slot::Pass(l), c)];
+                points.push((bound.0, py));
+                points.push((bound.1, py));
+            }
+            let dst = &self.items[*to];
+            let dy = centre[&(Slot::Item(*to), b)];
+            points.push((bounds[b].0, dy));
+            points.push((dst.x, dy));
+            routes.push(points);
+        }
+        self.routes = routes;
+        self.columns = bounds;
+    }
+
+    /// How far right a box's drawing reaches past its width: a mapped node's stack.
+    fn shadow(&self, k: usize) -> f64 {
+        match self.items[k].kind {
+            ItemKind::Node(i) if matches!(self.graph.step(i).shape(), Shape::Map { .. }) => 8.0,
+            _ => 0.0,
+        }
+    }
+
+    /// Each distinct label a box's links carry: (box, label, its place among the box's
+    /// labels). One label for a fan-out of one type; stacked ones for a tuple's elements.
+    fn labels(&self) -> Vec<(usize, String, usize)> {
+        let mut out: Vec<(usize, String, usize)> = Vec::new();
+        for (from, _, label, _) in &self.links {
+            if out.iter().any(|(f, l, _)| f == from && l == label) {
+                continue;
+            }
+            let place = out.iter().filter(|(f, _, _)| f == from).count();
+            out.push((*from, label.clone(), place));
+        }
+        out
     }
 
     fn render(&self) -> String {
@@ -254,35 +396,44 @@ impl<'g> GraphPicture<'g> {
             xml(self.graph.name())
         );
         self.render_races(&mut s);
-        for (from, to, label, dashed) in &self.links {
-            let (a, b) = (&self.items[*from], &self.items[*to]);
-            let (x1, y1) = (a.x + a.w, a.y + BOX_H / 2.0);
-            let (x2, y2) = (b.x, b.y + BOX_H / 2.0);
-            let mid = (x1 + x2) / 2.0;
+        for (k, item) in self.items.iter().enumerate() {
+            self.render_item(&mut s, k, item);
+        }
+        // Links after the boxes, so that nothing is drawn over them: straight through the
+        // columns, curved across the gaps (a curve with level ends stays inside its gap).
+        for ((from, to, _, dashed), route) in self.links.iter().zip(&self.routes) {
             let dash = if *dashed {
                 " stroke-dasharray=\"6 4\""
             } else {
                 ""
             };
+            let mut d = format!("M {:.1} {:.1}", route[0].0, route[0].1);
+            for pair in route.windows(2) {
+                let ((x1, y1), (x2, y2)) = (pair[0], pair[1]);
+                if (y1 - y2).abs() < 0.05 {
+                    let _ = write!(d, " L {x2:.1} {y2:.1}");
+                } else {
+                    let mid = (x1 + x2) / 2.0;
+                    let _ = write!(d, " C {mid:.1} {y1:.1}, {mid:.1} {y2:.1}, {x2:.1} {y2:.1}");
+                }
+            }
             let _ = writeln!(
                 s,
-                "<path d=\"M {x1:.1} {y1:.1} C {mid:.1} {y1:.1}, {mid:.1} {y2:.1}, {x2:.1} {y2:.1}\" \
-                 fill=\"none\" stroke=\"#777\" stroke-width=\"1.4\"{dash} marker-end=\"url(#arrow)\"/>"
-            );
-            let (lx, ly) = (mid, (y1 + y2) / 2.0);
-            let lw = label.chars().count() as f64 * 6.2 + 8.0;
-            let _ = writeln!(
-                s,
-                "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{lw:.1}\" height=\"15\" rx=\"3\" fill=\"#fff\" fill-opacity=\"0.85\"/>\
-                 <text x=\"{lx:.1}\" y=\"{:.1}\" {FONT} font-size=\"11\" fill=\"#555\" text-anchor=\"middle\">{}</text>",
-                lx - lw / 2.0,
-                ly - 11.0,
-                ly,
-                xml(label)
+                "<path class=\"edge\" data-from=\"{from}\" data-to=\"{to}\" d=\"{d}\" fill=\"none\" stroke=\"#777\" stroke-width=\"1.4\"{dash} marker-end=\"url(#arrow)\"/>"
             );
         }
-        for item in &self.items {
-            self.render_item(&mut s, item);
+        // Labels in the gap right of their source, above the links they name.
+        for (from, label, place) in self.labels() {
+            let item = &self.items[from];
+            let layer = item.layer;
+            let x = self.columns[layer].1 + 6.0;
+            let y = item.y + BOX_H / 2.0 - 5.0 - place as f64 * 13.0;
+            let _ = writeln!(
+                s,
+                "<text class=\"label\" data-from=\"{from}\" data-w=\"{:.1}\" x=\"{x:.1}\" y=\"{y:.1}\" {FONT} font-size=\"11\" fill=\"#555\">{}</text>",
+                label_w(&label),
+                xml(&label)
+            );
         }
         s.push_str("</svg>\n");
         s
@@ -318,14 +469,14 @@ impl<'g> GraphPicture<'g> {
         }
     }
 
-    fn render_item(&self, s: &mut String, item: &Item) {
+    fn render_item(&self, s: &mut String, k: usize, item: &Item) {
         let (x, y, w, h) = (item.x, item.y, item.w, BOX_H);
         let cx = x + w / 2.0;
         match item.kind {
             ItemKind::Input => {
                 let _ = writeln!(
                     s,
-                    "<polygon points=\"{:.1},{y:.1} {:.1},{y:.1} {:.1},{:.1} {x:.1},{:.1}\" fill=\"#eef3fb\" stroke=\"#5b7db1\" stroke-width=\"1.3\"/>",
+                    "<polygon class=\"box\" data-item=\"{k}\" points=\"{:.1},{y:.1} {:.1},{y:.1} {:.1},{:.1} {x:.1},{:.1}\" fill=\"#eef3fb\" stroke=\"#5b7db1\" stroke-width=\"1.3\"/>",
                     x + 10.0,
                     x + w,
                     x + w - 10.0,
@@ -336,7 +487,7 @@ impl<'g> GraphPicture<'g> {
             ItemKind::Output => {
                 let _ = writeln!(
                     s,
-                    "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"{:.1}\" fill=\"#eef7ee\" stroke=\"#3c8d4f\" stroke-width=\"1.3\"/>",
+                    "<rect class=\"box\" data-item=\"{k}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"{:.1}\" fill=\"#eef7ee\" stroke=\"#3c8d4f\" stroke-width=\"1.3\"/>",
                     h / 2.0
                 );
             }
@@ -347,7 +498,7 @@ impl<'g> GraphPicture<'g> {
                     for off in [8.0, 4.0] {
                         let _ = writeln!(
                             s,
-                            "<rect x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"6\" fill=\"#fff\" stroke=\"#6d6d9c\" stroke-width=\"1.1\"/>",
+                            "<rect class=\"box\" data-item=\"{k}\" x=\"{:.1}\" y=\"{:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"6\" fill=\"#fff\" stroke=\"#6d6d9c\" stroke-width=\"1.1\"/>",
                             x + off,
                             y - off
                         );
@@ -360,7 +511,7 @@ impl<'g> GraphPicture<'g> {
                 };
                 let _ = writeln!(
                     s,
-                    "<rect x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"6\" fill=\"#f4f4fb\" stroke=\"#6d6d9c\" stroke-width=\"1.5\"{dash}/>"
+                    "<rect class=\"box\" data-item=\"{k}\" x=\"{x:.1}\" y=\"{y:.1}\" width=\"{w:.1}\" height=\"{h:.1}\" rx=\"6\" fill=\"#f4f4fb\" stroke=\"#6d6d9c\" stroke-width=\"1.5\"{dash}/>"
                 );
                 if node.traits().is_workflow() {
                     let _ = writeln!(
@@ -885,6 +1036,11 @@ impl<'r> Timeline<'r> {
             self.x(self.end)
         );
     }
+}
+
+/// How wide a link's label is drawn (11 px text).
+fn label_w(label: &str) -> f64 {
+    label.chars().count() as f64 * 6.4 + 4.0
 }
 
 fn svg_open(width: f64, height: f64) -> String {
