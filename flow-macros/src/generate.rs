@@ -104,7 +104,7 @@ fn node_items(args: TokenStream, item: TokenStream) -> TokenStream {
                     const CONTEXT: bool = #takes_context;
                 }
 
-                ::flow_runtime::__private::inventory::submit! {
+                ::flow_runtime::__private::register! {
                     ::flow_runtime::__private::NodeRegistration(#ident::INFO)
                 }
 
@@ -1352,7 +1352,7 @@ fn expand_items(input: ExpandInput) -> TokenStream {
 
         #backend
 
-        ::flow_runtime::__private::inventory::submit! {
+        ::flow_runtime::__private::register! {
             ::flow_runtime::__private::WorkflowRegistration(#ident::__flow_graph)
         }
     }
@@ -1625,7 +1625,7 @@ fn backend_impl(
         .collect();
     let _ = nodes;
     quote! {
-        ::flow_runtime::__private::inventory::submit! {
+        ::flow_runtime::__private::register! {
             ::flow_runtime::__private::DurableRegistration {
                 name: #wf_name,
                 graph: <#ident as #backend::DurableWorkflow>::graph,

@@ -134,6 +134,7 @@ pub mod cli;
 pub mod error;
 pub mod graph;
 mod observe;
+#[cfg(feature = "registry")]
 pub mod registry;
 mod run;
 pub mod store;

@@ -6,9 +6,30 @@ use core::pin::Pin;
 use core::task::{Context, Poll};
 use std::sync::OnceLock;
 
+#[cfg(feature = "registry")]
 pub use crate::registry::{DurableRegistration, NodeRegistration, WorkflowRegistration};
 pub use core;
+#[cfg(feature = "registry")]
 pub use inventory;
+
+/// Adds a node or workflow to the registry (`flow_runtime::registry`): an `inventory`
+/// submission with the `registry` feature, nothing without it.
+#[cfg(feature = "registry")]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __flow_register {
+    ($($item:tt)*) => { $crate::__private::inventory::submit! { $($item)* } };
+}
+
+/// Adds a node or workflow to the registry: nothing, without the `registry` feature.
+#[cfg(not(feature = "registry"))]
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __flow_register {
+    ($($item:tt)*) => {};
+}
+
+pub use crate::__flow_register as register;
 
 use crate::{BoxError, Error, NodeInfo, WorkflowGraph};
 

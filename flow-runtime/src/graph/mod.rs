@@ -1,6 +1,8 @@
 //! Static descriptions of nodes and workflows, built at compile time.
 
+#[cfg(feature = "render")]
 pub(crate) mod render;
+#[cfg(feature = "render")]
 pub(crate) mod svg;
 
 use std::fmt;

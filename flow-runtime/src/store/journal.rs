@@ -186,10 +186,11 @@ fn static_name(graph: &'static WorkflowGraph, name: &str) -> &'static str {
     if graph.name() == name {
         return graph.name();
     }
-    crate::registry::workflows()
-        .find(|g| g.name() == name)
-        .map(|g| g.name())
-        .unwrap_or_else(|| Box::leak(name.to_owned().into_boxed_str()))
+    #[cfg(feature = "registry")]
+    if let Some(g) = crate::registry::workflows().find(|g| g.name() == name) {
+        return g.name();
+    }
+    Box::leak(name.to_owned().into_boxed_str())
 }
 
 fn find_node(
@@ -201,9 +202,12 @@ fn find_node(
     if graph.name() == workflow {
         return in_graph(graph);
     }
-    crate::registry::workflows()
+    #[cfg(feature = "registry")]
+    return crate::registry::workflows()
         .filter(|g| g.name() == workflow)
-        .find_map(in_graph)
+        .find_map(in_graph);
+    #[cfg(not(feature = "registry"))]
+    None
 }
 
 /// An error read back from a journal: the text the original error had, with its causes
