@@ -32,7 +32,7 @@ use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, ArgMatches, Command};
 
-use crate::store::{RunStatus, SqliteStore};
+use crate::store::{RunRecord, RunStatus, SqliteStore};
 use crate::{RunOptions, RunReport, registry};
 
 /// The command line's commands and arguments, as `clap` parses them: to add commands of
@@ -163,6 +163,12 @@ impl fmt::Display for CliError {
 
 impl std::error::Error for CliError {}
 
+impl From<std::io::Error> for CliError {
+    fn from(e: std::io::Error) -> Self {
+        CliError::failed(e.to_string())
+    }
+}
+
 /// Runs the command line on the program's own arguments, printing to stdout (errors to
 /// stderr): the body of a `main`.
 pub async fn main() -> ExitCode {
@@ -193,9 +199,8 @@ where
     let matches = command()
         .try_get_matches_from(args)
         .map_err(|e| CliError(Repr::Usage(e)))?;
-    let io = |e: std::io::Error| CliError::failed(e.to_string());
     match matches.subcommand() {
-        Some(("list", m)) => list(m.get_flag("json"), out).map_err(io),
+        Some(("list", m)) => Ok(list(m.get_flag("json"), out)?),
         Some(("graph", m)) => graph(m, out),
         Some(("run", m)) => run(m, out).await,
         Some(("runs", m)) => runs(m, out),
@@ -270,9 +275,7 @@ fn graph(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
     };
     match m.get_one::<String>("out") {
         Some(path) => write_file(path, &text),
-        None => out
-            .write_all(text.as_bytes())
-            .map_err(|e| CliError::failed(e.to_string())),
+        None => Ok(out.write_all(text.as_bytes())?),
     }
 }
 
@@ -349,7 +352,7 @@ async fn run(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
     let output = (entry.run)(inputs, options)
         .await
         .map_err(|e| CliError::failed(format!("run `{id}` failed: {}", chain(&e))))?;
-    writeln!(out, "{output}").map_err(|e| CliError::failed(e.to_string()))?;
+    writeln!(out, "{output}")?;
     eprintln!("run `{id}` of `{}` succeeded", entry.name);
     Ok(())
 }
@@ -357,13 +360,11 @@ async fn run(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
 fn runs(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
     let store = open(m)?;
     let runs = store.runs().map_err(|e| CliError::failed(e.to_string()))?;
-    let io = |e: std::io::Error| CliError::failed(e.to_string());
     writeln!(
         out,
         "{:<28} {:<16} {:<11} {:<24} took",
         "id", "workflow", "status", "started (UTC)"
-    )
-    .map_err(io)?;
+    )?;
     for r in &runs {
         let took = r
             .took()
@@ -378,20 +379,24 @@ fn runs(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
                 .get(..19)
                 .unwrap_or_default()
                 .replace('T', " ")
-        )
-        .map_err(io)?;
+        )?;
     }
     Ok(())
 }
 
-fn show(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
+/// The store `--db` names, and the record of the run `ID` names in it.
+fn recorded(m: &ArgMatches) -> Result<(SqliteStore, RunRecord), CliError> {
     let store = open(m)?;
     let id = arg(m, "id");
     let rec = store
         .run(id)
         .map_err(|e| CliError::failed(e.to_string()))?
         .ok_or_else(|| CliError::failed(format!("no run `{id}` in the store")))?;
-    let io = |e: std::io::Error| CliError::failed(e.to_string());
+    Ok((store, rec))
+}
+
+fn show(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
+    let (_, rec) = recorded(m)?;
     writeln!(
         out,
         "run `{}` of `{}`: {}, started {}{}",
@@ -401,8 +406,7 @@ fn show(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
         crate::observe::events::wall::format(rec.started()),
         rec.took()
             .map_or(String::new(), |t| format!(", took {t:.1?}"))
-    )
-    .map_err(io)?;
+    )?;
     for e in rec.entries() {
         let who = match e.element {
             Some(i) => format!("{}[{i}]", e.node),
@@ -416,16 +420,11 @@ fn show(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
             e.kind,
             who,
             e.payload.as_deref().unwrap_or("")
-        )
-        .map_err(io)?;
+        )?;
     }
     match rec.status() {
-        RunStatus::Succeeded => {
-            writeln!(out, "output: {}", rec.output_json().unwrap_or("null")).map_err(io)?
-        }
-        RunStatus::Failed => {
-            writeln!(out, "error: {}", rec.error().unwrap_or_default()).map_err(io)?
-        }
+        RunStatus::Succeeded => writeln!(out, "output: {}", rec.output_json().unwrap_or("null"))?,
+        RunStatus::Failed => writeln!(out, "error: {}", rec.error().unwrap_or_default())?,
         _ => {}
     }
     let path = arg(m, "out");
@@ -436,12 +435,8 @@ fn show(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
 }
 
 async fn resume(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
-    let store = open(m)?;
-    let id = arg(m, "id");
-    let rec = store
-        .run(id)
-        .map_err(|e| CliError::failed(e.to_string()))?
-        .ok_or_else(|| CliError::failed(format!("no run `{id}` in the store")))?;
+    let (store, rec) = recorded(m)?;
+    let id = rec.id();
     let entry = registry::durable(rec.workflow()).ok_or_else(|| {
         CliError::failed(format!(
             "run `{id}` is a run of `{}`, which this program does not link as a durable workflow",
@@ -451,6 +446,6 @@ async fn resume(m: &ArgMatches, out: &mut dyn Write) -> Result<(), CliError> {
     let output = (entry.resume)(RunOptions::new().run_id(id).store(&store))
         .await
         .map_err(|e| CliError::failed(format!("run `{id}` failed: {}", chain(&e))))?;
-    writeln!(out, "{output}").map_err(|e| CliError::failed(e.to_string()))?;
+    writeln!(out, "{output}")?;
     Ok(())
 }

@@ -39,7 +39,7 @@ inventory::collect!(WorkflowRegistration);
 inventory::collect!(DurableRegistration);
 
 /// The durable workflow called `name`, as a runnable entry.
-#[allow(dead_code)]
+#[cfg(feature = "cli")]
 pub(crate) fn durable(name: &str) -> Option<&'static DurableRegistration> {
     inventory::iter::<DurableRegistration>
         .into_iter()

@@ -222,43 +222,29 @@ impl<'g> GraphPicture<'g> {
             }
         }
         // A slot's neighbours in the column before and after.
-        let neighbours = |slot: Slot, column: usize, before: bool| -> Vec<Slot> {
-            let mut out = Vec::new();
-            for (l, (from, to, _, _)) in self.links.iter().enumerate() {
-                let (a, b) = (self.items[*from].layer, self.items[*to].layer);
-                let here = match slot {
-                    Slot::Item(k) => *from == k || *to == k,
-                    Slot::Pass(p) => p == l,
-                };
-                if !here || column < a || column > b {
-                    continue;
-                }
-                // The link's slot in the neighbouring column.
-                let other = if before {
-                    column.checked_sub(1)
-                } else {
-                    Some(column + 1)
-                };
-                let Some(other) = other else { continue };
-                if other < a || other > b {
-                    continue;
-                }
-                let is_self = match slot {
-                    Slot::Item(k) => (before && *to == k) || (!before && *from == k),
-                    Slot::Pass(_) => true,
-                };
-                if !is_self {
-                    continue;
-                }
-                out.push(if other == a {
-                    Slot::Item(*from)
-                } else if other == b {
-                    Slot::Item(*to)
-                } else {
-                    Slot::Pass(l)
-                });
+        // Where link `l` is in column `c`: its source's box, its target's, or a passing slot.
+        let slot_at = |l: usize, c: usize| -> Option<Slot> {
+            let (from, to, _, _) = &self.links[l];
+            let (a, b) = (self.items[*from].layer, self.items[*to].layer);
+            match c {
+                _ if c == a => Some(Slot::Item(*from)),
+                _ if c == b => Some(Slot::Item(*to)),
+                _ if a < c && c < b => Some(Slot::Pass(l)),
+                _ => None,
             }
-            out
+        };
+        let neighbours = |slot: Slot, column: usize, before: bool| -> Vec<Slot> {
+            let Some(other) = (if before {
+                column.checked_sub(1)
+            } else {
+                Some(column + 1)
+            }) else {
+                return Vec::new();
+            };
+            (0..self.links.len())
+                .filter(|&l| slot_at(l, column) == Some(slot))
+                .filter_map(|l| slot_at(l, other))
+                .collect()
         };
         for sweep in 0..8 {
             let down = sweep % 2 == 0;
